@@ -1,0 +1,210 @@
+"""Settings for the order service, read from the environment only.
+
+The variable names are a contract with deployments (docs/configuration.md).
+Nothing here starts a server: `make dev` and `make test` decide where the
+servers come from and pass their addresses in through these variables.
+"""
+
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from orders_project.env import env_bool, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+if DEBUG:
+    SECRET_KEY = env_str("DJANGO_SECRET_KEY", "django-insecure-dev-only-key")
+else:
+    SECRET_KEY = env_str("DJANGO_SECRET_KEY")
+    if len(SECRET_KEY) < 50:
+        raise ImproperlyConfigured("Environment variable DJANGO_SECRET_KEY must be at least 50 characters long.")
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1"] if DEBUG else [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_prometheus",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "django_celery_beat",
+    "orders",
+    "outbox",
+    "users_cache",
+]
+
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+ROOT_URLCONF = "orders_project.urls"
+WSGI_APPLICATION = "orders_project.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- PostgreSQL -------------------------------------------------------------
+# Outside DEBUG the server must be named: a production process must not quietly
+# connect to whatever listens on localhost.
+POSTGRES_SERVER = env_str("POSTGRES_SERVER", "127.0.0.1" if DEBUG else None)
+DATABASES = {
+    "default": {
+        "ENGINE": "django_prometheus.db.backends.postgresql",
+        "HOST": POSTGRES_SERVER,
+        "PORT": env_int("POSTGRES_PORT", 5432, minimum=1, maximum=65535),
+        "USER": env_str("POSTGRES_USER", "postgres"),
+        "PASSWORD": env_str("POSTGRES_PASSWORD", ""),
+        "NAME": env_str("POSTGRES_DB", "orders"),
+        # Transactions are opened by the services, where they are visible.
+        "ATOMIC_REQUESTS": False,
+        "CONN_MAX_AGE": env_int("POSTGRES_CONN_MAX_AGE", 60),
+        "CONN_HEALTH_CHECKS": True,
+        "OPTIONS": {"connect_timeout": 5},
+    }
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis --------------------------------------------------------------------
+REDIS_HOST = env_str("REDIS_HOST", "127.0.0.1")
+REDIS_PORT = env_int("REDIS_PORT", 6379, minimum=1, maximum=65535)
+REDIS_DB = env_int("REDIS_DB", 0, maximum=15)
+REDIS_PASSWORD = env_str("REDIS_PASSWORD", "")
+_redis_auth = f":{REDIS_PASSWORD}@" if REDIS_PASSWORD else ""
+REDIS_URL = f"redis://{_redis_auth}{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}"
+CACHES = {
+    "default": {
+        "BACKEND": "django_prometheus.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "OPTIONS": {
+            # Fail fast: a cache outage must become a 503, not a hung request.
+            "SOCKET_CONNECT_TIMEOUT": 2,
+            "SOCKET_TIMEOUT": 2,
+        },
+    }
+}
+USER_CACHE_TTL = env_int("USER_CACHE_TTL", 86400, minimum=1)
+
+# --- Kafka ------------------------------------------------------------------
+KAFKA_BOOTSTRAP_SERVERS = env_list("KAFKA_BOOTSTRAP_SERVERS", ["localhost:9092"])
+KAFKA_CONSUMER_GROUP_ID = env_str("KAFKA_CONSUMER_GROUP_ID", "order-service")
+KAFKA_TOPIC_PARTITIONS = env_int("KAFKA_TOPIC_PARTITIONS", 3, minimum=1)
+KAFKA_TOPIC_REPLICATION_FACTOR = env_int("KAFKA_TOPIC_REPLICATION_FACTOR", 1, minimum=1)
+# Event type -> topic name. Event types are the contract; topic names may differ
+# per deployment.
+KAFKA_TOPICS = {
+    "order.created": env_str("KAFKA_TOPIC_ORDER_CREATED", "order.created"),
+    "order.confirmed": env_str("KAFKA_TOPIC_ORDER_CONFIRMED", "order.confirmed"),
+    "order.shipped": env_str("KAFKA_TOPIC_ORDER_SHIPPED", "order.shipped"),
+    "order.cancelled": env_str("KAFKA_TOPIC_ORDER_CANCELLED", "order.cancelled"),
+    "user.created": env_str("KAFKA_TOPIC_USER_CREATED", "user.created"),
+    "user.updated": env_str("KAFKA_TOPIC_USER_UPDATED", "user.updated"),
+    "user.deleted": env_str("KAFKA_TOPIC_USER_DELETED", "user.deleted"),
+}
+
+# --- Order lifecycle and outbox -----------------------------------------------
+ORDER_CONFIRM_DELAY = env_int("ORDER_CONFIRM_DELAY", 30)
+ORDER_SHIP_DELAY = env_int("ORDER_SHIP_DELAY", 120)
+ORDER_PROCESSOR_INTERVAL = env_int("ORDER_PROCESSOR_INTERVAL", 10, minimum=1)
+ORDER_REQUIRE_KNOWN_USER = env_bool("ORDER_REQUIRE_KNOWN_USER", True)
+OUTBOX_BATCH_SIZE = env_int("OUTBOX_BATCH_SIZE", 100, minimum=1, maximum=10000)
+OUTBOX_POLL_INTERVAL_SECONDS = env_int("OUTBOX_POLL_INTERVAL_SECONDS", 1, minimum=1)
+OUTBOX_MAX_RETRY_ATTEMPTS = env_int("OUTBOX_MAX_RETRY_ATTEMPTS", 5, minimum=1)
+
+# --- Celery -----------------------------------------------------------------
+# The broker gets its own Redis database so the cache's FLUSHDB never eats tasks.
+CELERY_BROKER_URL = env_str(
+    "CELERY_BROKER_URL", f"redis://{_redis_auth}{REDIS_HOST}:{REDIS_PORT}/{(REDIS_DB + 1) % 16}"
+)
+
+# --- API --------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "orders_project.api.pagination.SkipLimitPagination",
+    "EXCEPTION_HANDLER": "orders_project.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_RATES": {},
+    "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%S.%fZ",
+    "COERCE_DECIMAL_TO_STRING": True,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Order service API",
+    "DESCRIPTION": "Create, list, read and cancel customer orders. Every error has the shape "
+    '`{"code", "message", "details"}`.',
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"OrderStatusEnum": "orders.models.OrderStatus"},
+}
+
+# --- Security (see README "Deployment checks") ----------------------------------
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
+# Probes and Prometheus talk plain HTTP inside the cluster.
+SECURE_REDIRECT_EXEMPT = [r"^metrics$", r"^healthz$", r"^readyz$"]
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
+SECURE_HSTS_PRELOAD = not DEBUG
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"kafka": {"level": "WARNING"}},
+}

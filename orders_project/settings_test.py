@@ -1,0 +1,17 @@
+"""Settings for the test suite: the production settings with test defaults.
+
+Only defaults are filled in; a variable set in the environment (a server
+named by `make test` or by the developer) still wins.
+"""
+
+import os
+
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-" + "x" * 40)
+os.environ.setdefault("POSTGRES_SERVER", "127.0.0.1")
+# A dedicated Redis database so the suite's FLUSHDB never touches dev data.
+os.environ.setdefault("REDIS_DB", "14")
+os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "false")
+
+from orders_project.settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast user creation in tests
