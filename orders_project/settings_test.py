@@ -12,6 +12,6 @@ os.environ.setdefault("POSTGRES_SERVER", "127.0.0.1")
 os.environ.setdefault("REDIS_DB", "14")
 os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "false")
 
-from orders_project.settings import *  # noqa: E402,F403
+from orders_project.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast user creation in tests

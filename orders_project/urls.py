@@ -10,3 +10,6 @@ urlpatterns = [
     path("api-auth/", include("rest_framework.urls")),
     path("", include("django_prometheus.urls")),
 ]
+
+handler404 = "orders_project.api.errors.not_found_view"
+handler500 = "orders_project.api.errors.server_error_view"

@@ -1,0 +1,101 @@
+"""Input serializers validate; output serializers represent. Nothing here writes."""
+
+from decimal import Decimal
+from typing import Any
+
+import pycountry
+from rest_framework import serializers
+
+from orders.models import (
+    MAX_ITEM_PRICE,
+    MAX_ITEM_QUANTITY,
+    MAX_ITEMS_PER_ORDER,
+    Order,
+    OrderItem,
+    OrderStatusChange,
+)
+from orders.services import ItemInput, items_total
+from orders_project.api.serializers import StrictInputSerializer
+
+# ISO 4217 codes that are not money: testing, "no currency", and precious metals.
+_NOT_MONEY = {"XTS", "XXX", "XAU", "XAG", "XPD", "XPT"}
+
+
+class OrderItemInputSerializer(StrictInputSerializer):
+    product_id = serializers.CharField(min_length=1, max_length=64)
+    quantity = serializers.IntegerField(min_value=1, max_value=MAX_ITEM_QUANTITY)
+    price = serializers.DecimalField(max_digits=10, decimal_places=2, min_value=Decimal("0"), max_value=MAX_ITEM_PRICE)
+
+
+class OrderCreateInputSerializer(StrictInputSerializer):
+    user_id = serializers.CharField(min_length=1, max_length=64)
+    currency = serializers.CharField(min_length=3, max_length=3, help_text="ISO 4217 code, any case.")
+    items = OrderItemInputSerializer(many=True, min_length=1, max_length=MAX_ITEMS_PER_ORDER)
+    shipping_address = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    total_amount = serializers.DecimalField(
+        max_digits=18,
+        decimal_places=2,
+        required=False,
+        min_value=Decimal("0"),
+        help_text="Optional check: when given it must equal the sum of quantity x price.",
+    )
+
+    def validate_currency(self, value: str) -> str:
+        code = value.upper()
+        if code in _NOT_MONEY or pycountry.currencies.get(alpha_3=code) is None:
+            raise serializers.ValidationError(f"{value!r} is not an ISO 4217 currency code.")
+        return code
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs["items"] = [ItemInput(**item) for item in attrs["items"]]
+        given = attrs.pop("total_amount", None)
+        if given is not None and given != items_total(attrs["items"]):
+            raise serializers.ValidationError(
+                {"total_amount": [f"Must equal the sum of the items ({items_total(attrs['items'])}), got {given}."]}
+            )
+        return attrs
+
+
+class OrderCancelInputSerializer(StrictInputSerializer):
+    reason = serializers.CharField(max_length=200, required=False, allow_blank=False, default="requested_by_client")
+
+
+class OrderItemSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = OrderItem
+        fields = ["product_id", "quantity", "price"]
+
+
+class OrderSerializer(serializers.ModelSerializer):
+    items = OrderItemSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Order
+        fields = [
+            "id",
+            "user_id",
+            "status",
+            "currency",
+            "total_amount",
+            "shipping_address",
+            "items",
+            "payment_id",
+            "tracking_number",
+            "carrier",
+            "estimated_delivery",
+            "created_at",
+            "updated_at",
+            "confirmed_at",
+            "shipped_at",
+            "cancelled_at",
+            "cancel_reason",
+            "version",
+        ]
+        read_only_fields = fields
+
+
+class OrderStatusChangeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = OrderStatusChange
+        fields = ["order_version", "from_status", "to_status", "changed_at", "changed_by", "reason"]
+        read_only_fields = fields

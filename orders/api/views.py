@@ -1,0 +1,151 @@
+"""Order endpoints. Thin: parse input, call one service or selector, represent."""
+
+import uuid
+from typing import Any
+
+from django.db import transaction
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from orders import selectors, services
+from orders.api.filters import OrderFilter
+from orders.api.serializers import (
+    OrderCancelInputSerializer,
+    OrderCreateInputSerializer,
+    OrderSerializer,
+    OrderStatusChangeSerializer,
+)
+from orders.idempotency import (
+    MAX_KEY_LENGTH,
+    StoredResponse,
+    idempotency_claim,
+    idempotency_complete,
+    idempotency_release,
+    request_fingerprint,
+)
+from orders.models import Order
+from orders_project.api.serializers import ErrorSerializer
+
+
+def _errors(*codes: int) -> dict[int, OpenApiResponse]:
+    descriptions = {
+        400: "Invalid input (`validation_error`, `malformed_request`).",
+        401: "Missing or bad credentials (`not_authenticated`, `authentication_failed`).",
+        404: "No such order visible to this client (`not_found`).",
+        405: "Method not allowed (`method_not_allowed`).",
+        409: "Conflict (`order_not_cancellable`, `idempotency_key_in_progress`).",
+        415: "Body is not JSON (`unsupported_media_type`).",
+        422: "Refused (`idempotency_key_reused`).",
+        500: "Unexpected error (`internal_error`).",
+        503: "A server the request needs is down; see Retry-After (`service_unavailable`).",
+    }
+    return {code: OpenApiResponse(ErrorSerializer, description=descriptions[code]) for code in codes}
+
+
+_IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="Same key + same body within 24 h returns the first response again and creates nothing.",
+)
+
+
+def _changed_by(request: Request) -> str:
+    return f"client:{request.user.get_username()}"
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List orders, newest first", responses={200: OrderSerializer, **_errors(400, 401)}),
+    retrieve=extend_schema(summary="Read one order", responses={200: OrderSerializer, **_errors(401, 404)}),
+)
+class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = OrderSerializer
+    filterset_class = OrderFilter
+    queryset = Order.objects.none()  # for the schema; get_queryset() scopes to the caller
+
+    def get_queryset(self) -> Any:
+        return selectors.order_list(user=self.request.user)
+
+    def get_object(self) -> Order:
+        try:
+            order_id = uuid.UUID(str(self.kwargs["pk"]))
+            return selectors.order_get(user=self.request.user, order_id=order_id)
+        except (ValueError, Order.DoesNotExist):
+            raise Http404 from None
+
+    @extend_schema(
+        summary="Create an order",
+        request=OrderCreateInputSerializer,
+        parameters=[_IDEMPOTENCY_HEADER],
+        responses={201: OrderSerializer, **_errors(400, 401, 409, 415, 422, 503)},
+    )
+    def create(self, request: Request) -> Response:
+        key = request.headers.get("Idempotency-Key")
+        if key is None:
+            return self._create(request)
+        if not 1 <= len(key) <= MAX_KEY_LENGTH:
+            raise serializers.ValidationError({"Idempotency-Key": [f"Must be 1 to {MAX_KEY_LENGTH} characters."]})
+        client_id = request.user.pk
+        fingerprint = request_fingerprint(method=request.method or "", path=request.path, body=request.data)
+        stored = idempotency_claim(client_id=client_id, key=key, fingerprint=fingerprint)
+        if stored is not None:
+            return Response(stored.body, status=stored.status, headers={"Location": stored.location})
+        try:
+            return self._create(request, idempotency_key=key)
+        except BaseException:
+            idempotency_release(client_id=client_id, key=key)
+            raise
+
+    def _create(self, request: Request, idempotency_key: str | None = None) -> Response:
+        params = OrderCreateInputSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        with transaction.atomic():
+            order = services.order_create(
+                **params.validated_data,
+                created_by_id=request.user.pk,
+                changed_by=_changed_by(request),
+                traceparent=request.headers.get("traceparent"),
+            )
+            body = OrderSerializer(order, context=self.get_serializer_context()).data
+            location = request.build_absolute_uri(f"{request.path}{order.id}/")
+            if idempotency_key is not None:
+                stored = StoredResponse(status=status.HTTP_201_CREATED, body=body, location=location)
+                idempotency_complete(client_id=request.user.pk, key=idempotency_key, response=stored)
+        return Response(body, status=status.HTTP_201_CREATED, headers={"Location": location})
+
+    @extend_schema(
+        summary="Status history of an order, oldest first",
+        responses={200: OrderStatusChangeSerializer(many=True), **_errors(401, 404)},
+    )
+    @action(detail=True, methods=["get"])
+    def history(self, request: Request, pk: str) -> Response:
+        order = self.get_object()
+        rows = selectors.order_history(order=order)
+        return Response(OrderStatusChangeSerializer(rows, many=True).data)
+
+    @extend_schema(
+        summary="Cancel a pending or confirmed order",
+        request=OrderCancelInputSerializer,
+        responses={200: OrderSerializer, **_errors(400, 401, 404, 409, 415)},
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str) -> Response:
+        order = self.get_object()
+        params = OrderCancelInputSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        try:
+            services.order_cancel(
+                order_id=order.id,
+                reason=params.validated_data["reason"],
+                changed_by=_changed_by(request),
+                traceparent=request.headers.get("traceparent"),
+            )
+        except Order.DoesNotExist:
+            raise Http404 from None
+        fresh = selectors.order_get(user=request.user, order_id=order.id)
+        return Response(OrderSerializer(fresh, context=self.get_serializer_context()).data)

@@ -1,0 +1,150 @@
+"""Order tables and the invariants the database enforces on them.
+
+Workflows (who may change what, and the events that follow) live in
+`orders.services`; the allowed status transitions in `orders.transitions`.
+"""
+
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class OrderStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    CONFIRMED = "confirmed", "Confirmed"
+    SHIPPED = "shipped", "Shipped"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+# Upper bounds that keep a single bad request from overflowing NUMERIC columns:
+# 100 items x 10,000 units x 1,000,000.00 fits NUMERIC(18, 2).
+MAX_ITEM_PRICE = Decimal("1000000.00")
+MAX_ITEM_QUANTITY = 10_000
+MAX_ITEMS_PER_ORDER = 100
+
+
+class OrderQuerySet(models.QuerySet["Order"]):
+    def visible_to(self, user: "settings.AUTH_USER_MODEL") -> "OrderQuerySet":
+        """Staff see every order; any other client only the orders it created."""
+        if user.is_staff:
+            return self
+        return self.filter(created_by=user)
+
+
+class Order(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user_id = models.CharField(max_length=64, db_index=True)
+    # The API client that created the order (not the customer): it scopes access.
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    status = models.CharField(max_length=16, choices=OrderStatus.choices, default=OrderStatus.PENDING)
+    currency = models.CharField(max_length=3)
+    total_amount = models.DecimalField(max_digits=18, decimal_places=2)
+    shipping_address = models.CharField(max_length=500, blank=True, default="")
+    payment_id = models.CharField(max_length=64, blank=True, default="")
+    tracking_number = models.CharField(max_length=64, blank=True, default="")
+    carrier = models.CharField(max_length=64, blank=True, default="")
+    estimated_delivery = models.DateField(null=True, blank=True)
+    cancel_reason = models.CharField(max_length=200, blank=True, default="")
+    version = models.PositiveIntegerField(default=1)
+    # Set by the services (not auto_now) so one transaction stamps one time everywhere.
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    shipped_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    objects = OrderQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The list endpoint: newest first, optionally per status.
+            models.Index(fields=["-created_at", "-id"], name="order_created_idx"),
+            models.Index(fields=["status", "-created_at"], name="order_status_created_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=OrderStatus.values), name="order_status_valid"),
+            models.CheckConstraint(condition=Q(total_amount__gte=0), name="order_total_non_negative"),
+            models.CheckConstraint(condition=Q(version__gte=1), name="order_version_positive"),
+            models.CheckConstraint(condition=Q(currency__regex=r"^[A-Z]{3}$"), name="order_currency_iso"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Order {self.id} ({self.status})"
+
+
+class OrderItem(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="items")
+    product_id = models.CharField(max_length=64)
+    quantity = models.PositiveIntegerField()
+    price = models.DecimalField(max_digits=10, decimal_places=2)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="order_item_quantity_positive"),
+            models.CheckConstraint(condition=Q(price__gte=0), name="order_item_price_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.product_id}"
+
+
+class OrderStatusChange(models.Model):
+    """One row per change of an order, creation included (from_status empty).
+
+    `order_version` is the order's version after the change, so the unique
+    constraint makes "one history row per change" a database fact.
+    """
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="history")
+    order_version = models.PositiveIntegerField()
+    from_status = models.CharField(max_length=16, choices=OrderStatus.choices, blank=True, default="")
+    to_status = models.CharField(max_length=16, choices=OrderStatus.choices)
+    changed_at = models.DateTimeField()
+    # Who or what caused it: "client:<username>", "system:lifecycle", "consumer:user-events".
+    changed_by = models.CharField(max_length=150)
+    reason = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        ordering = ["order_version"]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "order_version"], name="order_history_one_row_per_version"),
+            models.CheckConstraint(condition=Q(to_status__in=OrderStatus.values), name="order_history_to_valid"),
+            models.CheckConstraint(
+                condition=Q(from_status__in=[*OrderStatus.values, ""]), name="order_history_from_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} v{self.order_version}: {self.from_status or '-'} -> {self.to_status}"
+
+
+class IdempotencyKeyStatus(models.TextChoices):
+    IN_PROGRESS = "in_progress", "In progress"
+    COMPLETED = "completed", "Completed"
+
+
+class IdempotencyKey(models.Model):
+    """A create request remembered under the client's Idempotency-Key for 24 hours."""
+
+    client = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    request_fingerprint = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, choices=IdempotencyKeyStatus.choices)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    response_location = models.CharField(max_length=500, blank=True, default="")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["client", "key"], name="idempotency_key_unique_per_client")]
+
+    def __str__(self) -> str:
+        return f"{self.client_id}:{self.key}"

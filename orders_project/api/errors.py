@@ -1,0 +1,85 @@
+"""One error shape for every API error:
+
+    {"code": "validation_error", "message": "...", "details": {"field": ["..."]}}
+
+`code` is machine-readable and stable; `details` is present (possibly empty)
+on every error and holds per-field messages for validation errors.
+"""
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, HttpRequest, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.serializers import as_serializer_error
+
+from orders_project.errors import DomainError, ServiceUnavailableError
+
+logger = logging.getLogger(__name__)
+
+# DRF exception class -> (code, default message). Anything not listed keeps DRF's own code.
+_CODES: dict[type[exceptions.APIException], str] = {
+    exceptions.ValidationError: "validation_error",
+    exceptions.ParseError: "malformed_request",
+    exceptions.NotAuthenticated: "not_authenticated",
+    exceptions.AuthenticationFailed: "authentication_failed",
+    exceptions.PermissionDenied: "permission_denied",
+    exceptions.NotFound: "not_found",
+    exceptions.MethodNotAllowed: "method_not_allowed",
+    exceptions.NotAcceptable: "not_acceptable",
+    exceptions.UnsupportedMediaType: "unsupported_media_type",
+    exceptions.Throttled: "throttled",
+}
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"code": code, "message": message, "details": details if details is not None else {}}
+
+
+def _api_exception_response(exc: exceptions.APIException) -> Response:
+    code = _CODES.get(type(exc), str(exc.default_code))
+    headers: dict[str, str] = {}
+    if getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = exc.auth_header  # type: ignore[attr-defined]
+    if getattr(exc, "wait", None):
+        headers["Retry-After"] = str(int(exc.wait))  # type: ignore[attr-defined]
+    if isinstance(exc, exceptions.ValidationError):
+        details = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        return Response(error_body(code, "The request has invalid fields.", details), status=exc.status_code)
+    return Response(error_body(code, str(exc.detail)), status=exc.status_code, headers=headers)
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    """DRF EXCEPTION_HANDLER: map every exception to the one error shape."""
+    if isinstance(exc, DomainError):
+        headers = {}
+        if isinstance(exc, ServiceUnavailableError):
+            headers["Retry-After"] = str(exc.retry_after_seconds)
+        return Response(error_body(exc.code, exc.message), status=exc.http_status, headers=headers)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    elif isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(as_serializer_error(exc))
+    if isinstance(exc, exceptions.APIException):
+        return _api_exception_response(exc)
+    view = context.get("view")
+    logger.exception("Unhandled error in %s", type(view).__name__ if view else "API view", exc_info=exc)
+    return Response(
+        error_body("internal_error", "An unexpected error occurred; it has been logged."),
+        status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+    )
+
+
+def not_found_view(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    """handler404: URLs outside DRF answer in the same shape."""
+    return JsonResponse(error_body("not_found", "No such resource."), status=404)
+
+
+def server_error_view(request: HttpRequest) -> JsonResponse:
+    """handler500: errors outside DRF answer in the same shape."""
+    return JsonResponse(error_body("internal_error", "An unexpected error occurred; it has been logged."), status=500)

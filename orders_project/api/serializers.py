@@ -1,0 +1,29 @@
+"""Serializer pieces every app's API shares."""
+
+from typing import Any
+
+from rest_framework import serializers
+
+
+class StrictInputSerializer(serializers.Serializer):
+    """An input serializer that refuses fields it does not declare.
+
+    A typo such as `shiping_address` must be an error, not silently dropped.
+    """
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The one error shape (documentation only; see orders_project.api.errors)."""
+
+    code = serializers.CharField(help_text="Machine-readable error code, e.g. validation_error.")
+    message = serializers.CharField(help_text="Human-readable explanation.")
+    details = serializers.DictField(
+        help_text="Per-field messages for validation errors (field -> list of messages); empty otherwise.",
+    )

@@ -1,0 +1,47 @@
+"""The transactional outbox: events written with the change that caused them."""
+
+import uuid
+
+from django.db import models
+from django.db.models import Q
+
+
+class OutboxStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    PUBLISHED = "published", "Published"
+    DEAD = "dead", "Dead"
+
+
+class OutboxEvent(models.Model):
+    # BigAutoField id gives the write order that per-key ordering relies on.
+    id = models.BigAutoField(primary_key=True)
+    event_id = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
+    event_type = models.CharField(max_length=100)
+    topic = models.CharField(max_length=249)
+    key = models.CharField(max_length=255)
+    payload = models.JSONField()
+    headers = models.JSONField(default=dict)
+    status = models.CharField(max_length=16, choices=OutboxStatus.choices, default=OutboxStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    last_error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField()
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            # "Oldest due pending rows": a partial index holds only pending rows, so
+            # it stays small however many published rows wait for cleanup.
+            models.Index(
+                fields=["next_attempt_at", "id"], name="outbox_pending_due_idx", condition=Q(status="pending")
+            ),
+            models.Index(fields=["key", "id"], name="outbox_key_idx", condition=~Q(status="published")),
+            models.Index(fields=["status", "topic"], name="outbox_status_topic_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=OutboxStatus.values), name="outbox_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.event_id} ({self.status})"
