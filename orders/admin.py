@@ -22,14 +22,12 @@ class ReadOnlyInline(admin.TabularInline):
 
 class OrderItemInline(ReadOnlyInline):
     model = OrderItem
-    fields = ["product_id", "quantity", "price"]
-    readonly_fields = fields
+    fields = readonly_fields = ("product_id", "quantity", "price")
 
 
 class OrderStatusChangeInline(ReadOnlyInline):
     model = OrderStatusChange
-    fields = ["order_version", "from_status", "to_status", "changed_at", "changed_by", "reason"]
-    readonly_fields = fields
+    fields = readonly_fields = ("order_version", "from_status", "to_status", "changed_at", "changed_by", "reason")
 
 
 @admin.register(Order)

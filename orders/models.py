@@ -6,6 +6,7 @@ Workflows (who may change what, and the events that follow) live in
 
 import uuid
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -28,7 +29,7 @@ MAX_ITEMS_PER_ORDER = 100
 
 
 class OrderQuerySet(models.QuerySet["Order"]):
-    def visible_to(self, user: "settings.AUTH_USER_MODEL") -> "OrderQuerySet":
+    def visible_to(self, user: Any) -> "OrderQuerySet":
         """Staff see every order; any other client only the orders it created."""
         if user.is_staff:
             return self

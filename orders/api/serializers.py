@@ -30,7 +30,7 @@ class OrderItemInputSerializer(StrictInputSerializer):
 class OrderCreateInputSerializer(StrictInputSerializer):
     user_id = serializers.CharField(min_length=1, max_length=64)
     currency = serializers.CharField(min_length=3, max_length=3, help_text="ISO 4217 code, any case.")
-    items = OrderItemInputSerializer(many=True, min_length=1, max_length=MAX_ITEMS_PER_ORDER)
+    items = OrderItemInputSerializer(many=True, min_length=1, max_length=MAX_ITEMS_PER_ORDER)  # type: ignore[call-arg]  # ListSerializer kwargs the stubs miss
     shipping_address = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
     total_amount = serializers.DecimalField(
         max_digits=18,

@@ -55,6 +55,12 @@ _IDEMPOTENCY_HEADER = OpenApiParameter(
 )
 
 
+def _client_id(request: Request) -> int:
+    pk = request.user.pk
+    assert pk is not None, "IsAuthenticated lets no anonymous request through"
+    return int(pk)
+
+
 def _changed_by(request: Request) -> str:
     return f"client:{request.user.get_username()}"
 
@@ -90,7 +96,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             return self._create(request)
         if not 1 <= len(key) <= MAX_KEY_LENGTH:
             raise serializers.ValidationError({"Idempotency-Key": [f"Must be 1 to {MAX_KEY_LENGTH} characters."]})
-        client_id = request.user.pk
+        client_id = _client_id(request)
         fingerprint = request_fingerprint(method=request.method or "", path=request.path, body=request.data)
         stored = idempotency_claim(client_id=client_id, key=key, fingerprint=fingerprint)
         if stored is not None:
@@ -115,7 +121,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             location = request.build_absolute_uri(f"{request.path}{order.id}/")
             if idempotency_key is not None:
                 stored = StoredResponse(status=status.HTTP_201_CREATED, body=body, location=location)
-                idempotency_complete(client_id=request.user.pk, key=idempotency_key, response=stored)
+                idempotency_complete(client_id=_client_id(request), key=idempotency_key, response=stored)
         return Response(body, status=status.HTTP_201_CREATED, headers={"Location": location})
 
     @extend_schema(

@@ -8,7 +8,6 @@ silently replaced by the default.
 
 from typing import Any
 
-from django.db.models import QuerySet
 from rest_framework import serializers
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
@@ -30,7 +29,7 @@ class SkipLimitPagination(LimitOffsetPagination):
     limit_query_param = "limit"
     offset_query_param = "skip"
 
-    def paginate_queryset(self, queryset: QuerySet, request: Request, view: APIView | None = None) -> list[Any]:
+    def paginate_queryset(self, queryset: Any, request: Request, view: APIView | None = None) -> list[Any]:
         params = PageParamsSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         self._validated = params.validated_data
