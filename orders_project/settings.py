@@ -136,12 +136,42 @@ ORDER_REQUIRE_KNOWN_USER = env_bool("ORDER_REQUIRE_KNOWN_USER", True)
 OUTBOX_BATCH_SIZE = env_int("OUTBOX_BATCH_SIZE", 100, minimum=1, maximum=10000)
 OUTBOX_POLL_INTERVAL_SECONDS = env_int("OUTBOX_POLL_INTERVAL_SECONDS", 1, minimum=1)
 OUTBOX_MAX_RETRY_ATTEMPTS = env_int("OUTBOX_MAX_RETRY_ATTEMPTS", 5, minimum=1)
+# Retry n waits about BASE * 2^(n-1) seconds (with jitter), never more than MAX.
+OUTBOX_BACKOFF_BASE_SECONDS = env_int("OUTBOX_BACKOFF_BASE_SECONDS", 1, minimum=0)
+OUTBOX_BACKOFF_MAX_SECONDS = env_int("OUTBOX_BACKOFF_MAX_SECONDS", 60, minimum=0)
+OUTBOX_RETENTION_DAYS = env_int("OUTBOX_RETENTION_DAYS", 7, minimum=0)
+# Rows deleted per cleanup statement: ~1k rows keeps each DELETE to milliseconds.
+OUTBOX_CLEANUP_BATCH_SIZE = env_int("OUTBOX_CLEANUP_BATCH_SIZE", 1000, minimum=1)
 
 # --- Celery -----------------------------------------------------------------
 # The broker gets its own Redis database so the cache's FLUSHDB never eats tasks.
 CELERY_BROKER_URL = env_str(
     "CELERY_BROKER_URL", f"redis://{_redis_auth}{REDIS_HOST}:{REDIS_PORT}/{(REDIS_DB + 1) % 16}"
 )
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_TASK_IGNORE_RESULT = True
+# A relay run spends at most a few seconds; anything near these limits is stuck.
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 60, minimum=1)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 90, minimum=1)
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Publishing a task must not hang a web request when the broker is down.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 2, "max_retries": 1}
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE = {
+    # The safety net behind the on-commit kick: picks up retries and anything a kick missed.
+    "outbox-relay-sweep": {
+        "task": "outbox.relay",
+        "schedule": float(OUTBOX_POLL_INTERVAL_SECONDS),
+        # A sweep still queued after a few intervals is superseded by a newer one.
+        "options": {"expires": float(OUTBOX_POLL_INTERVAL_SECONDS) * 5},
+    },
+    "outbox-cleanup": {"task": "outbox.cleanup", "schedule": 3600.0},
+}
 
 # --- API --------------------------------------------------------------------
 REST_FRAMEWORK = {

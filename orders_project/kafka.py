@@ -1,0 +1,63 @@
+"""Kafka client settings and topic creation: the one home for both, used by the
+outbox relay, the user-event consumer and `manage.py create_kafka_topics`.
+
+Every timeout here is short on purpose: a broker that is down must make a relay
+run fail within seconds and leave its rows pending, never hang a worker.
+"""
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from kafka import KafkaAdminClient, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+logger = logging.getLogger(__name__)
+
+# Long enough for a healthy broker under load, short enough that an outage is
+# noticed by a relay run well inside its time budget.
+CONNECT_TIMEOUT_MS = 5_000
+REQUEST_TIMEOUT_MS = 5_000
+
+
+def client_config() -> dict[str, Any]:
+    return {
+        "bootstrap_servers": settings.KAFKA_BOOTSTRAP_SERVERS,
+        "request_timeout_ms": REQUEST_TIMEOUT_MS,
+        "bootstrap_timeout_ms": CONNECT_TIMEOUT_MS,
+        "reconnect_backoff_max_ms": 1_000,
+    }
+
+
+def producer_new() -> KafkaProducer:
+    """An idempotent, acks=all producer whose every wait is bounded."""
+    return KafkaProducer(
+        **client_config(),
+        client_id="order-service-outbox",
+        acks="all",
+        linger_ms=5,
+        max_block_ms=CONNECT_TIMEOUT_MS,
+        # request_timeout_ms + linger_ms must fit in delivery_timeout_ms.
+        delivery_timeout_ms=REQUEST_TIMEOUT_MS * 2,
+    )
+
+
+def topics_create(*, partitions: int, replication_factor: int) -> dict[str, str]:
+    """Create every topic of settings.KAFKA_TOPICS that is missing. Returns topic -> "created"/"exists"."""
+    admin = KafkaAdminClient(**client_config(), client_id="order-service-admin")
+    try:
+        existing = set(admin.list_topics())
+        result: dict[str, str] = {}
+        for topic in sorted(set(settings.KAFKA_TOPICS.values())):
+            if topic in existing:
+                result[topic] = "exists"
+                continue
+            try:
+                admin.create_topics([NewTopic(topic, partitions, replication_factor)])
+                result[topic] = "created"
+            except TopicAlreadyExistsError:  # created by someone else meanwhile
+                result[topic] = "exists"
+        return result
+    finally:
+        admin.close()

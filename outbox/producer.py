@@ -1,0 +1,43 @@
+"""One Kafka producer per process, reused across relay runs.
+
+Opening a producer costs a bootstrap round trip and an idempotent-producer id,
+so runs share one. After any Kafka error it is thrown away and the next run
+builds a fresh one: a kafka-python idempotent producer stays broken after a
+broker restart, and telling which errors leave it usable is not worth the risk.
+"""
+
+import logging
+import threading
+
+from kafka import KafkaProducer
+
+from orders_project.kafka import producer_new
+
+logger = logging.getLogger(__name__)
+
+CLOSE_TIMEOUT_SECONDS = 5
+
+_lock = threading.Lock()
+_producer: KafkaProducer | None = None
+
+
+def producer_get() -> KafkaProducer:
+    """The process's producer, created on first use. Raises KafkaError if the broker is unreachable."""
+    global _producer
+    with _lock:
+        if _producer is None:
+            _producer = producer_new()
+            logger.info("Kafka producer created")
+        return _producer
+
+
+def producer_discard() -> None:
+    """Close and forget the process's producer; the next producer_get() makes a new one."""
+    global _producer
+    with _lock:
+        producer, _producer = _producer, None
+    if producer is not None:
+        try:
+            producer.close(timeout=CLOSE_TIMEOUT_SECONDS)
+        except Exception:  # a broken producer may fail to close; it is being dropped anyway
+            logger.warning("Kafka producer did not close cleanly", exc_info=True)
