@@ -1,9 +1,10 @@
-"""The outbox's door: `event_enqueue` is the only way anything writes an event."""
+"""The outbox's door: `event_enqueue` / `events_enqueue` are the only way anything writes an event."""
 
 import logging
 import re
 import secrets
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -25,39 +26,57 @@ def traceparent_new() -> str:
     return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
 
 
-def event_enqueue(*, event_type: str, key: str, data: dict[str, Any], traceparent: str | None = None) -> OutboxEvent:
-    """Write one event into the outbox, inside the caller's transaction.
+@dataclass(frozen=True)
+class EventSpec:
+    event_type: str
+    key: str
+    data: dict[str, Any]
 
-    Must run inside `transaction.atomic()`: the event exists exactly when the
-    change that caused it commits. The topic comes from settings by event type,
-    so deployments can rename topics without touching callers.
+
+def event_enqueue(*, event_type: str, key: str, data: dict[str, Any], traceparent: str | None = None) -> OutboxEvent:
+    """Write one event into the outbox, inside the caller's transaction."""
+    return events_enqueue(events=[EventSpec(event_type, key, data)], traceparent=traceparent)[0]
+
+
+def events_enqueue(*, events: list[EventSpec], traceparent: str | None = None) -> list[OutboxEvent]:
+    """Write events into the outbox with one INSERT, inside the caller's transaction.
+
+    Must run inside `transaction.atomic()`: the events exist exactly when the
+    change that caused them commits. Rows get ids in list order, which is the
+    order they reach Kafka within a key. The topic comes from settings by event
+    type, so deployments can rename topics without touching callers.
     """
     if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("event_enqueue must be called inside the transaction of the change it reports.")
-    now = timezone.now()
-    event_id = uuid.uuid4()
-    payload = {
-        "event_id": str(event_id),
-        "event_type": event_type,
-        "timestamp": rfc3339(now),
-        "version": ENVELOPE_VERSION,
-        "data": data,
-    }
+        raise RuntimeError("events_enqueue must be called inside the transaction of the change it reports.")
     if traceparent is None or not _TRACEPARENT.match(traceparent):
         traceparent = traceparent_new()
-    headers = {"event_id": str(event_id), "event_type": event_type, "traceparent": traceparent}
+    now = timezone.now()
+    rows = []
+    for spec in events:
+        event_id = uuid.uuid4()
+        payload = {
+            "event_id": str(event_id),
+            "event_type": spec.event_type,
+            "timestamp": rfc3339(now),
+            "version": ENVELOPE_VERSION,
+            "data": spec.data,
+        }
+        headers = {"event_id": str(event_id), "event_type": spec.event_type, "traceparent": traceparent}
+        rows.append(
+            OutboxEvent(
+                event_id=event_id,
+                event_type=spec.event_type,
+                topic=settings.KAFKA_TOPICS[spec.event_type],
+                key=spec.key,
+                payload=payload,
+                headers=headers,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+    created = OutboxEvent.objects.bulk_create(rows)
     transaction.on_commit(relay_kick, robust=True)
-    return OutboxEvent.objects.create(
-        event_id=event_id,
-        event_type=event_type,
-        topic=settings.KAFKA_TOPICS[event_type],
-        key=key,
-        payload=payload,
-        headers=headers,
-        next_attempt_at=now,
-        created_at=now,
-    )
-
+    return created
 
 def event_requeue(*, event_ids: list[int]) -> int:
     """Give dead rows a fresh start: pending, attempts reset, due now. Returns rows changed."""

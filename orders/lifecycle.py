@@ -1,0 +1,133 @@
+"""Automatic order transitions driven by beat: confirm, then ship, on timers.
+
+Each batch is one transaction with set-based SQL: lock due orders with
+SELECT ... FOR UPDATE SKIP LOCKED, move them all with one UPDATE, write their
+history rows and events with one INSERT each, commit. The locks are held until
+that commit, so overlapping runs (a slow run and the next tick, or several
+workers) skip each other's orders instead of moving them twice. A cancel locks
+its row with a plain FOR UPDATE: if it holds the row, the batch skips it; if
+the batch holds it, the cancel waits and then sees the new status.
+(The service this replaces committed once per order inside one locked SELECT,
+which released the other locks at the first commit and double-confirmed.)
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from orders.events import order_confirmed_data, order_shipped_data
+from orders.models import Order, OrderStatus, OrderStatusChange
+from orders.transitions import sources_of
+from outbox.services import EventSpec, events_enqueue
+
+logger = logging.getLogger(__name__)
+
+# ~500 orders: one UPDATE, one history INSERT and one outbox INSERT of ~1 MB in
+# all; a batch commits in tens of milliseconds, so cancels never wait long.
+BATCH_SIZE = 500
+# Bound on one run's work, so a backlog is worked off over several ticks.
+MAX_BATCHES_PER_RUN = 20
+CHANGED_BY = "system:lifecycle"
+CARRIERS = ["UPS", "FedEx", "DHL", "USPS"]
+DELIVERY_DAYS = 3
+
+_LOCK_DUE_SQL = """
+SELECT id FROM orders_order
+WHERE status = %(from_status)s AND {time_column} <= %(due_before)s
+ORDER BY {time_column}, id
+LIMIT %(limit)s
+FOR UPDATE SKIP LOCKED
+"""
+
+# Each column is computed per row by PostgreSQL: one statement for the batch.
+_CONFIRM_SQL = """
+UPDATE orders_order
+SET status = 'confirmed', confirmed_at = %(now)s, updated_at = %(now)s, version = version + 1,
+    payment_id = 'pay_' || replace(gen_random_uuid()::text, '-', '')
+WHERE id = ANY(%(ids)s) AND status = ANY(%(sources)s)
+RETURNING id
+"""
+
+_SHIP_SQL = """
+UPDATE orders_order
+SET status = 'shipped', shipped_at = %(now)s, updated_at = %(now)s, version = version + 1,
+    tracking_number = 'TRK' || upper(substr(replace(gen_random_uuid()::text, '-', ''), 1, 12)),
+    carrier = (%(carriers)s::text[])[1 + floor(random() * %(carrier_count)s)::int],
+    estimated_delivery = (%(now)s + make_interval(days => %(delivery_days)s))::date
+WHERE id = ANY(%(ids)s) AND status = ANY(%(sources)s)
+RETURNING id
+"""
+
+
+@dataclass
+class AdvanceResult:
+    confirmed: int = 0
+    shipped: int = 0
+
+
+def _advance_batch(*, from_status: str, to_status: str, limit: int) -> int:
+    """Move one batch of due orders; returns how many moved."""
+    now = timezone.now()
+    if to_status == OrderStatus.CONFIRMED:
+        time_column, delay, update_sql = "created_at", settings.ORDER_CONFIRM_DELAY, _CONFIRM_SQL
+        event_type, event_data = "order.confirmed", order_confirmed_data
+    else:
+        time_column, delay, update_sql = "confirmed_at", settings.ORDER_SHIP_DELAY, _SHIP_SQL
+        event_type, event_data = "order.shipped", order_shipped_data
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _LOCK_DUE_SQL.format(time_column=time_column),
+                {"from_status": from_status, "due_before": now - timedelta(seconds=delay), "limit": limit},
+            )
+            ids = [row[0] for row in cursor.fetchall()]
+            if not ids:
+                return 0
+            cursor.execute(
+                update_sql,
+                {
+                    "ids": ids,
+                    "now": now,
+                    "sources": sources_of(to_status),
+                    "carriers": CARRIERS,
+                    "carrier_count": len(CARRIERS),
+                    "delivery_days": DELIVERY_DAYS,
+                },
+            )
+            moved = [row[0] for row in cursor.fetchall()]
+        orders = list(Order.objects.filter(id__in=moved).order_by("created_at", "id"))
+        OrderStatusChange.objects.bulk_create(
+            OrderStatusChange(
+                order=order,
+                order_version=order.version,
+                from_status=from_status,
+                to_status=to_status,
+                changed_at=now,
+                changed_by=CHANGED_BY,
+            )
+            for order in orders
+        )
+        events_enqueue(events=[EventSpec(event_type, order.user_id, event_data(order)) for order in orders])
+    return len(orders)
+
+
+def orders_advance(*, batch_size: int = BATCH_SIZE, max_batches: int = MAX_BATCHES_PER_RUN) -> AdvanceResult:
+    """Confirm due pending orders, then ship due confirmed ones, in bounded batches."""
+    result = AdvanceResult()
+    for _ in range(max_batches):
+        moved = _advance_batch(from_status=OrderStatus.PENDING, to_status=OrderStatus.CONFIRMED, limit=batch_size)
+        result.confirmed += moved
+        if moved < batch_size:
+            break
+    for _ in range(max_batches):
+        moved = _advance_batch(from_status=OrderStatus.CONFIRMED, to_status=OrderStatus.SHIPPED, limit=batch_size)
+        result.shipped += moved
+        if moved < batch_size:
+            break
+    if result.confirmed or result.shipped:
+        logger.info("Lifecycle: %d confirmed, %d shipped", result.confirmed, result.shipped)
+    return result
