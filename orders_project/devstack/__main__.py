@@ -1,0 +1,39 @@
+"""python -m orders_project.devstack {dev,test,reset}: the commands behind `make dev`, `make test`, `make dev-reset`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m orders_project.devstack", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("dev", help="start missing servers (data in .dev/), migrate, run Procfile.dev")
+    test = commands.add_parser("test", help="run pytest, with temporary embedded servers for those env does not name")
+    test.add_argument("pytest_args", nargs=argparse.REMAINDER, help="arguments for pytest, after --")
+    reset = commands.add_parser("reset", help="stop what runs from .dev/ and delete it, after asking")
+    reset.add_argument("--yes", action="store_true", help="do not ask")
+    args = parser.parse_args(argv)
+
+    if args.command == "dev":
+        from orders_project.devstack import dev
+
+        return dev.run(REPO)
+    if args.command == "test":
+        from orders_project.devstack import testrun
+
+        pytest_args = list(args.pytest_args)
+        if pytest_args[:1] == ["--"]:
+            pytest_args = pytest_args[1:]
+        return testrun.run(REPO, pytest_args)
+    from orders_project.devstack import reset as reset_command
+
+    return reset_command.run(REPO, assume_yes=args.yes)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
