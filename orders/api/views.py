@@ -128,7 +128,9 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         summary="Status history of an order, oldest first",
         responses={200: OrderStatusChangeSerializer(many=True), **_errors(401, 404)},
     )
-    @action(detail=True, methods=["get"])
+    # The history is a short, complete list: no paging and none of the list's filters
+    # (without this the schema documented skip/limit/status/... and a paged shape).
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def history(self, request: Request, pk: str) -> Response:
         order = self.get_object()
         rows = selectors.order_history(order=order)
