@@ -6,6 +6,8 @@ from typing import Any
 from django.db.models import Prefetch
 
 from orders.models import Order, OrderItem, OrderQuerySet, OrderStatusChange
+from orders_project.errors import ServiceUnavailableError
+from users_cache import services as users_cache
 
 
 def order_list(*, user: Any) -> OrderQuerySet:
@@ -24,3 +26,12 @@ def order_get(*, user: Any, order_id: uuid.UUID) -> Order:
 
 def order_history(*, order: Order) -> list[OrderStatusChange]:
     return list(order.history.order_by("order_version"))
+
+
+def order_customer(*, order: Order) -> users_cache.CachedUser | None:
+    """The customer as the user cache knows them; None if unknown or the cache is down
+    (a read must not fail because of the cache)."""
+    try:
+        return users_cache.user_get(user_id=order.user_id)
+    except ServiceUnavailableError:
+        return None

@@ -5,13 +5,24 @@ import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from orders.events import order_cancelled_data, order_created_data
 from orders.models import Order, OrderItem, OrderStatus, OrderStatusChange
-from orders.transitions import transition_check
+from orders.transitions import InvalidTransition, transition_check
+from orders_project.errors import DomainError
 from outbox.services import event_enqueue
+from users_cache import services as users_cache
+
+
+class UserNotFound(DomainError):
+    code = "user_not_found"
+
+
+class UserInactive(DomainError):
+    code = "user_inactive"
 
 
 @dataclass(frozen=True)
@@ -23,6 +34,24 @@ class ItemInput:
 
 def items_total(items: list[ItemInput]) -> Decimal:
     return sum((item.price * item.quantity for item in items), Decimal("0.00"))
+
+
+def order_customer_check(*, user_id: str) -> None:
+    """Refuse orders for users the user cache marks unknown, inactive or deleted.
+
+    Call it before opening the order transaction: it talks to Redis, and no
+    network call happens inside a transaction. Redis down raises
+    ServiceUnavailableError (503), never a misleading "not found".
+    """
+    user = users_cache.user_get(user_id=user_id)
+    if user is None:
+        if settings.ORDER_REQUIRE_KNOWN_USER:
+            raise UserNotFound(f"User {user_id!r} is not known to this service.")
+        return
+    if user.deleted:
+        raise UserNotFound(f"User {user_id!r} has been deleted.")
+    if user.status == "inactive":
+        raise UserInactive(f"User {user_id!r} is {user.status}; only active users can order.")
 
 
 @transaction.atomic
@@ -98,3 +127,23 @@ def order_cancel(*, order_id: uuid.UUID, reason: str, changed_by: str, tracepare
         event_type="order.cancelled", key=order.user_id, data=order_cancelled_data(order), traceparent=traceparent
     )
     return order
+
+
+def orders_cancel_for_user(*, user_id: str, reason: str, changed_by: str) -> int:
+    """Cancel every pending or confirmed order of a customer, each in its own transaction.
+
+    Each cancel row-locks its order, so it is serialised with the lifecycle
+    processor; an order the processor shipped meanwhile is left alone.
+    Returns how many orders were cancelled.
+    """
+    cancelled = 0
+    open_ids = Order.objects.filter(
+        user_id=user_id, status__in=[OrderStatus.PENDING, OrderStatus.CONFIRMED]
+    ).values_list("id", flat=True)
+    for order_id in list(open_ids):
+        try:
+            order_cancel(order_id=order_id, reason=reason, changed_by=changed_by)
+        except InvalidTransition:
+            continue  # shipped (or cancelled) between the query and the lock
+        cancelled += 1
+    return cancelled

@@ -11,6 +11,8 @@ os.environ.setdefault("POSTGRES_SERVER", "127.0.0.1")
 # A dedicated Redis database so the suite's FLUSHDB never touches dev data.
 os.environ.setdefault("REDIS_DB", "14")
 os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "false")
+# Most tests create orders for made-up users; the user-cache tests turn this on.
+os.environ.setdefault("ORDER_REQUIRE_KNOWN_USER", "false")
 
 from orders_project.settings import *  # noqa: F403
 

@@ -4,6 +4,7 @@ from decimal import Decimal
 from typing import Any
 
 import pycountry
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from orders.models import (
@@ -99,3 +100,23 @@ class OrderStatusChangeSerializer(serializers.ModelSerializer):
         model = OrderStatusChange
         fields = ["order_version", "from_status", "to_status", "changed_at", "changed_by", "reason"]
         read_only_fields = fields
+
+
+class CustomerSerializer(serializers.Serializer):
+    name = serializers.CharField(allow_null=True)
+    email = serializers.CharField(allow_null=True)
+
+
+class OrderDetailSerializer(OrderSerializer):
+    """One order, with the customer's name and email when the user cache has them."""
+
+    customer = serializers.SerializerMethodField()
+
+    class Meta(OrderSerializer.Meta):
+        fields = [*OrderSerializer.Meta.fields, "customer"]
+        read_only_fields = fields
+
+    @extend_schema_field(CustomerSerializer(allow_null=True))
+    def get_customer(self, order: Order) -> dict[str, str | None] | None:
+        customer = self.context.get("customer")
+        return None if customer is None else {"name": customer.name, "email": customer.email}

@@ -16,6 +16,7 @@ from orders.api.filters import OrderFilter
 from orders.api.serializers import (
     OrderCancelInputSerializer,
     OrderCreateInputSerializer,
+    OrderDetailSerializer,
     OrderSerializer,
     OrderStatusChangeSerializer,
 )
@@ -39,7 +40,7 @@ def _errors(*codes: int) -> dict[int, OpenApiResponse]:
         405: "Method not allowed (`method_not_allowed`).",
         409: "Conflict (`order_not_cancellable`, `idempotency_key_in_progress`).",
         415: "Body is not JSON (`unsupported_media_type`).",
-        422: "Refused (`idempotency_key_reused`).",
+        422: "Refused (`idempotency_key_reused`, `user_not_found`, `user_inactive`).",
         500: "Unexpected error (`internal_error`).",
         503: "A server the request needs is down; see Retry-After (`service_unavailable`).",
     }
@@ -67,7 +68,7 @@ def _changed_by(request: Request) -> str:
 
 @extend_schema_view(
     list=extend_schema(summary="List orders, newest first", responses={200: OrderSerializer, **_errors(400, 401)}),
-    retrieve=extend_schema(summary="Read one order", responses={200: OrderSerializer, **_errors(401, 404)}),
+    retrieve=extend_schema(summary="Read one order", responses={200: OrderDetailSerializer, **_errors(401, 404)}),
 )
 class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = OrderSerializer
@@ -76,6 +77,11 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     def get_queryset(self) -> Any:
         return selectors.order_list(user=self.request.user)
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        order = self.get_object()
+        context = {**self.get_serializer_context(), "customer": selectors.order_customer(order=order)}
+        return Response(OrderDetailSerializer(order, context=context).data)
 
     def get_object(self) -> Order:
         try:
@@ -110,6 +116,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def _create(self, request: Request, idempotency_key: str | None = None) -> Response:
         params = OrderCreateInputSerializer(data=request.data)
         params.is_valid(raise_exception=True)
+        services.order_customer_check(user_id=params.validated_data["user_id"])
         with transaction.atomic():
             order = services.order_create(
                 **params.validated_data,

@@ -1,0 +1,168 @@
+"""The long-running loop behind `manage.py consume_user_events`.
+
+Offsets are committed only after every message up to them has had its effect
+stored (Redis, orders) or has been copied to the dead-letter topic. An outage
+of Redis or PostgreSQL stops progress, never skips: the same message is
+retried with backoff until it goes through or the consumer is told to stop.
+"""
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import DatabaseError, close_old_connections
+from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import KafkaError
+from redis.exceptions import RedisError
+
+from orders_project.kafka import client_config, producer_new
+from users_cache.handlers import Outcome, message_handle
+
+logger = logging.getLogger(__name__)
+
+DLQ_TOPIC = "user.events.dlq"
+PROGRESS_INTERVAL_SECONDS = 10.0
+RETRY_BACKOFF_MAX_SECONDS = 10.0
+DLQ_SEND_TIMEOUT_SECONDS = 10.0
+
+
+@dataclass
+class ConsumerStats:
+    counts: dict[str, int] = field(default_factory=dict)
+    cancelled_orders: int = 0
+
+    def add(self, outcome: Outcome) -> None:
+        self.counts[outcome.result] = self.counts.get(outcome.result, 0) + 1
+        self.cancelled_orders += outcome.cancelled_orders
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+class UserEventConsumer:
+    def __init__(
+        self,
+        *,
+        group_id: str | None = None,
+        stop: threading.Event | None = None,
+        session_timeout_ms: int = 10_000,
+        max_poll_records: int = 500,
+    ) -> None:
+        self.group_id = group_id or settings.KAFKA_CONSUMER_GROUP_ID
+        self.stop = stop or threading.Event()
+        self.topics = [settings.KAFKA_TOPICS[name] for name in ("user.created", "user.updated", "user.deleted")]
+        self.session_timeout_ms = session_timeout_ms
+        self.max_poll_records = max_poll_records
+        self.stats = ConsumerStats()
+        self._producer: KafkaProducer | None = None
+
+    def run(self) -> ConsumerStats:
+        consumer = KafkaConsumer(
+            *self.topics,
+            **client_config(),
+            group_id=self.group_id,
+            client_id="order-service-user-events",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=self.session_timeout_ms,
+            heartbeat_interval_ms=max(self.session_timeout_ms // 3, 100),
+            max_poll_records=self.max_poll_records,
+        )
+        logger.info("Consuming %s as group %s", ", ".join(self.topics), self.group_id)
+        last_report, reported_total = time.monotonic(), 0
+        try:
+            while not self.stop.is_set():
+                batch = consumer.poll(timeout_ms=1000)
+                processed = self._process(batch)
+                self._commit(consumer, processed)
+                if time.monotonic() - last_report >= PROGRESS_INTERVAL_SECONDS:
+                    self._report(consumer, self.stats.total - reported_total, time.monotonic() - last_report)
+                    last_report, reported_total = time.monotonic(), self.stats.total
+        finally:
+            consumer.close()
+            if self._producer is not None:
+                self._producer.close(timeout=5)
+            logger.info("Consumer stopped: %s", self.stats.counts)
+        return self.stats
+
+    def _process(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> dict[TopicPartition, OffsetAndMetadata]:
+        """Handle the batch in order; returns the offsets that are safe to commit."""
+        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        for partition, records in batch.items():
+            for record in records:
+                if not self._handle_until_done(record):
+                    return offsets  # told to stop mid-outage: commit only what is done
+                offsets[partition] = OffsetAndMetadata(record.offset + 1, "", -1)
+        return offsets
+
+    def _handle_until_done(self, record: ConsumerRecord) -> bool:
+        delay = 0.5
+        while True:
+            try:
+                outcome = message_handle(topic=record.topic, value=record.value)
+                if outcome.result == "bad":
+                    self._dead_letter(record, outcome.reason)
+                self.stats.add(outcome)
+                return True
+            except (RedisError, DatabaseError, KafkaError) as exc:
+                logger.warning(
+                    "Cannot apply %s[%d]@%d yet (%r); retrying in %.1fs",
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    exc,
+                    delay,
+                )
+                close_old_connections()
+                if self.stop.wait(delay):
+                    return False
+                delay = min(delay * 2, RETRY_BACKOFF_MAX_SECONDS)
+
+    def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
+        logger.error(
+            "Bad message at %s[%d]@%d: %s; copied to %s",
+            record.topic,
+            record.partition,
+            record.offset,
+            reason,
+            DLQ_TOPIC,
+        )
+        if self._producer is None:
+            self._producer = producer_new()
+        headers = [
+            ("dlq_reason", reason.encode()),
+            ("source_topic", record.topic.encode()),
+            ("source_partition", str(record.partition).encode()),
+            ("source_offset", str(record.offset).encode()),
+        ]
+        try:
+            self._producer.send(DLQ_TOPIC, key=record.key, value=record.value, headers=headers).get(
+                timeout=DLQ_SEND_TIMEOUT_SECONDS
+            )
+        except KafkaError:
+            self._producer.close(timeout=1)  # an idempotent producer can stay broken: start afresh
+            self._producer = None
+            raise
+
+    def _commit(self, consumer: KafkaConsumer, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+        if not offsets:
+            return
+        try:
+            consumer.commit(offsets)
+        except KafkaError as exc:
+            # Effects are stored and idempotent: the messages come again and change nothing.
+            logger.warning("Offset commit failed (%r); those messages will be redelivered", exc)
+
+    def _report(self, consumer: KafkaConsumer, count: int, seconds: float) -> None:
+        lag = 0
+        for partition in consumer.assignment():
+            highwater = consumer.highwater(partition)
+            if highwater is not None:
+                lag += max(highwater - consumer.position(partition), 0)
+        logger.info(
+            "%d messages in %.0fs (%.1f/s), lag %d, totals %s", count, seconds, count / seconds, lag, self.stats.counts
+        )

@@ -1,0 +1,94 @@
+"""Parse and validate one user event from Kafka (contract: docs/events.md).
+
+Anything that does not match the contract raises BadMessage with a reason;
+the consumer sends such messages to the dead-letter topic and moves on.
+"""
+
+import datetime as dt
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+KINDS = {"user.created": "created", "user.updated": "updated", "user.deleted": "deleted"}
+# Fields each kind may carry in `data` besides user_id, and whether they are required.
+_FIELDS: dict[str, dict[str, bool]] = {
+    "created": {"email": True, "name": True, "status": True, "created_at": False},
+    "updated": {"email": False, "name": False, "status": False, "updated_at": False},
+    "deleted": {"deleted_at": False, "reason": False},
+}
+USER_STATUSES = {"active", "inactive"}
+
+
+class BadMessage(ValueError):
+    """The message breaks the event contract; `reason` goes into the DLQ header."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class UserEvent:
+    event_id: str
+    kind: str
+    user_id: str
+    timestamp_ms: int
+    fields: dict[str, str]
+
+
+def _timestamp_ms(value: Any, name: str) -> int:
+    if not isinstance(value, str):
+        raise BadMessage(f"{name} must be an RFC 3339 string")
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise BadMessage(f"{name} is not an RFC 3339 timestamp: {value[:40]!r}") from None
+    if parsed.tzinfo is None:
+        raise BadMessage(f"{name} has no time zone")
+    return int(parsed.timestamp() * 1000)
+
+
+def event_parse(value: bytes | None, *, topic_kind: str | None = None) -> UserEvent:
+    """Turn a message value into a UserEvent or raise BadMessage."""
+    if value is None:
+        raise BadMessage("empty message")
+    try:
+        body = json.loads(value)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise BadMessage("not JSON") from None
+    if not isinstance(body, dict):
+        raise BadMessage("not a JSON object")
+    event_id = body.get("event_id")
+    if not isinstance(event_id, str) or not event_id:
+        raise BadMessage("missing event_id")
+    try:
+        uuid.UUID(event_id)
+    except ValueError:
+        raise BadMessage("event_id is not a UUID") from None
+    kind = KINDS.get(body.get("event_type"))  # type: ignore[arg-type]
+    if kind is None:
+        raise BadMessage(f"unknown event_type {str(body.get('event_type'))[:40]!r}")
+    if topic_kind is not None and kind != topic_kind:
+        raise BadMessage(f"event_type {body['event_type']} on the {topic_kind} topic")
+    data = body.get("data")
+    if not isinstance(data, dict):
+        raise BadMessage("data must be an object")
+    user_id = data.get("user_id")
+    if not isinstance(user_id, str) or not 1 <= len(user_id) <= 64:
+        raise BadMessage("missing user_id")
+    timestamp_ms = _timestamp_ms(body.get("timestamp"), "timestamp")
+    fields = {"user_id": user_id}
+    for name, required in _FIELDS[kind].items():
+        if name not in data or data[name] is None:
+            if required:
+                raise BadMessage(f"{name} is required for user.{kind}")
+            continue  # absent (or null) means "unchanged": never write nulls over stored values
+        if not isinstance(data[name], str):
+            raise BadMessage(f"{name} must be a string")
+        if name.endswith("_at"):
+            _timestamp_ms(data[name], name)
+        fields[name] = data[name]
+    if "status" in fields and fields["status"] not in USER_STATUSES:
+        raise BadMessage(f"status must be one of {sorted(USER_STATUSES)}")
+    return UserEvent(event_id=event_id, kind=kind, user_id=user_id, timestamp_ms=timestamp_ms, fields=fields)
