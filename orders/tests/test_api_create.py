@@ -129,6 +129,21 @@ def test_create_rejects_bad_input_naming_the_field_and_writes_nothing(api_client
     assert OutboxEvent.objects.count() == 0
 
 
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("[1]", "Invalid data. Expected a dictionary, but got list."),
+        ("null", "No data provided"),
+    ],
+)
+def test_create_rejects_a_json_body_that_is_not_an_object(api_client, body, message):
+    response = api_client.post(ORDERS_URL, body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json()["details"] == {"non_field_errors": [message]}
+    assert Order.objects.count() == 0
+
+
 def test_create_refuses_a_body_that_is_not_json_with_415(api_client):
     response = api_client.post(ORDERS_URL, "user_id=user123", content_type="application/x-www-form-urlencoded")
 

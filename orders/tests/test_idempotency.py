@@ -110,10 +110,19 @@ def test_keys_are_per_client(api_client, other_client):
     assert IdempotencyKey.objects.count() == 2
 
 
-def test_an_invalid_request_does_not_burn_the_key(api_client):
+@pytest.mark.parametrize(
+    ("body", "content_type", "status"),
+    [
+        ('{"user_id": "user123", "total_amount": 99.99}', "application/json", 400),
+        ('{"user_id": ', "application/json", 400),
+        ("user_id=user123", "application/x-www-form-urlencoded", 415),
+    ],
+    ids=["invalid-fields", "malformed-json", "not-json"],
+)
+def test_an_invalid_request_does_not_burn_the_key(api_client, body, content_type, status):
     # given a refused request with a key
-    refused = _post(api_client, {**SEED_PAYLOAD, "total_amount": 99.99})
-    assert refused.status_code == 400
+    refused = api_client.post(ORDERS_URL, body, content_type=content_type, HTTP_IDEMPOTENCY_KEY=KEY)
+    assert refused.status_code == status
     assert IdempotencyKey.objects.count() == 0
 
     # when a corrected request is sent with the same key
