@@ -98,3 +98,15 @@ def idempotency_complete(*, client_id: int, key: str, response: StoredResponse) 
 def idempotency_release(*, client_id: int, key: str) -> None:
     """Forget an unfinished claim after a failed request, so the client can retry with the same key."""
     IdempotencyKey.objects.filter(client_id=client_id, key=key, status=IdempotencyKeyStatus.IN_PROGRESS).delete()
+
+
+def idempotency_keys_purge(*, batch_size: int = 1000) -> int:
+    """Delete keys past their 24 hours, a bounded batch per statement. Returns rows deleted."""
+    cutoff = timezone.now() - KEY_LIFETIME
+    deleted_total = 0
+    while True:
+        ids = list(IdempotencyKey.objects.filter(created_at__lt=cutoff).values_list("id", flat=True)[:batch_size])
+        if not ids:
+            return deleted_total
+        deleted, _ = IdempotencyKey.objects.filter(id__in=ids, created_at__lt=cutoff).delete()
+        deleted_total += deleted

@@ -171,6 +171,7 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": float(OUTBOX_POLL_INTERVAL_SECONDS) * 5},
     },
     "outbox-cleanup": {"task": "outbox.cleanup", "schedule": 3600.0},
+    "orders-purge-idempotency-keys": {"task": "orders.purge_idempotency_keys", "schedule": 3600.0},
     "orders-advance": {
         "task": "orders.advance",
         "schedule": float(ORDER_PROCESSOR_INTERVAL),
