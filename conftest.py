@@ -17,14 +17,18 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """ "host:port" of a Kafka broker for this session; settings.KAFKA_BOOTSTRAP_SERVERS points at it.
 
     Uses TEST_KAFKA_BOOTSTRAP_SERVERS, else KAFKA_BOOTSTRAP_SERVERS when it is explicitly
-    set in the environment, else starts a Tansu broker on a free loopback port.
+    set in the environment (settings has a default for it, so settings are not asked),
+    else starts a Tansu broker on a free loopback port.
     """
     from django.conf import settings
 
     from orders_project.devstack import kafka
+    from orders_project.devstack.environment import named
     from orders_project.devstack.procs import free_port
 
-    given = os.environ.get("TEST_KAFKA_BOOTSTRAP_SERVERS") or os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    given = os.environ.get("TEST_KAFKA_BOOTSTRAP_SERVERS") or (
+        os.environ["KAFKA_BOOTSTRAP_SERVERS"] if named("kafka") else None
+    )
     server = None
     if given:
         address = given.strip()

@@ -22,7 +22,13 @@ from honcho.manager import Manager
 from honcho.printer import Printer
 
 from orders_project.devstack import kafka, postgres, valkey
-from orders_project.devstack.environment import named, write_env_file
+from orders_project.devstack.environment import (
+    DEV_KAFKA_PORT,
+    DEV_POSTGRES_PORT,
+    DEV_VALKEY_PORT,
+    named,
+    write_env_file,
+)
 from orders_project.devstack.output import elapsed, error, step
 from orders_project.devstack.procs import (
     LOOPBACK,
@@ -36,10 +42,6 @@ from orders_project.devstack.procs import (
     sweep_leftovers,
 )
 
-# Fixed loopback ports, away from the standard 5432/6379 so a server the user already runs is left alone.
-POSTGRES_PORT = 55432
-VALKEY_PORT = 56379
-KAFKA_PORT = 9092
 WEB_HOST, WEB_PORT = LOOPBACK, 8000
 SIGNAL_RETURN_CODES = (130, 143)  # honcho's codes for "stopped by SIGINT/SIGTERM"
 
@@ -95,7 +97,7 @@ def start_servers(home: Path, servers: list[Server]) -> dict[str, str]:
     else:
         step("PostgreSQL: starting the embedded server (data in .dev/postgres) ...")
         database = os.environ.get("POSTGRES_DB") or "orders"
-        server = postgres.start(home / "postgres", POSTGRES_PORT, database=database)
+        server = postgres.start(home / "postgres", DEV_POSTGRES_PORT, database=database)
         servers.append(server)
         exported.update(
             POSTGRES_SERVER=server.host,
@@ -109,7 +111,7 @@ def start_servers(home: Path, servers: list[Server]) -> dict[str, str]:
         step(f"Redis: using {os.environ['REDIS_HOST']}:{os.environ.get('REDIS_PORT', '6379')} (from env)")
     else:
         step("Redis: starting the embedded Valkey server (data in .dev/valkey) ...")
-        server = valkey.start(home / "valkey", VALKEY_PORT)
+        server = valkey.start(home / "valkey", DEV_VALKEY_PORT)
         servers.append(server)
         exported.update(REDIS_HOST=server.host, REDIS_PORT=str(server.port), REDIS_PASSWORD="")
         step(f"Redis: Valkey ready on {server.address}")
@@ -117,7 +119,7 @@ def start_servers(home: Path, servers: list[Server]) -> dict[str, str]:
         step(f"Kafka: using {os.environ['KAFKA_BOOTSTRAP_SERVERS']} (from env)")
     else:
         step("Kafka: starting the embedded Tansu broker (in memory) ...")
-        server = kafka.start(KAFKA_PORT, log_path=home / "kafka.log", pid_file=home / "kafka.pid")
+        server = kafka.start(DEV_KAFKA_PORT, log_path=home / "kafka.log", pid_file=home / "kafka.pid")
         servers.append(server)
         exported.update(KAFKA_BOOTSTRAP_SERVERS=server.address)
         step(f"Kafka: Tansu ready on {server.address}")
