@@ -31,17 +31,17 @@ def client_for() -> Callable[[Any], APIClient]:
 
 @pytest.fixture
 def user(db: None) -> Any:
-    return UserFactory(username="alice")
+    return UserFactory.create(username="alice")
 
 
 @pytest.fixture
 def other_user(db: None) -> Any:
-    return UserFactory(username="bob")
+    return UserFactory.create(username="bob")
 
 
 @pytest.fixture
 def staff_user(db: None) -> Any:
-    return StaffUserFactory(username="ops")
+    return StaffUserFactory.create(username="ops")
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import factory
-from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
@@ -27,16 +27,16 @@ _PATHS: dict[str, list[str]] = {
     OrderStatus.SHIPPED: [OrderStatus.CONFIRMED, OrderStatus.SHIPPED],
     OrderStatus.CANCELLED: [OrderStatus.CANCELLED],
 }
-_STAMPS = {
+_STAMPS: dict[str, str] = {
     OrderStatus.CONFIRMED: "confirmed_at",
     OrderStatus.SHIPPED: "shipped_at",
     OrderStatus.CANCELLED: "cancelled_at",
 }
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class UserFactory(factory.django.DjangoModelFactory[User]):
     class Meta:
-        model = get_user_model()
+        model = User
         django_get_or_create = ("username",)
 
     username = factory.Sequence(lambda n: f"client{n}")
@@ -49,14 +49,14 @@ class StaffUserFactory(UserFactory):
     is_staff = True
 
 
-class TokenFactory(factory.django.DjangoModelFactory):
+class TokenFactory(factory.django.DjangoModelFactory[Token]):
     class Meta:
         model = Token
 
     user = factory.SubFactory(UserFactory)
 
 
-class ItemInputFactory(factory.Factory):
+class ItemInputFactory(factory.Factory[ItemInput]):
     class Meta:
         model = ItemInput
 
@@ -65,8 +65,8 @@ class ItemInputFactory(factory.Factory):
     price = factory.Faker("pydecimal", left_digits=3, right_digits=2, positive=True)
 
 
-class OrderFactory(factory.django.DjangoModelFactory):
-    """`OrderFactory(status="shipped", created_at=...)` gives a consistent order.
+class OrderFactory(factory.django.DjangoModelFactory[Order]):
+    """`OrderFactory.create(status="shipped", created_at=...)` gives a consistent order.
 
     `created_by` is the API client that owns the order; `items` a list of ItemInput.
     """
@@ -129,24 +129,6 @@ def order_advance(*, order: Order, to_status: str) -> Order:
         changed_by="system:test",
     )
     return order
-
-
-class OrderPayloadFactory(factory.DictFactory):
-    """A valid POST /api/v1/orders/ body; `total_amount` is left out (it is optional)."""
-
-    user_id = factory.Faker("bothify", text="user-#####")
-    currency = "USD"
-    items = factory.List(
-        [
-            factory.Dict(
-                {
-                    "product_id": factory.Faker("bothify", text="prod-####"),
-                    "quantity": factory.Faker("pyint", min_value=1, max_value=9),
-                    "price": factory.Faker("pyfloat", left_digits=2, right_digits=2, positive=True),
-                }
-            )
-        ]
-    )
 
 
 SEED_PAYLOAD: dict[str, Any] = {

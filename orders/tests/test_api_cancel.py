@@ -21,7 +21,7 @@ def _cancelled_events(order):
 @pytest.mark.django_db
 def test_cancel_a_pending_order_then_again_gives_200_then_409(api_client, user):
     # given a pending order of this client
-    order = OrderFactory(created_by=user, user_id="user123")
+    order = OrderFactory.create(created_by=user, user_id="user123")
 
     # when it is cancelled twice
     first = api_client.post(order_url(order.id, "cancel"), {"reason": "changed my mind"}, format="json")
@@ -58,7 +58,7 @@ def test_cancel_a_pending_order_then_again_gives_200_then_409(api_client, user):
 
 @pytest.mark.django_db
 def test_cancel_without_a_body_uses_the_default_reason(api_client, user):
-    order = OrderFactory(created_by=user)
+    order = OrderFactory.create(created_by=user)
 
     response = api_client.post(order_url(order.id, "cancel"))
 
@@ -68,7 +68,7 @@ def test_cancel_without_a_body_uses_the_default_reason(api_client, user):
 
 @pytest.mark.django_db
 def test_cancel_a_confirmed_order_is_allowed(api_client, user):
-    order = OrderFactory(created_by=user, status="confirmed")
+    order = OrderFactory.create(created_by=user, status="confirmed")
 
     response = api_client.post(order_url(order.id, "cancel"), format="json")
 
@@ -78,7 +78,7 @@ def test_cancel_a_confirmed_order_is_allowed(api_client, user):
 
 @pytest.mark.django_db
 def test_cancel_a_shipped_order_is_409_and_changes_nothing(api_client, user):
-    order = OrderFactory(created_by=user, status="shipped")
+    order = OrderFactory.create(created_by=user, status="shipped")
 
     response = api_client.post(order_url(order.id, "cancel"), format="json")
 
@@ -99,7 +99,7 @@ def test_cancel_a_shipped_order_is_409_and_changes_nothing(api_client, user):
     ],
 )
 def test_cancel_rejects_a_bad_body_and_leaves_the_order_pending(api_client, user, body, details):
-    order = OrderFactory(created_by=user)
+    order = OrderFactory.create(created_by=user)
 
     response = api_client.post(order_url(order.id, "cancel"), body, format="json")
 
@@ -113,7 +113,7 @@ def test_cancel_rejects_a_bad_body_and_leaves_the_order_pending(api_client, user
 @pytest.mark.django_db
 def test_cancel_of_another_clients_order_is_404_and_it_stays_pending(api_client, other_user):
     # given an order created by another client
-    order = OrderFactory(created_by=other_user)
+    order = OrderFactory.create(created_by=other_user)
 
     # when this client tries to cancel it
     response = api_client.post(order_url(order.id, "cancel"), format="json")
@@ -128,7 +128,7 @@ def test_cancel_of_another_clients_order_is_404_and_it_stays_pending(api_client,
 
 @pytest.mark.django_db
 def test_staff_can_cancel_any_clients_order(staff_client, other_user):
-    order = OrderFactory(created_by=other_user)
+    order = OrderFactory.create(created_by=other_user)
 
     response = staff_client.post(order_url(order.id, "cancel"), {"reason": "fraud"}, format="json")
 
@@ -142,8 +142,8 @@ def test_staff_can_cancel_any_clients_order(staff_client, other_user):
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_cancels_give_one_200_one_409_and_one_event():
     # given a committed pending order and two clients allowed to cancel it
-    owner = UserFactory(username="owner")
-    order = OrderFactory(created_by=owner)
+    owner = UserFactory.create(username="owner")
+    order = OrderFactory.create(created_by=owner)
     token = Token.objects.create(user=owner).key
     barrier = threading.Barrier(2, timeout=10)
     statuses: list[int] = []

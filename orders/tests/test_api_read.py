@@ -19,7 +19,7 @@ def _ids(response):
 
 def test_list_returns_the_list_shape_newest_first(api_client, user):
     # given three orders created a day apart
-    old, mid, new = (OrderFactory(created_by=user, created_at=T0 + dt.timedelta(days=n)) for n in range(3))
+    old, mid, new = (OrderFactory.create(created_by=user, created_at=T0 + dt.timedelta(days=n)) for n in range(3))
 
     # when the list is read
     response = api_client.get(ORDERS_URL)
@@ -34,17 +34,17 @@ def test_list_returns_the_list_shape_newest_first(api_client, user):
 
 
 def test_list_filters_by_status(api_client, user):
-    pending = OrderFactory(created_by=user)
-    cancelled = OrderFactory(created_by=user, status="cancelled")
-    OrderFactory(created_by=user, status="shipped")
+    pending = OrderFactory.create(created_by=user)
+    cancelled = OrderFactory.create(created_by=user, status="cancelled")
+    OrderFactory.create(created_by=user, status="shipped")
 
     assert _ids(api_client.get(ORDERS_URL, {"status": "pending"})) == [str(pending.id)]
     assert _ids(api_client.get(ORDERS_URL, {"status": "cancelled"})) == [str(cancelled.id)]
 
 
 def test_list_filters_by_user_id(api_client, user):
-    wanted = OrderFactory(created_by=user, user_id="user123")
-    OrderFactory(created_by=user, user_id="user1234")
+    wanted = OrderFactory.create(created_by=user, user_id="user123")
+    OrderFactory.create(created_by=user, user_id="user1234")
 
     response = api_client.get(ORDERS_URL, {"user_id": "user123"})
 
@@ -52,7 +52,7 @@ def test_list_filters_by_user_id(api_client, user):
 
 
 def test_list_filters_by_creation_time_after_inclusive_before_exclusive(api_client, user):
-    day1, day2, day3 = (OrderFactory(created_by=user, created_at=T0 + dt.timedelta(days=n)) for n in range(3))
+    day1, day2, day3 = (OrderFactory.create(created_by=user, created_at=T0 + dt.timedelta(days=n)) for n in range(3))
     after = rfc3339(T0 + dt.timedelta(days=1))
     before = rfc3339(T0 + dt.timedelta(days=2))
 
@@ -63,7 +63,7 @@ def test_list_filters_by_creation_time_after_inclusive_before_exclusive(api_clie
 
 def test_list_pages_with_skip_and_limit(api_client, user):
     # given five orders
-    orders = [OrderFactory(created_by=user, created_at=T0 + dt.timedelta(minutes=n)) for n in range(5)]
+    orders = [OrderFactory.create(created_by=user, created_at=T0 + dt.timedelta(minutes=n)) for n in range(5)]
     newest_first = [str(o.id) for o in reversed(orders)]
 
     # when the middle page is read
@@ -80,7 +80,7 @@ def test_list_pages_with_skip_and_limit(api_client, user):
 
 def test_list_default_limit_is_20_and_100_is_allowed(api_client, user):
     for _ in range(21):
-        OrderFactory(created_by=user, items=[])
+        OrderFactory.create(created_by=user, items=[])
 
     default = api_client.get(ORDERS_URL).json()
     largest = api_client.get(ORDERS_URL, {"limit": 100}).json()
@@ -117,7 +117,7 @@ def test_list_rejects_bad_parameters_with_400_naming_them(api_client, params, de
 
 
 def test_detail_returns_the_order(api_client, user):
-    order = OrderFactory(created_by=user, status="confirmed")
+    order = OrderFactory.create(created_by=user, status="confirmed")
 
     response = api_client.get(order_url(order.id))
 
@@ -141,7 +141,7 @@ def test_detail_of_an_unknown_order_is_404(api_client, order_id):
 
 def test_history_has_one_row_per_change_oldest_first(api_client, user):
     # given an order that went pending -> confirmed -> shipped
-    order = OrderFactory(created_by=user, status="shipped")
+    order = OrderFactory.create(created_by=user, status="shipped")
     rows = list(order.history.all())
 
     # when its history is read
@@ -179,7 +179,7 @@ def test_history_has_one_row_per_change_oldest_first(api_client, user):
 
 @pytest.mark.parametrize("method", ["put", "patch", "delete"])
 def test_detail_refuses_put_patch_delete_with_405(api_client, user, method):
-    order = OrderFactory(created_by=user)
+    order = OrderFactory.create(created_by=user)
 
     response = getattr(api_client, method)(order_url(order.id), {"status": "shipped"}, format="json")
 

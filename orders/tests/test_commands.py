@@ -78,7 +78,7 @@ def test_without_the_flag_an_existing_staff_user_stays_staff():
 
 def test_an_existing_password_is_kept():
     # given a user who logs in to the admin with a password
-    user = UserFactory(username="admin-person")
+    user = UserFactory.create(username="admin-person")
     user.set_password("s3cret-Passw0rd")
     user.save()
 

@@ -44,13 +44,13 @@ def test_404_outside_the_api(api_client):
 
 
 def test_405(api_client, user):
-    order = OrderFactory(created_by=user)
+    order = OrderFactory.create(created_by=user)
 
     _assert_error(api_client.delete(order_url(order.id)), 405, "method_not_allowed")
 
 
 def test_409(api_client, user):
-    order = OrderFactory(created_by=user, status="cancelled")
+    order = OrderFactory.create(created_by=user, status="cancelled")
 
     _assert_error(api_client.post(order_url(order.id, "cancel"), format="json"), 409, "order_not_cancellable")
 

@@ -135,7 +135,7 @@ def test_an_invalid_request_does_not_burn_the_key(api_client, body, content_type
 
 def test_a_request_failing_on_a_database_error_releases_the_key(api_client, monkeypatch):
     # given the outbox insert will collide with an existing event id (a real unique violation)
-    existing = OrderFactory()
+    existing = OrderFactory.create()
     taken = OutboxEvent.objects.get().event_id
     monkeypatch.setattr(outbox.services, "uuid", types.SimpleNamespace(uuid4=lambda: taken))
 

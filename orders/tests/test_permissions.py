@@ -54,8 +54,8 @@ def test_a_rejected_create_writes_nothing(anon_client):
 
 def test_a_client_lists_only_its_own_orders(api_client, user, other_user):
     # given one order of this client and one of another
-    mine = OrderFactory(created_by=user)
-    OrderFactory(created_by=other_user)
+    mine = OrderFactory.create(created_by=user)
+    OrderFactory.create(created_by=other_user)
 
     # when this client lists orders
     body = api_client.get(ORDERS_URL).json()
@@ -67,7 +67,7 @@ def test_a_client_lists_only_its_own_orders(api_client, user, other_user):
 
 @pytest.mark.parametrize("action", ["", "history"])
 def test_another_clients_order_is_404(api_client, other_user, action):
-    theirs = OrderFactory(created_by=other_user)
+    theirs = OrderFactory.create(created_by=other_user)
 
     response = api_client.get(order_url(theirs.id, action))
 
@@ -77,14 +77,14 @@ def test_another_clients_order_is_404(api_client, other_user, action):
 
 def test_the_customer_user_id_does_not_grant_access(api_client, user, other_user):
     # given another client's order for a customer whose id equals this client's username
-    theirs = OrderFactory(created_by=other_user, user_id=user.username)
+    theirs = OrderFactory.create(created_by=other_user, user_id=user.username)
 
     assert api_client.get(order_url(theirs.id)).status_code == 404
     assert api_client.get(ORDERS_URL).json()["count"] == 0
 
 
 def test_staff_see_every_order(staff_client, user, other_user):
-    orders = [OrderFactory(created_by=user), OrderFactory(created_by=other_user)]
+    orders = [OrderFactory.create(created_by=user), OrderFactory.create(created_by=other_user)]
 
     body = staff_client.get(ORDERS_URL).json()
 
@@ -99,7 +99,7 @@ def test_session_authentication_works_too(user):
     # given a browser session instead of a token
     client = APIClient()
     client.force_login(user)
-    order = OrderFactory(created_by=user)
+    order = OrderFactory.create(created_by=user)
 
     response = client.get(order_url(order.id))
 
@@ -110,7 +110,7 @@ def test_session_authentication_works_too(user):
 def test_an_order_belongs_to_the_client_that_created_it(api_client, client_for):
     # given an order created through the API by one client
     created = api_client.post(ORDERS_URL, SEED_PAYLOAD, format="json").json()
-    stranger = client_for(UserFactory())
+    stranger = client_for(UserFactory.create())
 
     # then that client reads it and a stranger does not
     assert api_client.get(order_url(created["id"])).status_code == 200

@@ -112,7 +112,7 @@ def test_schema_generates_without_warnings(tmp_path):
         "spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"), stderr=io.StringIO()
     )
 
-    assert validate(yaml.safe_load((tmp_path / "schema.yaml").read_text())) is None
+    validate(yaml.safe_load((tmp_path / "schema.yaml").read_text()))
 
 
 def test_docs_page_is_served(api_client):

@@ -86,7 +86,7 @@ def test_order_create_writes_order_items_history_and_event_together():
 )
 def test_order_create_failing_on_an_item_constraint_leaves_nothing(items, constraint):
     # given a committed order already in the tables
-    before = OrderFactory()
+    before = OrderFactory.create()
     counts = _counts()
 
     # when a create fails in PostgreSQL after its order row was inserted
@@ -101,7 +101,7 @@ def test_order_create_failing_on_an_item_constraint_leaves_nothing(items, constr
 @pytest.mark.django_db(transaction=True)
 def test_order_create_failing_on_the_outbox_insert_leaves_nothing(monkeypatch):
     # given the next event id is one the outbox already holds (its UNIQUE index will refuse it)
-    OrderFactory()
+    OrderFactory.create()
     counts = _counts()
     taken = OutboxEvent.objects.get().event_id
     monkeypatch.setattr(outbox.services, "uuid", types.SimpleNamespace(uuid4=lambda: taken))
@@ -116,7 +116,7 @@ def test_order_create_failing_on_the_outbox_insert_leaves_nothing(monkeypatch):
 
 @pytest.mark.django_db
 def test_order_cancel_changes_status_version_history_and_writes_one_event():
-    order = OrderFactory(user_id="user123")
+    order = OrderFactory.create(user_id="user123")
 
     cancelled = services.order_cancel(order_id=order.id, reason="out of stock", changed_by="system:test")
 
@@ -146,7 +146,7 @@ def test_order_cancel_changes_status_version_history_and_writes_one_event():
 @pytest.mark.django_db
 @pytest.mark.parametrize("status", ["shipped", "cancelled"])
 def test_order_cancel_refuses_a_final_order_and_writes_nothing(status):
-    order = OrderFactory(status=status)
+    order = OrderFactory.create(status=status)
     counts = _counts()
 
     with pytest.raises(InvalidTransition) as refused:
@@ -167,7 +167,7 @@ def test_order_cancel_of_an_unknown_order_raises_does_not_exist():
 @pytest.mark.django_db
 def test_factory_orders_are_consistent_with_the_service():
     # The factory goes through the service, so each order has its history and event.
-    order = OrderFactory(items=ItemInputFactory.build_batch(3), status="confirmed")
+    order = OrderFactory.create(items=ItemInputFactory.build_batch(3), status="confirmed")
 
     assert order.items.count() == 3
     assert order.total_amount == sum(i.price * i.quantity for i in order.items.all())
