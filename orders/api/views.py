@@ -44,7 +44,8 @@ def _errors(*codes: int) -> dict[int, OpenApiResponse]:
         500: "Unexpected error (`internal_error`).",
         503: "A server the request needs is down; see Retry-After (`service_unavailable`).",
     }
-    return {code: OpenApiResponse(ErrorSerializer, description=descriptions[code]) for code in codes}
+    # Every operation can fail unexpectedly; 500 is documented everywhere.
+    return {code: OpenApiResponse(ErrorSerializer, description=descriptions[code]) for code in (*codes, 500)}
 
 
 _IDEMPOTENCY_HEADER = OpenApiParameter(
