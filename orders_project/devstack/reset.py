@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 from orders_project.devstack import kafka, postgres, valkey
@@ -17,6 +18,8 @@ def confirm(question: str) -> bool:
     except EOFError:  # no terminal, nothing piped in: that is a no
         print()
         return False
+    if not sys.stdin.isatty():
+        print(answer)  # piped answers are not echoed
     return answer.strip().lower() in ("y", "yes")
 
 
@@ -28,7 +31,7 @@ def run(repo: Path, assume_yes: bool = False) -> int:
     question = f"Delete {home} (the dev PostgreSQL and Valkey data: orders, users, tokens)?"
     if not assume_yes and not confirm(question):
         step("left .dev/ as it was")
-        return 1
+        return 0
     other = running_devstack(home)
     if other is not None:
         step(f"stopping the running `make dev` (pid {other}) ...")
