@@ -175,6 +175,8 @@ def run_processes(repo: Path, exported: dict[str, str]) -> int:
     step(f"starting {', '.join(procfile.processes)} (Procfile.dev) ...")
     done = threading.Event()
     threading.Thread(target=announce_when_up, args=(exported, done), daemon=True).start()
+    # honcho handles SIGINT/SIGTERM; a closed terminal (SIGHUP) takes the same way out.
+    signal.signal(signal.SIGHUP, lambda signum, frame: os.kill(os.getpid(), signal.SIGTERM))
     try:
         manager.loop()  # handles SIGINT/SIGTERM itself: stops every process, then returns
     finally:
