@@ -105,3 +105,15 @@ def test_valkey_data_survives_stop_and_start_and_a_crash(tmp_path: Path) -> None
     finally:
         server.stop()
     assert not port_accepts(LOOPBACK, port)
+
+
+def test_only_a_non_empty_foreign_address_counts_as_named() -> None:
+    from orders_project.devstack.environment import named
+
+    assert not named("postgres", {})
+    assert not named("redis", {"REDIS_HOST": " "})
+    assert named("postgres", {"POSTGRES_SERVER": "127.0.0.1", "POSTGRES_PORT": "5432"})
+    assert named("redis", {"REDIS_HOST": "cache.internal"})
+    # What a sourced .dev/env exports still means "the embedded dev server".
+    assert not named("postgres", {"POSTGRES_SERVER": "127.0.0.1", "POSTGRES_PORT": "55432"})
+    assert not named("redis", {"REDIS_HOST": "127.0.0.1", "REDIS_PORT": "56379"})
