@@ -106,7 +106,10 @@ def _send(producer: KafkaProducer, rows: list[OutboxEvent]) -> dict[int, KafkaEr
     """Send every row and wait for every acknowledgement. Returns the failures by row id."""
     failures: dict[int, KafkaError] = {}
     futures = []
+    refused_keys: set[str] = set()
     for row in rows:
+        if row.key in refused_keys:
+            continue  # an earlier row of this key was refused: sending this one would overtake it
         try:
             future = producer.send(
                 row.topic,
@@ -120,6 +123,7 @@ def _send(producer: KafkaProducer, rows: list[OutboxEvent]) -> dict[int, KafkaEr
                 for rest in rows[rows.index(row) + 1 :]:
                     failures[rest.id] = exc
                 break
+            refused_keys.add(row.key)
             continue
         futures.append((row, future))
     deadline = time.monotonic() + ACK_TIMEOUT_SECONDS

@@ -1,0 +1,153 @@
+"""Failures that are not outages: a row Kafka refuses dies after the configured attempts while other
+keys flow and its own key waits; staff requeue or discard it. A relay killed between Kafka's
+acknowledgement and marking the rows loses nothing: the next run sends the same event ids again."""
+
+import os
+import select
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.db import connection
+from django.utils import timezone
+
+from outbox.models import OutboxEvent, OutboxStatus
+from outbox.relay import relay_run
+from outbox.services import event_discard, event_requeue
+from outbox.tests.conftest import all_published, by_key, consume, enqueue, relay_until
+
+pytestmark = [pytest.mark.kafka, pytest.mark.django_db(transaction=True)]
+
+TOO_BIG = "x" * (1024 * 1024 + 1)  # over the producer's max_request_size (1 MiB): Kafka-side refusal
+
+
+def _status(row: OutboxEvent) -> str:
+    return OutboxEvent.objects.get(id=row.id).status
+
+
+def test_a_refused_row_dies_after_max_attempts_while_other_keys_flow_and_its_key_waits(event_topic, settings):
+    # given three attempts, short backoff, and a row the producer refuses (MessageSizeTooLargeError)
+    settings.OUTBOX_MAX_RETRY_ATTEMPTS = 3
+    settings.OUTBOX_BACKOFF_BASE_SECONDS = 0.05
+    settings.OUTBOX_BACKOFF_MAX_SECONDS = 0.1
+    too_big = enqueue("stuck", {"blob": TOO_BIG})
+    behind = [enqueue("stuck", {"n": n}) for n in range(2)]
+    flowing = [enqueue("flowing", {"n": n}) for n in range(3)]
+
+    # when the relay runs once
+    result = relay_run()
+
+    # then the other key went, the refused row failed once, and the rows behind it were not sent
+    assert (result.published, result.failed) == (3, 1)
+    too_big.refresh_from_db()
+    assert (too_big.status, too_big.attempts) == (OutboxStatus.PENDING, 1)
+    assert too_big.last_error.startswith("MessageSizeTooLargeError: ")
+    assert {_status(r) for r in flowing} == {OutboxStatus.PUBLISHED}
+
+    # when the relay keeps running until the row is dead
+    relay_until(lambda: _status(too_big) == OutboxStatus.DEAD)
+    # (and the other key keeps flowing meanwhile)
+    later = enqueue("flowing", {"n": 3})
+    relay_until(lambda: _status(later) == OutboxStatus.PUBLISHED)
+
+    # then it died after exactly the configured attempts, and the rows behind it still wait, untried
+    too_big.refresh_from_db()
+    assert (too_big.status, too_big.attempts) == (OutboxStatus.DEAD, 3)
+    assert [
+        (r.status, r.attempts, r.last_error) for r in OutboxEvent.objects.filter(key="stuck", id__gt=too_big.id)
+    ] == [
+        (OutboxStatus.PENDING, 0, ""),
+        (OutboxStatus.PENDING, 0, ""),
+    ]
+    # and nothing of the stuck key is on Kafka
+    messages = consume(event_topic, [str(r.event_id) for r in [*flowing, later]])
+    assert [m.value["data"]["n"] for m in messages if m.key == "flowing"] == [0, 1, 2, 3]
+    assert [m for m in messages if m.key == "stuck"] == []
+
+    # when staff requeue it (a selection with a row that is not dead changes only the dead one)
+    assert event_requeue(event_ids=[too_big.id, behind[0].id]) == 1
+
+    # then it is pending again, a fresh start, due now; and it fails its way to dead once more
+    too_big.refresh_from_db()
+    assert (too_big.status, too_big.attempts, too_big.last_error) == (OutboxStatus.PENDING, 0, "")
+    assert too_big.next_attempt_at <= timezone.now()
+    assert event_discard(event_ids=[too_big.id]) == 0  # only dead rows can be discarded
+    relay_until(lambda: _status(too_big) == OutboxStatus.DEAD)
+
+    # when staff discard it
+    assert event_discard(event_ids=[too_big.id, behind[0].id]) == 1
+
+    # then it is gone, and the rows behind it go, in their order
+    assert not OutboxEvent.objects.filter(id=too_big.id).exists()
+    relay_until(all_published)
+    messages = consume(event_topic, [str(r.event_id) for r in [*flowing, later, *behind]])
+    assert [m.value["data"] for m in messages if m.key == "stuck"] == [{"n": 0}, {"n": 1}]
+
+
+# Runs in a child process against the test database: a relay run whose marking step announces
+# that Kafka acknowledged the batch and then waits to be killed, inside its open transaction.
+_CHILD = """
+import sys, time
+import django
+django.setup()
+import outbox.relay as relay
+
+def _record(rows, failures):
+    print("acknowledged", len(rows), len(failures), flush=True)
+    time.sleep(600)
+
+relay._record = _record
+relay.relay_run()
+"""
+
+
+def test_a_relay_killed_after_the_acknowledgement_but_before_marking_loses_nothing(
+    event_topic, kafka_bootstrap, tmp_path
+):
+    # given events over three keys
+    written = [enqueue(f"k{n % 3}", {"n": n}) for n in range(12)]
+    # and a relay in another process that Kafka acknowledged, killed (SIGKILL) before it marked the rows
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "orders_project.settings_test",
+        "PYTHONPATH": str(Path(django_settings.BASE_DIR)),
+        "POSTGRES_DB": db["NAME"],
+        "POSTGRES_SERVER": db["HOST"] or "127.0.0.1",
+        "POSTGRES_PORT": str(db["PORT"] or 5432),
+        "POSTGRES_USER": db["USER"],
+        "POSTGRES_PASSWORD": db["PASSWORD"] or "",
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "KAFKA_TOPIC_ORDER_CREATED": event_topic,
+    }
+    with open(tmp_path / "child.log", "wb") as log:
+        child = subprocess.Popen([sys.executable, "-c", _CHILD], env=env, stdout=subprocess.PIPE, stderr=log)
+    try:
+        ready, _, _ = select.select([child.stdout], [], [], 60)
+        line = child.stdout.readline().decode() if ready else ""
+        assert line.split() == ["acknowledged", "12", "0"], (tmp_path / "child.log").read_text()[-2000:]
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(10)
+        child.stdout.close()
+
+    # then Kafka has every event, and the database still has every row pending, untouched
+    ids = [str(r.event_id) for r in written]
+    assert sorted(m.event_id for m in consume(event_topic, ids)) == sorted(ids)
+    assert set(OutboxEvent.objects.values_list("status", "attempts")) == {(OutboxStatus.PENDING, 0)}
+
+    # when the next relay runs (once PostgreSQL has noticed the dead connection and freed its locks)
+    relay_until(all_published)
+
+    # then every event is on Kafka exactly twice, with the same event ids, in writing order per key each time
+    messages = consume(event_topic, ids)
+    assert sorted(m.event_id for m in messages) == sorted(ids + ids)
+    for key, event_ids in by_key(messages).items():
+        expected = [str(r.event_id) for r in written if r.key == key]
+        assert event_ids == expected + expected
