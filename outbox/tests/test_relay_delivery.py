@@ -1,0 +1,96 @@
+"""The relay delivers for real: an order made through the API reaches Kafka once, with the contract's
+envelope, key and headers, and its outbox row is marked published."""
+
+import datetime as dt
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from orders.models import Order
+from orders_project.rfc3339 import rfc3339
+from outbox.models import OutboxEvent, OutboxStatus
+from outbox.relay import relay_batch, relay_run
+from outbox.tests.conftest import all_published, consume, enqueue, topic_ensure
+
+pytestmark = [pytest.mark.kafka, pytest.mark.django_db(transaction=True)]
+
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+ORDER = {
+    "user_id": "user-relay-1",
+    "currency": "USD",
+    "shipping_address": "1 Main St",
+    "items": [{"product_id": "prod1", "quantity": 2, "price": "49.99"}],
+}
+
+
+def test_an_order_created_through_the_api_reaches_order_created_once_and_is_marked_published(kafka_bootstrap):
+    # given the real order.created topic and a client with a token
+    topic_ensure("order.created")
+    user = get_user_model().objects.create_user(username="relay-client", password="x")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+
+    # when an order is created through the API and the relay runs
+    response = client.post("/api/v1/orders/", ORDER, format="json", HTTP_TRACEPARENT=TRACEPARENT)
+    assert response.status_code == 201
+    started = timezone.now()
+    result = relay_run()
+
+    # then its row is published, with published_at set by this run
+    order = Order.objects.get()
+    row = OutboxEvent.objects.get()
+    assert (result.published, result.failed) == (1, 0)
+    assert (row.status, row.attempts, row.last_error, row.topic) == ("published", 0, "", "order.created")
+    assert started <= row.published_at <= timezone.now()
+
+    # and order.created holds it exactly once, with the contract's envelope, key and headers
+    messages = [m for m in consume("order.created", [str(row.event_id)]) if m.event_id == str(row.event_id)]
+    assert len(messages) == 1
+    message = messages[0]
+    assert message.key == "user-relay-1"
+    assert message.headers == {
+        "event_id": str(row.event_id),
+        "event_type": "order.created",
+        "traceparent": TRACEPARENT,
+    }
+    assert message.value == {
+        "event_id": str(row.event_id),
+        "event_type": "order.created",
+        "timestamp": rfc3339(row.created_at),
+        "version": "1.0",
+        "data": {
+            "order_id": str(order.id),
+            "user_id": "user-relay-1",
+            "status": "pending",
+            "order_version": 1,
+            "total_amount": "99.98",
+            "currency": "USD",
+            "shipping_address": "1 Main St",
+            "items": [{"product_id": "prod1", "quantity": 2, "price": "49.99"}],
+            "created_at": rfc3339(order.created_at),
+        },
+    }
+    assert dt.datetime.fromisoformat(message.value["timestamp"]) == row.created_at
+
+
+def test_a_batch_takes_at_most_batch_size_rows_oldest_first_and_a_run_takes_batches_until_none_is_due(event_topic):
+    # given seven events over three keys
+    rows = [enqueue(f"k{n % 3}", {"n": n}) for n in range(7)]
+
+    # when one batch of three runs
+    assert relay_batch(producer=None, batch_size=3) == (3, 0)
+
+    # then the three oldest rows went, and only they
+    published = set(OutboxEvent.objects.filter(status=OutboxStatus.PUBLISHED).values_list("id", flat=True))
+    assert published == {rows[0].id, rows[1].id, rows[2].id}
+
+    # and a run takes the remaining four in two more batches, then stops: nothing is due
+    result = relay_run(batch_size=3)
+    assert (result.published, result.failed, result.batches) == (4, 0, 2)
+    assert relay_batch(producer=None, batch_size=3) is None
+    assert all_published()
+    messages = consume(event_topic, [str(r.event_id) for r in rows])
+    assert sorted(m.value["data"]["n"] for m in messages) == list(range(7))

@@ -1,0 +1,66 @@
+"""A broker that goes away: rows stay pending with attempts, error and backoff recorded, none dies;
+when it is back every row is delivered, in order per key. The link is cut by a TCP proxy in front
+of a Tansu of the test's own, which advertises the proxy so no connection bypasses it."""
+
+import time
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from orders_project.kafka import topics_create
+from outbox.models import OutboxEvent, OutboxStatus
+from outbox.relay import relay_run
+from outbox.tests.conftest import all_published, by_key, consume, enqueue, relay_until
+
+pytestmark = [pytest.mark.kafka, pytest.mark.django_db(transaction=True)]
+
+KEYS = ["k0", "k1", "k2", "k3"]
+
+
+def test_an_outage_leaves_rows_pending_with_backoff_and_none_is_lost_when_the_broker_is_back(
+    proxied_kafka, unique_topics, settings
+):
+    # given short backoff, and a single allowed attempt: an outage must not kill rows even so
+    settings.OUTBOX_BACKOFF_BASE_SECONDS = 0.2
+    settings.OUTBOX_BACKOFF_MAX_SECONDS = 0.4
+    settings.OUTBOX_MAX_RETRY_ATTEMPTS = 1
+    topics_create(partitions=3, replication_factor=1)
+    topic = unique_topics["order.created"]
+    # and a relay whose producer is connected and delivering
+    before_outage = [enqueue(KEYS[n % 4], {"n": n}) for n in range(8)]
+    relay_until(all_published)
+
+    # when the link to the broker is cut and more events are written
+    proxied_kafka.proxy.cut()
+    during = [enqueue(KEYS[n % 4], {"n": n}) for n in range(8, 20)]
+    started, started_at = time.monotonic(), timezone.now()
+    result = relay_run()
+    elapsed, ended_at = time.monotonic() - started, timezone.now()
+
+    # then the run gives up within its bounded timeouts, publishing nothing
+    assert (result.published, result.failed) == (0, len(KEYS))
+    assert elapsed < 20
+    rows = list(OutboxEvent.objects.filter(id__in=[r.id for r in during]).order_by("id"))
+    assert {r.status for r in rows} == {OutboxStatus.PENDING}
+    assert not OutboxEvent.objects.filter(status=OutboxStatus.DEAD).exists()
+    # and each key's first row records the attempt, the error and its backoff
+    heads, behind = rows[: len(KEYS)], rows[len(KEYS) :]
+    for head in heads:
+        assert head.attempts == 1
+        assert head.last_error.startswith("KafkaTimeoutError: ")
+        assert started_at + timedelta(seconds=0.1) <= head.next_attempt_at <= ended_at + timedelta(seconds=0.2)
+    # and the rows behind them wait untouched
+    assert {(r.attempts, r.last_error) for r in behind} == {(0, "")}
+
+    # when the broker is reachable again and the relay keeps running (as beat's sweep would)
+    proxied_kafka.proxy.restore()
+    relay_until(all_published)
+
+    # then every event is on Kafka (those of the failed run perhaps twice), none lost, in order per key
+    written = before_outage + during
+    messages = consume(topic, [str(r.event_id) for r in written])
+    assert {m.event_id for m in messages} == {str(r.event_id) for r in written}
+    for key, event_ids in by_key(messages).items():
+        expected = [str(r.event_id) for r in written if r.key == key]
+        assert list(dict.fromkeys(event_ids)) == expected
