@@ -205,6 +205,8 @@ def run(repo: Path) -> int:
         recover(home)
         exported = start_servers(home, servers)
         exported["DJANGO_DEBUG"] = "true"
+        # Locally there is no user service: accept orders for users the cache has not seen.
+        exported.setdefault("ORDER_REQUIRE_KNOWN_USER", os.environ.get("ORDER_REQUIRE_KNOWN_USER", "false"))
         os.environ.update(exported)
         os.environ["PYTHONUNBUFFERED"] = "1"
         venv_bin = str(Path(sys.executable).parent)
