@@ -1,0 +1,157 @@
+"""manage.py bench_lifecycle [--orders N] [--workers 1,3]: lifecycle transitions per second.
+
+For each worker count: create N pending orders (one bulk transaction per
+chunk, each order with its item, first history row and `order.created` event,
+as `order_create` writes them), then start that many threads, each with its
+own database connection, running `orders_advance` with both delays overridden
+to 0 until a run finds nothing left. Every order moves twice (confirm, ship),
+so a round is 2 x N transitions. Whatever the round created (orders, items,
+history, outbox rows) is deleted afterwards, also after a failure.
+
+It advances *every* due order of the database, so it refuses to run while
+orders it did not create are pending or confirmed (unless --force). The
+events it writes kick the outbox relay like any other change: a running
+worker may publish some of them before they are deleted.
+"""
+
+import threading
+import time
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connections, transaction
+from django.test import override_settings
+from django.utils import timezone
+
+from orders.events import order_created_data
+from orders.lifecycle import BATCH_SIZE, orders_advance
+from orders.models import Order, OrderItem, OrderStatus, OrderStatusChange
+from outbox.models import OutboxEvent
+from outbox.services import EventSpec, events_enqueue
+
+BENCH_PREFIX = "bench-lifecycle-"
+_CHUNK = 1000
+# Enough batches per run that one run may drain the backlog; runs repeat until idle anyway.
+_MAX_BATCHES = 1000
+
+
+def orders_bulk_create(count: int, *, user_prefix: str, changed_by: str = "system:bench") -> list[uuid.UUID]:
+    """Create `count` pending orders the way `order_create` does, in chunked bulk transactions.
+
+    Each order gets one item, its version-1 history row and its `order.created`
+    outbox event in the same transaction as the order. Returns the order ids.
+    """
+    ids: list[uuid.UUID] = []
+    for start in range(0, count, _CHUNK):
+        size = min(_CHUNK, count - start)
+        with transaction.atomic():
+            now = timezone.now()
+            orders = Order.objects.bulk_create(
+                Order(
+                    user_id=f"{user_prefix}{(start + i) % 100}",
+                    currency="USD",
+                    total_amount=Decimal("20.00"),
+                    shipping_address="1 Bench Street",
+                    status=OrderStatus.PENDING,
+                    version=1,
+                    created_at=now,
+                    updated_at=now,
+                )
+                for i in range(size)
+            )
+            OrderItem.objects.bulk_create(
+                OrderItem(order=order, product_id="bench-prod", quantity=2, price=Decimal("10.00")) for order in orders
+            )
+            OrderStatusChange.objects.bulk_create(
+                OrderStatusChange(
+                    order=order,
+                    order_version=1,
+                    from_status="",
+                    to_status=OrderStatus.PENDING,
+                    changed_at=now,
+                    changed_by=changed_by,
+                )
+                for order in orders
+            )
+            chunk_ids = [order.id for order in orders]
+            with_items = Order.objects.filter(id__in=chunk_ids).order_by("created_at", "id").prefetch_related("items")
+            events_enqueue(
+                events=[EventSpec("order.created", order.user_id, order_created_data(order)) for order in with_items]
+            )
+            ids.extend(chunk_ids)
+    return ids
+
+
+def run_workers(workers: int, *, batch_size: int) -> tuple[int, float]:
+    """Run `workers` threads of `orders_advance` until idle; returns (transitions, seconds)."""
+    barrier = threading.Barrier(workers + 1, timeout=30)
+    moved = [0] * workers
+    errors: list[BaseException] = []
+
+    def work(index: int) -> None:
+        try:
+            barrier.wait()
+            while True:
+                result = orders_advance(batch_size=batch_size, max_batches=_MAX_BATCHES)
+                if not (result.confirmed or result.shipped):
+                    break
+                moved[index] += result.confirmed + result.shipped
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=work, args=(i,), name=f"bench-worker-{i}") for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    if errors:
+        raise CommandError(f"A worker failed: {errors[0]!r}")
+    return sum(moved), elapsed
+
+
+def bench_cleanup(user_prefix: str) -> None:
+    OutboxEvent.objects.filter(key__startswith=user_prefix).delete()
+    Order.objects.filter(user_id__startswith=user_prefix).delete()  # items and history cascade
+
+
+class Command(BaseCommand):
+    help = "Measure lifecycle transitions per second for 1 and 3 concurrent workers over N due orders."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--orders", type=int, default=3000, help="Due orders per round (default 3000).")
+        parser.add_argument("--workers", default="1,3", help="Comma-separated worker counts (default 1,3).")
+        parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help=f"Default {BATCH_SIZE}.")
+        parser.add_argument("--force", action="store_true", help="Run even if other orders are due.")
+
+    def handle(self, *args: Any, orders: int, workers: str, batch_size: int, force: bool, **options: Any) -> None:
+        counts = [int(part) for part in workers.split(",") if part.strip()]
+        if orders < 1 or batch_size < 1 or not counts or min(counts) < 1:
+            raise CommandError("--orders, --batch-size and every --workers count must be at least 1.")
+        foreign = Order.objects.filter(status__in=[OrderStatus.PENDING, OrderStatus.CONFIRMED]).count()
+        if foreign and not force:
+            raise CommandError(
+                f"{foreign} pending/confirmed orders exist; with delays 0 the benchmark would advance them too. "
+                "Use an empty database, or --force."
+            )
+        for count in counts:
+            prefix = f"{BENCH_PREFIX}{uuid.uuid4().hex[:8]}-"
+            try:
+                orders_bulk_create(orders, user_prefix=prefix)
+                with override_settings(ORDER_CONFIRM_DELAY=0, ORDER_SHIP_DELAY=0):
+                    transitions, seconds = run_workers(count, batch_size=batch_size)
+                left = Order.objects.filter(user_id__startswith=prefix).exclude(status=OrderStatus.SHIPPED).count()
+                if left or (transitions != 2 * orders and not force):
+                    raise CommandError(f"Expected {2 * orders} transitions, got {transitions}; {left} not shipped.")
+                self.stdout.write(
+                    f"workers={count} orders={orders} batch_size={batch_size}: {transitions} transitions "
+                    f"in {seconds:.2f} s = {transitions / seconds:.0f} transitions/s"
+                )
+            finally:
+                bench_cleanup(prefix)
