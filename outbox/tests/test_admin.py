@@ -1,0 +1,118 @@
+"""The outbox admin: pending and dead counts in the title, requeue and discard for staff."""
+
+import uuid
+
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.utils import timezone
+
+from outbox.models import OutboxEvent, OutboxStatus
+
+pytestmark = pytest.mark.django_db
+
+URL = "/admin/outbox/outboxevent/"
+
+
+def _row(status: str, key: str = "user123", attempts: int = 0, last_error: str = "") -> OutboxEvent:
+    now = timezone.now()
+    return OutboxEvent.objects.create(
+        event_id=uuid.uuid4(),
+        event_type="order.created",
+        topic="order.created",
+        key=key,
+        payload={},
+        status=status,
+        attempts=attempts,
+        last_error=last_error,
+        created_at=now,
+        next_attempt_at=now,
+        published_at=now if status == OutboxStatus.PUBLISHED else None,
+    )
+
+
+def _staff(username: str, *permissions: str):
+    user = get_user_model().objects.create_user(username=username, password="x", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="outbox", codename__in=permissions))
+    return user
+
+
+@pytest.fixture
+def operator_client(client):
+    client.force_login(_staff("operator", "view_outboxevent", "change_outboxevent"))
+    return client
+
+
+def _dead(key: str = "user123") -> OutboxEvent:
+    return _row(OutboxStatus.DEAD, key=key, attempts=5, last_error="MessageSizeTooLargeError: too big")
+
+
+def test_the_changelist_shows_the_pending_and_dead_counts_in_its_title(operator_client):
+    # given two pending, one dead and three published rows
+    for status in ["pending", "pending", "dead", "published", "published", "published"]:
+        _row(status)
+
+    response = operator_client.get(URL)
+
+    assert response.status_code == 200
+    assert response.context["title"] == "Outbox events: 2 pending, 1 dead"
+    assert "<h1>Outbox events: 2 pending, 1 dead</h1>" in response.content.decode()
+    assert response.context["cl"].result_count == 6
+
+
+def test_requeue_action_gives_dead_rows_a_fresh_start_and_leaves_others_alone(operator_client):
+    dead, published = _dead(), _row(OutboxStatus.PUBLISHED)
+
+    response = operator_client.post(URL, {"action": "requeue", ACTION_CHECKBOX_NAME: [dead.id, published.id]})
+
+    assert response.status_code == 302
+    dead.refresh_from_db()
+    published.refresh_from_db()
+    assert (dead.status, dead.attempts, dead.last_error) == (OutboxStatus.PENDING, 0, "")
+    assert dead.next_attempt_at <= timezone.now()
+    assert published.status == OutboxStatus.PUBLISHED
+    messages = [str(m) for m in operator_client.get(URL).context["messages"]]
+    assert messages == ["Requeued 1 dead events (others were not dead)."]
+
+
+def test_discard_action_deletes_only_dead_rows(operator_client):
+    dead, pending = _dead(), _row(OutboxStatus.PENDING, key="user123")
+
+    response = operator_client.post(URL, {"action": "discard", ACTION_CHECKBOX_NAME: [dead.id, pending.id]})
+
+    assert response.status_code == 302
+    assert list(OutboxEvent.objects.values_list("id", flat=True)) == [pending.id]
+    assert operator_client.get(URL).context["title"] == "Outbox events: 1 pending, 0 dead"
+
+
+def test_staff_who_may_only_view_get_no_actions_and_change_nothing(client):
+    client.force_login(_staff("viewer", "view_outboxevent"))
+    dead = _dead()
+
+    page = client.get(URL)
+    response = client.post(URL, {"action": "discard", ACTION_CHECKBOX_NAME: [dead.id]})
+
+    assert page.status_code == 200
+    assert page.context["action_form"] is None
+    assert 'value="discard"' not in page.content.decode()
+    assert response.status_code == 200  # the list again: there is no such action for this user
+    assert OutboxEvent.objects.get().status == OutboxStatus.DEAD
+
+
+def test_rows_cannot_be_added_edited_or_deleted_one_by_one(operator_client):
+    dead = _dead()
+
+    assert operator_client.get(f"{URL}add/").status_code == 403
+    assert operator_client.post(f"{URL}{dead.id}/change/", {"status": "pending"}).status_code == 403
+    assert operator_client.post(f"{URL}{dead.id}/delete/", {"post": "yes"}).status_code == 403
+    assert OutboxEvent.objects.get().status == OutboxStatus.DEAD
+
+
+def test_a_non_staff_user_is_sent_to_the_login_page(client):
+    client.force_login(get_user_model().objects.create_user(username="customer", password="x"))
+
+    response = client.get(URL)
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/admin/login/")
