@@ -18,10 +18,13 @@ from typing import Any
 
 import pytest
 from django.conf import settings as django_settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
 from orders_project.devstack import kafka as devstack_kafka
 from orders_project.devstack.procs import LOOPBACK, free_port, wait_for_port
@@ -211,3 +214,11 @@ def topic_ensure(name: str, partitions: int = TOPIC_PARTITIONS) -> None:
                 admin.create_topics([NewTopic(name, partitions, 1)])
     finally:
         admin.close()
+
+
+def token_client(username: str) -> APIClient:
+    """An APIClient that authenticates with a new user's DRF token, as real clients do."""
+    user = get_user_model().objects.create_user(username=username, password="x")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    return client

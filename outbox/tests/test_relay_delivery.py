@@ -4,16 +4,13 @@ envelope, key and headers, and its outbox row is marked published."""
 import datetime as dt
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from orders.models import Order
 from orders_project.rfc3339 import rfc3339
 from outbox.models import OutboxEvent, OutboxStatus
 from outbox.relay import relay_batch, relay_run
-from outbox.tests.conftest import all_published, consume, enqueue, topic_ensure
+from outbox.tests.conftest import all_published, consume, enqueue, token_client, topic_ensure
 
 pytestmark = [pytest.mark.kafka, pytest.mark.django_db(transaction=True)]
 
@@ -29,9 +26,7 @@ ORDER = {
 def test_an_order_created_through_the_api_reaches_order_created_once_and_is_marked_published(kafka_bootstrap):
     # given the real order.created topic and a client with a token
     topic_ensure("order.created")
-    user = get_user_model().objects.create_user(username="relay-client", password="x")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client = token_client("relay-client")
 
     # when an order is created through the API and the relay runs
     response = client.post("/api/v1/orders/", ORDER, format="json", HTTP_TRACEPARENT=TRACEPARENT)
