@@ -57,6 +57,8 @@ def event_parse(value: bytes | None, *, topic_kind: str | None = None) -> UserEv
         body = json.loads(value)
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise BadMessage("not JSON") from None
+    except RecursionError:  # "[[[[..." would otherwise crash the consumer on every redelivery
+        raise BadMessage("JSON nested too deeply") from None
     if not isinstance(body, dict):
         raise BadMessage("not a JSON object")
     event_id = body.get("event_id")
@@ -66,7 +68,9 @@ def event_parse(value: bytes | None, *, topic_kind: str | None = None) -> UserEv
         uuid.UUID(event_id)
     except ValueError:
         raise BadMessage("event_id is not a UUID") from None
-    kind = KINDS.get(body.get("event_type"))  # type: ignore[arg-type]
+    event_type = body.get("event_type")
+    # Not a string (a list, an object) is as unknown as a misspelt one, not a crash.
+    kind = KINDS.get(event_type) if isinstance(event_type, str) else None
     if kind is None:
         raise BadMessage(f"unknown event_type {str(body.get('event_type'))[:40]!r}")
     if topic_kind is not None and kind != topic_kind:

@@ -35,9 +35,14 @@ class GeneratorShares:
     malformed: float = 0.0
 
 
-def _envelope(event_type: str, timestamp: dt.datetime, data: dict[str, Any]) -> bytes:
+def _event_id(rng: random.Random) -> str:
+    # From the seeded generator, so a seed repeats the stream byte for byte, event ids included.
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def _envelope(rng: random.Random, event_type: str, timestamp: dt.datetime, data: dict[str, Any]) -> bytes:
     body = {
-        "event_id": str(uuid.uuid4()),
+        "event_id": _event_id(rng),
         "event_type": event_type,
         "timestamp": rfc3339(timestamp),
         "version": "1.0",
@@ -49,7 +54,7 @@ def _envelope(event_type: str, timestamp: dt.datetime, data: dict[str, Any]) -> 
 def _malformed(rng: random.Random, user_id: str, now: dt.datetime) -> GeneratedMessage:
     kind = rng.choice(MALFORMED_KINDS)
     good = {
-        "event_id": str(uuid.uuid4()),
+        "event_id": _event_id(rng),
         "event_type": "user.updated",
         "timestamp": rfc3339(now),
         "version": "1.0",
@@ -89,7 +94,7 @@ def user_events_generate(
         elif live and roll < shares.duplicates + shares.malformed + shares.deletes:
             user_id = live.pop(rng.randrange(len(live)))
             data = {"user_id": user_id, "deleted_at": rfc3339(clock), "reason": "account_closed"}
-            message = GeneratedMessage("user.deleted", user_id.encode(), _envelope("user.deleted", clock, data))
+            message = GeneratedMessage("user.deleted", user_id.encode(), _envelope(rng, "user.deleted", clock, data))
         elif live and roll < shares.duplicates + shares.malformed + shares.deletes + shares.updates:
             user_id = rng.choice(live)
             stamp = clock
@@ -103,7 +108,7 @@ def user_events_generate(
                     "name": f"User {user_id} v{number}",
                     "status": rng.choice(["active", "active", "inactive"]),
                 }[name]
-            message = GeneratedMessage("user.updated", user_id.encode(), _envelope("user.updated", stamp, data))
+            message = GeneratedMessage("user.updated", user_id.encode(), _envelope(rng, "user.updated", stamp, data))
             last_time[user_id] = max(last_time.get(user_id, stamp), stamp)
         else:
             user_id = f"user-{uuid.UUID(int=rng.getrandbits(128)).hex[:12]}"
@@ -114,7 +119,7 @@ def user_events_generate(
                 "status": "active",
                 "created_at": rfc3339(clock),
             }
-            message = GeneratedMessage("user.created", user_id.encode(), _envelope("user.created", clock, data))
+            message = GeneratedMessage("user.created", user_id.encode(), _envelope(rng, "user.created", clock, data))
             live.append(user_id)
             last_time[user_id] = clock
         sent.append(message)
