@@ -1,0 +1,224 @@
+"""Fixtures for the user-cache tests: a clean Redis test database, a fresh set of
+user topics per test on the session's broker, and a consumer running in a thread.
+
+Every test gets its own topic names (settings.KAFKA_TOPICS points at them), so
+tests never see each other's messages on the shared broker, and its own
+consumer group ids.
+"""
+
+import datetime as dt
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import redis
+from django.conf import settings
+from django.db import connections
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
+
+from orders_project.rfc3339 import rfc3339
+from users_cache.consumer import UserEventConsumer
+
+# Half of this is the first-join wait on Tansu; see PITFALLS.md.
+SESSION_TIMEOUT_MS = 6000
+WAIT_SECONDS = 30.0
+T0 = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.UTC)
+
+
+def at(seconds: float) -> dt.datetime:
+    """A fixed event time, `seconds` after T0, so tests say which event is newer."""
+    return T0 + dt.timedelta(seconds=seconds)
+
+
+def ms(moment: dt.datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def user_event(event_type: str, user_id: str, when: dt.datetime, event_id: str | None = None, **data: Any) -> bytes:
+    """A contract-shaped user event as the user service sends it."""
+    body = {
+        "event_id": event_id or str(uuid.uuid4()),
+        "event_type": event_type,
+        "timestamp": rfc3339(when),
+        "version": "1.0",
+        "data": {"user_id": user_id, **data},
+    }
+    return json.dumps(body).encode()
+
+
+def created(user_id: str, when: dt.datetime, **data: Any) -> bytes:
+    fields = {"email": f"{user_id}@example.com", "name": f"Name {user_id}", "status": "active"}
+    return user_event("user.created", user_id, when, **{**fields, "created_at": rfc3339(when), **data})
+
+
+def wait_for(condition: Callable[[], Any], what: str, timeout: float = WAIT_SECONDS) -> None:
+    """Poll `condition` until it holds; fail with `what` at the deadline (never a bare sleep)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.05)
+
+
+def text_hash(raw: dict[bytes, bytes]) -> dict[str, str]:
+    return {key.decode(): value.decode() for key, value in raw.items()}
+
+
+@pytest.fixture(autouse=True)
+def redis_db() -> Iterator[redis.Redis]:
+    """A raw client on the test Redis database, flushed before and after each test."""
+    assert settings.REDIS_DB != 0, "the tests FLUSHDB: never point them at Redis database 0"
+    client = redis.Redis(
+        host=settings.REDIS_HOST,
+        port=settings.REDIS_PORT,
+        db=settings.REDIS_DB,
+        password=settings.REDIS_PASSWORD or None,
+    )
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+def user_hash(client: redis.Redis, user_id: str) -> dict[str, str]:
+    return text_hash(client.hgetall(f"users:user:{user_id}"))  # type: ignore[arg-type]
+
+
+def users_snapshot(client: redis.Redis) -> dict[bytes, tuple[dict[bytes, bytes], bytes]]:
+    """Every users:* key with its fields and its DUMP bytes (TTL is not part of either)."""
+    snapshot = {}
+    for key in sorted(client.scan_iter(match="users:*", count=1000)):
+        kind = client.type(key)
+        fields = client.hgetall(key) if kind == b"hash" else {b"": client.get(key)}
+        snapshot[key] = (fields, client.dump(key))
+    return snapshot  # type: ignore[return-value]
+
+
+@pytest.fixture
+def user_topics(kafka_bootstrap: str, settings: Any) -> dict[str, str]:
+    """Fresh user topics (one partition each, so per-topic order is the send order)."""
+    suffix = uuid.uuid4().hex[:10]
+    topics = {kind: f"test.{kind}.{suffix}" for kind in ("user.created", "user.updated", "user.deleted")}
+    settings.KAFKA_TOPICS = {**settings.KAFKA_TOPICS, **topics}
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap, request_timeout_ms=10_000)
+    try:
+        admin.create_topics([NewTopic(name, 1, 1) for name in topics.values()])
+    finally:
+        admin.close()
+    return topics
+
+
+@pytest.fixture
+def send(kafka_bootstrap: str, user_topics: dict[str, str]) -> Iterator[Callable[..., None]]:
+    """send((event_type, value), ...) to the test's topics, flushed before it returns."""
+    producer = KafkaProducer(
+        bootstrap_servers=kafka_bootstrap, request_timeout_ms=5000, delivery_timeout_ms=10_000, max_block_ms=10_000
+    )
+
+    def send_all(*messages: tuple[str, bytes], key: bytes | None = None) -> None:
+        for event_type, value in messages:
+            producer.send(user_topics[event_type], key=key, value=value).get(timeout=10)
+        producer.flush(10)
+
+    yield send_all
+    producer.close(5)
+
+
+class ConsumerThread:
+    """UserEventConsumer.run() in a thread, stopped through its stop Event."""
+
+    def __init__(self, group_id: str) -> None:
+        self.group_id = group_id
+        self.consumer = UserEventConsumer(group_id=group_id, session_timeout_ms=SESSION_TIMEOUT_MS)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name=f"consumer-{group_id}", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.consumer.run()
+        except BaseException as exc:  # reported by wait()/stop() in the test thread
+            self.error = exc
+        finally:
+            connections.close_all()  # each thread keeps its own PostgreSQL connection otherwise
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return dict(self.consumer.stats.counts)
+
+    def wait_total(self, total: int, timeout: float = WAIT_SECONDS) -> None:
+        def done() -> bool:
+            if self.error is not None:
+                raise self.error
+            return self.consumer.stats.total >= total
+
+        wait_for(done, f"{total} messages handled by {self.group_id} (so far {self.counts})", timeout)
+
+    def stop(self) -> None:
+        self.consumer.stop.set()
+        self.thread.join(WAIT_SECONDS)
+        assert not self.thread.is_alive(), "the consumer did not stop"
+        if self.error is not None:
+            raise self.error
+
+
+@pytest.fixture
+def start_consumer(kafka_bootstrap: str, user_topics: dict[str, str]) -> Iterator[Callable[..., ConsumerThread]]:
+    started: list[ConsumerThread] = []
+
+    def start(group_id: str | None = None) -> ConsumerThread:
+        running = ConsumerThread(group_id or f"test-{uuid.uuid4().hex}")
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        running.consumer.stop.set()
+    for running in started:
+        running.thread.join(WAIT_SECONDS)
+
+
+def committed(kafka_bootstrap: str, group_id: str, topic: str) -> int | None:
+    """The group's committed offset on partition 0 of `topic` (an offset fetch; no group join)."""
+    consumer = KafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=group_id, enable_auto_commit=False)
+    try:
+        return consumer.committed(TopicPartition(topic, 0))
+    finally:
+        consumer.close()
+
+
+def read_topic(kafka_bootstrap: str, topic: str, until: Callable[[list[Any]], bool]) -> list[Any]:
+    """Every record of `topic` from the beginning, read until `until(records)` holds."""
+    return read_topics(kafka_bootstrap, [topic], until)
+
+
+def read_topics(kafka_bootstrap: str, topics: list[str], until: Callable[[list[Any]], bool]) -> list[Any]:
+    """Every record of `topics` from the beginning (no group), read until `until(records)` holds."""
+    consumer = KafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=None, enable_auto_commit=False)
+    records: list[Any] = []
+    try:
+
+        def assigned() -> bool:
+            partitions = [(topic, consumer.partitions_for_topic(topic)) for topic in topics]
+            if not all(numbers for _, numbers in partitions):
+                return False
+            consumer.assign([TopicPartition(topic, n) for topic, numbers in partitions for n in numbers])
+            consumer.seek_to_beginning()
+            return True
+
+        wait_for(assigned, f"topics {topics} to exist")
+
+        def found() -> bool:
+            for batch in consumer.poll(timeout_ms=200).values():
+                records.extend(batch)
+            return until(records)
+
+        wait_for(found, f"the expected records on {topics}")
+        return records
+    finally:
+        consumer.close()

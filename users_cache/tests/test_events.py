@@ -1,0 +1,170 @@
+"""event_parse: the contract of user events, and every reason a message is refused."""
+
+import json
+from typing import Any
+
+import pytest
+
+from users_cache.events import BadMessage, UserEvent, event_parse
+from users_cache.tests.conftest import at, ms
+
+EVENT_ID = "6f1c2b9e-3d4a-4e5f-8a7b-9c0d1e2f3a4b"
+
+
+def _body(**changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "event_id": EVENT_ID,
+        "event_type": "user.updated",
+        "timestamp": "2026-11-01T12:00:00Z",
+        "version": "1.0",
+        "data": {"user_id": "user-1", "name": "Ada"},
+    }
+    body.update(changes)
+    return body
+
+
+def _encode(body: Any) -> bytes:
+    return json.dumps(body).encode()
+
+
+def _data(**data: Any) -> dict[str, Any]:
+    return {"user_id": "user-1", **data}
+
+
+def test_created_parses_every_field() -> None:
+    value = _encode(
+        _body(
+            event_type="user.created",
+            data=_data(email="ada@example.com", name="Ada", status="active", created_at="2026-11-01T11:00:00+00:00"),
+        )
+    )
+
+    event = event_parse(value, topic_kind="created")
+
+    assert event == UserEvent(
+        event_id=EVENT_ID,
+        kind="created",
+        user_id="user-1",
+        timestamp_ms=ms(at(0)),
+        fields={
+            "user_id": "user-1",
+            "email": "ada@example.com",
+            "name": "Ada",
+            "status": "active",
+            "created_at": "2026-11-01T11:00:00+00:00",
+        },
+    )
+
+
+def test_partial_update_keeps_only_the_fields_present_and_drops_nulls() -> None:
+    value = _encode(_body(data=_data(name="Ada L.", email=None, updated_at="2026-11-01T12:00:00Z", extra="ignored")))
+
+    event = event_parse(value, topic_kind="updated")
+
+    # A null is "unchanged", never a value to write over the stored one.
+    assert event.fields == {"user_id": "user-1", "name": "Ada L.", "updated_at": "2026-11-01T12:00:00Z"}
+    assert event.kind == "updated"
+
+
+def test_deleted_parses_with_its_reason() -> None:
+    value = _encode(
+        _body(event_type="user.deleted", data=_data(deleted_at="2026-11-01T12:00:00Z", reason="account_closed"))
+    )
+
+    event = event_parse(value, topic_kind="deleted")
+
+    assert event.kind == "deleted"
+    assert event.fields == {"user_id": "user-1", "deleted_at": "2026-11-01T12:00:00Z", "reason": "account_closed"}
+
+
+def test_timestamp_offset_is_converted_to_utc_epoch_ms() -> None:
+    event = event_parse(_encode(_body(timestamp="2026-11-01T14:00:00.250+02:00")))
+
+    assert event.timestamp_ms == ms(at(0.25))
+
+
+def test_without_topic_kind_any_user_event_type_is_accepted() -> None:
+    event = event_parse(_encode(_body(event_type="user.deleted", data=_data())))
+
+    assert event.kind == "deleted"
+
+
+BAD = [
+    pytest.param(None, "empty message", id="tombstone"),
+    pytest.param(b"{not json", "not JSON", id="not-json"),
+    pytest.param(b"\xff\xfe\x00", "not JSON", id="not-utf8"),
+    pytest.param(b"[" * 100_000, "JSON nested too deeply", id="deeply-nested"),
+    pytest.param(b"[1, 2]", "not a JSON object", id="array"),
+    pytest.param(b'"text"', "not a JSON object", id="string"),
+    pytest.param(_encode({k: v for k, v in _body().items() if k != "event_id"}), "missing event_id", id="no-event-id"),
+    pytest.param(_encode(_body(event_id="")), "missing event_id", id="empty-event-id"),
+    pytest.param(_encode(_body(event_id=42)), "missing event_id", id="int-event-id"),
+    pytest.param(_encode(_body(event_id="evt-1")), "event_id is not a UUID", id="event-id-not-uuid"),
+    pytest.param(_encode(_body(event_type="user.exploded")), "unknown event_type 'user.exploded'", id="unknown-type"),
+    pytest.param(
+        _encode({k: v for k, v in _body().items() if k != "event_type"}), "unknown event_type 'None'", id="no-type"
+    ),
+    pytest.param(
+        _encode(_body(event_type=["user.updated"])), "unknown event_type \"['user.updated']\"", id="list-type"
+    ),
+    pytest.param(_encode(_body(event_type={"a": 1})), "unknown event_type \"{'a': 1}\"", id="object-type"),
+    pytest.param(_encode(_body(data=None)), "data must be an object", id="data-null"),
+    pytest.param(_encode(_body(data=["user-1"])), "data must be an object", id="data-list"),
+    pytest.param(_encode(_body(data={"name": "X"})), "missing user_id", id="no-user-id"),
+    pytest.param(_encode(_body(data={"user_id": 7})), "missing user_id", id="int-user-id"),
+    pytest.param(_encode(_body(data={"user_id": ""})), "missing user_id", id="empty-user-id"),
+    pytest.param(_encode(_body(data={"user_id": "u" * 65})), "missing user_id", id="user-id-65"),
+    pytest.param(
+        _encode({k: v for k, v in _body().items() if k != "timestamp"}),
+        "timestamp must be an RFC 3339 string",
+        id="no-timestamp",
+    ),
+    pytest.param(_encode(_body(timestamp=1767225600)), "timestamp must be an RFC 3339 string", id="epoch-timestamp"),
+    pytest.param(
+        _encode(_body(timestamp="yesterday")),
+        "timestamp is not an RFC 3339 timestamp: 'yesterday'",
+        id="bad-timestamp",
+    ),
+    pytest.param(_encode(_body(timestamp="2026-11-01T12:00:00")), "timestamp has no time zone", id="naive-timestamp"),
+    pytest.param(
+        _encode(_body(event_type="user.created", data=_data(name="Ada", status="active"))),
+        "email is required for user.created",
+        id="created-without-email",
+    ),
+    pytest.param(
+        _encode(_body(event_type="user.created", data=_data(email="a@example.com", name=None, status="active"))),
+        "name is required for user.created",
+        id="created-null-name",
+    ),
+    pytest.param(_encode(_body(data=_data(name=42))), "name must be a string", id="int-name"),
+    pytest.param(_encode(_body(data=_data(email=["a@example.com"]))), "email must be a string", id="list-email"),
+    pytest.param(
+        _encode(_body(data=_data(updated_at="last tuesday"))),
+        "updated_at is not an RFC 3339 timestamp: 'last tuesday'",
+        id="bad-updated-at",
+    ),
+    pytest.param(
+        _encode(_body(event_type="user.deleted", data=_data(deleted_at="2026-11-01T12:00:00"))),
+        "deleted_at has no time zone",
+        id="naive-deleted-at",
+    ),
+    pytest.param(
+        _encode(_body(data=_data(status="banned"))), "status must be one of ['active', 'inactive']", id="bad-status"
+    ),
+]
+
+
+@pytest.mark.parametrize(("value", "reason"), BAD)
+def test_bad_message_is_refused_with_its_reason(value: bytes | None, reason: str) -> None:
+    with pytest.raises(BadMessage) as raised:
+        event_parse(value)
+
+    assert raised.value.reason == reason
+    assert str(raised.value) == reason
+
+
+def test_event_type_must_match_its_topic() -> None:
+    with pytest.raises(BadMessage) as raised:
+        event_parse(_encode(_body(event_type="user.created")), topic_kind="updated")
+
+    assert raised.value.reason == "event_type user.created on the updated topic"

@@ -1,0 +1,200 @@
+"""The Lua script against real Redis: apply once, merge partial updates, keep order, never resurrect."""
+
+import uuid
+from typing import Any
+
+import pytest
+import redis
+from django.conf import settings
+
+from orders_project.devstack.procs import free_port
+from orders_project.errors import ServiceUnavailableError
+from users_cache.store import PROCESSED_TTL_SECONDS, CachedUser, event_apply, event_is_processed, user_read
+from users_cache.tests.conftest import at, ms, user_hash
+
+USER = "user-1"
+
+
+def _apply(kind: str, seconds: float, event_id: str | None = None, **fields: str) -> str:
+    return event_apply(
+        event_id=event_id or str(uuid.uuid4()),
+        user_id=USER,
+        kind=kind,
+        timestamp_ms=ms(at(seconds)),
+        fields={"user_id": USER, **fields},
+    )
+
+
+def _create(seconds: float = 0, **fields: str) -> str:
+    given = {"email": "ada@example.com", "name": "Ada", "status": "active", "created_at": "2026-11-01T12:00:00Z"}
+    return _apply("created", seconds, **{**given, **fields})
+
+
+def test_created_stores_the_user_with_its_ttl_and_remembers_the_event(redis_db: redis.Redis) -> None:
+    event_id = str(uuid.uuid4())
+
+    outcome = _apply("created", 0, event_id=event_id, email="ada@example.com", name="Ada", status="active")
+
+    assert outcome == "applied"
+    assert user_hash(redis_db, USER) == {
+        "user_id": USER,
+        "email": "ada@example.com",
+        "name": "Ada",
+        "status": "active",
+        "_ts": str(ms(at(0))),
+    }
+    assert settings.USER_CACHE_TTL - 5 <= redis_db.ttl(f"users:user:{USER}") <= settings.USER_CACHE_TTL
+    assert redis_db.get(f"users:event:{event_id}") == b"applied"
+    assert PROCESSED_TTL_SECONDS - 5 <= redis_db.ttl(f"users:event:{event_id}") <= PROCESSED_TTL_SECONDS
+    assert event_is_processed(event_id)
+    assert not event_is_processed(str(uuid.uuid4()))
+
+
+def test_duplicate_event_has_one_effect(redis_db: redis.Redis) -> None:
+    _create(0)
+    event_id = str(uuid.uuid4())
+    assert _apply("updated", 10, event_id=event_id, name="Ada L.") == "applied"
+    # Someone else's newer change, then the first update is redelivered.
+    assert _apply("updated", 20, name="Ada Lovelace") == "applied"
+    before = redis_db.dump(f"users:user:{USER}")
+
+    outcome = _apply("updated", 10, event_id=event_id, name="Ada L.")
+
+    assert outcome == "duplicate"
+    assert redis_db.dump(f"users:user:{USER}") == before
+    assert user_hash(redis_db, USER)["name"] == "Ada Lovelace"
+
+
+def test_duplicate_does_not_even_refresh_the_ttl(redis_db: redis.Redis) -> None:
+    event_id = str(uuid.uuid4())
+    _apply("created", 0, event_id=event_id, email="a@example.com", name="A", status="active")
+    redis_db.expire(f"users:user:{USER}", 100)
+
+    assert _apply("created", 0, event_id=event_id, email="a@example.com", name="A", status="active") == "duplicate"
+
+    assert redis_db.ttl(f"users:user:{USER}") <= 100
+
+
+def test_partial_update_merges_and_keeps_absent_fields(redis_db: redis.Redis) -> None:
+    _create(0)
+
+    outcome = _apply("updated", 10, name="Ada L.", updated_at="2026-11-01T12:00:10Z")
+
+    assert outcome == "applied"
+    assert user_hash(redis_db, USER) == {
+        "user_id": USER,
+        "email": "ada@example.com",
+        "name": "Ada L.",
+        "status": "active",
+        "created_at": "2026-11-01T12:00:00Z",
+        "updated_at": "2026-11-01T12:00:10Z",
+        "_ts": str(ms(at(10))),
+    }
+
+
+def test_out_of_order_update_is_ignored(redis_db: redis.Redis) -> None:
+    _create(0)
+    assert _apply("updated", 20, name="Newest", status="inactive") == "applied"
+
+    outcome = _apply("updated", 10, name="Older", status="active")
+
+    assert outcome == "stale"
+    stored = user_hash(redis_db, USER)
+    assert (stored["name"], stored["status"], stored["_ts"]) == ("Newest", "inactive", str(ms(at(20))))
+
+
+def test_stale_event_only_fills_fields_still_missing(redis_db: redis.Redis) -> None:
+    # The update overtook the create (different topics): the create must not undo it.
+    assert _apply("updated", 10, name="Renamed") == "applied"
+
+    outcome = _create(0)
+
+    assert outcome == "stale"
+    assert user_hash(redis_db, USER) == {
+        "user_id": USER,
+        "email": "ada@example.com",
+        "name": "Renamed",
+        "status": "active",
+        "created_at": "2026-11-01T12:00:00Z",
+        "_ts": str(ms(at(10))),
+    }
+
+
+def test_delete_marks_the_user_deleted(redis_db: redis.Redis) -> None:
+    _create(0)
+
+    outcome = _apply("deleted", 30, deleted_at="2026-11-01T12:00:30Z", reason="account_closed")
+
+    assert outcome == "applied"
+    assert user_hash(redis_db, USER) == {
+        "user_id": USER,
+        "email": "ada@example.com",
+        "name": "Ada",
+        "status": "deleted",
+        "deleted": "1",
+        "created_at": "2026-11-01T12:00:00Z",
+        "deleted_at": "2026-11-01T12:00:30Z",
+        "reason": "account_closed",
+        "_ts": str(ms(at(30))),
+    }
+    assert user_read(USER) == CachedUser(
+        user_id=USER, email="ada@example.com", name="Ada", status="deleted", deleted=True
+    )
+
+
+def test_delete_applies_even_when_older_than_the_stored_data(redis_db: redis.Redis) -> None:
+    _create(0)
+    _apply("updated", 50, name="Later")
+
+    assert _apply("deleted", 30) == "applied"
+
+    stored = user_hash(redis_db, USER)
+    assert (stored["deleted"], stored["status"], stored["name"], stored["_ts"]) == (
+        "1",
+        "deleted",
+        "Later",
+        str(ms(at(50))),
+    )
+
+
+def test_delete_of_an_unknown_user_leaves_a_tombstone(redis_db: redis.Redis) -> None:
+    assert _apply("deleted", 30) == "applied"
+
+    assert user_read(USER) == CachedUser(user_id=USER, email=None, name=None, status="deleted", deleted=True)
+
+
+@pytest.mark.parametrize("seconds", [10, 60], ids=["older", "newer"])
+def test_late_created_does_not_resurrect_a_deleted_user(redis_db: redis.Redis, seconds: float) -> None:
+    _create(0)
+    _apply("deleted", 30)
+
+    outcome = _create(seconds, status="active", name="Back again")
+
+    assert outcome == "stale"
+    stored = user_hash(redis_db, USER)
+    assert (stored["deleted"], stored["status"], stored["name"]) == ("1", "deleted", "Ada")
+    assert user_read(USER).deleted  # type: ignore[union-attr]
+
+
+def test_update_after_delete_is_ignored(redis_db: redis.Redis) -> None:
+    _create(0)
+    _apply("deleted", 30)
+
+    assert _apply("updated", 60, status="active", name="Zombie") == "stale"
+
+    stored = user_hash(redis_db, USER)
+    assert (stored["status"], stored["name"], stored["_ts"]) == ("deleted", "Ada", str(ms(at(30))))
+
+
+def test_user_read_of_unknown_user_is_none() -> None:
+    assert user_read("nobody") is None
+
+
+def test_user_read_with_redis_unreachable_raises_service_unavailable(settings: Any) -> None:
+    # A real closed port, not a mock: the connection is refused.
+    settings.CACHES = {
+        "default": {**settings.CACHES["default"], "LOCATION": f"redis://127.0.0.1:{free_port()}/{settings.REDIS_DB}"}
+    }
+
+    with pytest.raises(ServiceUnavailableError):
+        user_read(USER)
