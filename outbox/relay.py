@@ -40,21 +40,24 @@ ADVISORY_LOCK_NAMESPACE = 7_271_001
 DEFAULT_TIME_BUDGET_SECONDS = 5.0
 ACK_TIMEOUT_SECONDS = 15.0
 
+# The lock is tried while the ordered heads are read, and the LIMIT stops the
+# reading: concurrent relays skip keys another relay holds and take the next
+# ones, instead of all aiming at the same oldest heads. MATERIALIZED keeps
+# PostgreSQL from evaluating the (volatile) lock function on every head first.
 _CLAIM_KEYS_SQL = """
 WITH heads AS (
     SELECT DISTINCT ON (key) key, id, status, next_attempt_at
     FROM outbox_outboxevent
     WHERE status <> 'published'
     ORDER BY key, id
-), ready AS (
+), ready AS MATERIALIZED (
     SELECT key, id FROM heads
     WHERE status = 'pending' AND next_attempt_at <= now()
     ORDER BY id
-    LIMIT %(limit)s
 )
 SELECT key FROM ready
 WHERE pg_try_advisory_xact_lock(%(namespace)s, hashtext(key))
-ORDER BY id
+LIMIT %(limit)s
 """
 
 _CLAIM_ROWS_SQL = """

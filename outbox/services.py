@@ -78,6 +78,7 @@ def events_enqueue(*, events: list[EventSpec], traceparent: str | None = None) -
     transaction.on_commit(relay_kick, robust=True)
     return created
 
+
 def event_requeue(*, event_ids: list[int]) -> int:
     """Give dead rows a fresh start: pending, attempts reset, due now. Returns rows changed."""
     return OutboxEvent.objects.filter(id__in=event_ids, status=OutboxStatus.DEAD).update(
