@@ -39,6 +39,7 @@ def test_an_order_created_through_the_api_reaches_order_created_once_and_is_mark
     row = OutboxEvent.objects.get()
     assert (result.published, result.failed) == (1, 0)
     assert (row.status, row.attempts, row.last_error, row.topic) == ("published", 0, "", "order.created")
+    assert row.published_at is not None
     assert started <= row.published_at <= timezone.now()
 
     # and order.created holds it exactly once, with the contract's envelope, key and headers

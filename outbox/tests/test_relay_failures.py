@@ -125,6 +125,7 @@ def test_a_relay_killed_after_the_acknowledgement_but_before_marking_loses_nothi
     }
     with open(tmp_path / "child.log", "wb") as log:
         child = subprocess.Popen([sys.executable, "-c", _CHILD], env=env, stdout=subprocess.PIPE, stderr=log)
+    assert child.stdout is not None
     try:
         ready, _, _ = select.select([child.stdout], [], [], 60)
         line = child.stdout.readline().decode() if ready else ""
