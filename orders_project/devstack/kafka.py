@@ -56,8 +56,12 @@ def start(
     log_path: Path | None = None,
     pid_file: Path | None = None,
     timeout: float = 15.0,
+    advertised_port: int | None = None,
 ) -> Server:
-    """Start a Tansu broker on host:port (memory storage) and wait until it accepts connections."""
+    """Start a Tansu broker on host:port (memory storage) and wait until it accepts connections.
+
+    `advertised_port` makes clients reconnect to another port than the one it
+    listens on (a test's TCP proxy in front of it)."""
     if pid_file is not None:
         stop_leftover(pid_file)
     ensure_port_free(
@@ -67,6 +71,7 @@ def start(
         "Stop that program, or use it by setting KAFKA_BOOTSTRAP_SERVERS (see docs/dev-stack.md).",
     )
     url = f"tcp://{host}:{port}"
+    advertised_url = f"tcp://{host}:{advertised_port or port}"
     env = {k: v for k, v in os.environ.items() if k not in _TANSU_ENV}
     out = open(log_path, "ab") if log_path is not None else subprocess.DEVNULL  # noqa: SIM115
     try:
@@ -77,7 +82,7 @@ def start(
                 "--listener-url",
                 url,
                 "--advertised-listener-url",
-                url,
+                advertised_url,
                 "--storage-engine",
                 "memory://tansu/",
             ],

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -27,7 +26,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from orders_project.devstack import kafka as devstack_kafka
-from orders_project.devstack.procs import LOOPBACK, free_port, wait_for_port
+from orders_project.devstack.procs import LOOPBACK, free_port
 from orders_project.kafka import client_config, topics_create
 from outbox.models import OutboxEvent, OutboxStatus
 from outbox.producer import producer_discard
@@ -92,26 +91,9 @@ def proxied_kafka(tmp_path: Path, settings: Any) -> Iterator[ProxiedKafka]:
     """A fresh Tansu that advertises the proxy's port, so every connection (bootstrap and
     after metadata) goes through the proxy; settings.KAFKA_BOOTSTRAP_SERVERS points at the proxy."""
     broker_port, proxy_port = free_port(), free_port()
-    with open(tmp_path / "tansu.log", "wb") as log:
-        child = subprocess.Popen(
-            [
-                devstack_kafka.broker_binary(),
-                "broker",
-                "--listener-url",
-                f"tcp://{LOOPBACK}:{broker_port}",
-                "--advertised-listener-url",
-                f"tcp://{LOOPBACK}:{proxy_port}",
-                "--storage-engine",
-                "memory://tansu/",
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    broker = devstack_kafka.start(broker_port, log_path=tmp_path / "tansu.log", advertised_port=proxy_port)
     proxy = None
     try:
-        wait_for_port(LOOPBACK, broker_port, time.monotonic() + 15, lambda: child.poll() is None, "Tansu")
         proxy = TcpProxy((LOOPBACK, broker_port), port=proxy_port)
         settings.KAFKA_BOOTSTRAP_SERVERS = [proxy.address]
         yield ProxiedKafka(broker_address=f"{LOOPBACK}:{broker_port}", proxy=proxy)
@@ -119,12 +101,7 @@ def proxied_kafka(tmp_path: Path, settings: Any) -> Iterator[ProxiedKafka]:
         producer_discard()  # before the broker goes: a producer of it would block on close
         if proxy is not None:
             proxy.cut()
-        child.terminate()
-        try:
-            child.wait(10)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait(5)
+        broker.stop()
 
 
 def enqueue(key: str, data: dict[str, Any], event_type: str = "order.created") -> OutboxEvent:
