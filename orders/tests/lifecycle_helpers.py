@@ -1,7 +1,6 @@
 """Helpers for the lifecycle tests: many due orders fast, a clock that moves, threads, invariants."""
 
 import itertools
-import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -9,13 +8,13 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db import connections
 from django.db.models import F
 
 from orders.management.commands.bench_lifecycle import orders_bulk_create
 from orders.models import Order, OrderStatus, OrderStatusChange
 from orders.services import ItemInput, order_create
 from orders.transitions import ALLOWED_TRANSITIONS
+from orders_project import threads as parallel
 from outbox.models import OutboxEvent
 
 EVENT_OF = {
@@ -69,32 +68,8 @@ def clock_advance(seconds: int) -> None:
 
 
 def run_in_threads(functions: Iterable[Callable[[], Any]]) -> list[Any]:
-    """Start each function in its own thread (own DB connection) at one barrier; their results in order.
-
-    Re-raises the first error of any thread; fails if one is still running after THREAD_TIMEOUT.
-    """
-    functions = list(functions)
-    barrier = threading.Barrier(len(functions), timeout=THREAD_TIMEOUT)
-    results: list[Any] = [None] * len(functions)
-    errors: list[BaseException] = []
-
-    def run(index: int, function: Callable[[], Any]) -> None:
-        try:
-            barrier.wait()
-            results[index] = function()
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i, f)) for i, f in enumerate(functions)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=THREAD_TIMEOUT)
-    assert [thread.name for thread in threads if thread.is_alive()] == []
-    if errors:
-        raise errors[0]
+    """Start each function in its own thread (own DB connection) at one barrier; their results in order."""
+    results, _ = parallel.run_in_threads(functions, timeout=THREAD_TIMEOUT)
     return results
 
 

@@ -14,20 +14,19 @@ events it writes kick the outbox relay like any other change: a running
 worker may publish some of them before they are deleted.
 """
 
-import threading
-import time
 import uuid
 from decimal import Decimal
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import connections, transaction
+from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
 
 from orders.events import order_created_data
 from orders.lifecycle import BATCH_SIZE, orders_advance
 from orders.models import Order, OrderItem, OrderStatus, OrderStatusChange
+from orders_project.threads import run_in_threads
 from outbox.models import OutboxEvent
 from outbox.services import EventSpec, events_enqueue
 
@@ -86,33 +85,19 @@ def orders_bulk_create(count: int, *, user_prefix: str, changed_by: str = "syste
 
 def run_workers(workers: int, *, batch_size: int) -> tuple[int, float]:
     """Run `workers` threads of `orders_advance` until idle; returns (transitions, seconds)."""
-    barrier = threading.Barrier(workers + 1, timeout=30)
-    moved = [0] * workers
-    errors: list[BaseException] = []
 
-    def work(index: int) -> None:
-        try:
-            barrier.wait()
-            while True:
-                result = orders_advance(batch_size=batch_size, max_batches=_MAX_BATCHES)
-                if not (result.confirmed or result.shipped):
-                    break
-                moved[index] += result.confirmed + result.shipped
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connections.close_all()
+    def work() -> int:
+        moved = 0
+        while True:
+            result = orders_advance(batch_size=batch_size, max_batches=_MAX_BATCHES)
+            if not (result.confirmed or result.shipped):
+                return moved
+            moved += result.confirmed + result.shipped
 
-    threads = [threading.Thread(target=work, args=(i,), name=f"bench-worker-{i}") for i in range(workers)]
-    for thread in threads:
-        thread.start()
-    barrier.wait()
-    started = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
-    if errors:
-        raise CommandError(f"A worker failed: {errors[0]!r}")
+    try:
+        moved, elapsed = run_in_threads([work] * workers)
+    except Exception as exc:
+        raise CommandError(f"A worker failed: {exc!r}") from exc
     return sum(moved), elapsed
 
 

@@ -33,6 +33,7 @@ from kafka import KafkaConsumer, TopicPartition
 from orders_project.devstack import kafka as devstack_kafka
 from orders_project.devstack.procs import free_port
 from orders_project.kafka import producer_new, topics_create
+from orders_project.threads import run_in_threads
 from outbox import services
 from outbox.models import OutboxEvent, OutboxStatus
 from outbox.relay import relay_run
@@ -104,36 +105,24 @@ class Command(BaseCommand):
             ]
             with transaction.atomic():
                 events_enqueue(events=specs[: events - start])
-        barrier = threading.Barrier(relays + 1)
-        errors: list[BaseException] = []
-        threads = [threading.Thread(target=self._relay, args=(barrier, errors)) for _ in range(relays)]
-        for thread in threads:
-            thread.start()
-        barrier.wait()
-        started = time.monotonic()
-        for thread in threads:
-            thread.join()
-        elapsed = time.monotonic() - started
-        if errors:
-            raise CommandError(f"a relay failed: {errors[0]!r}")
+        try:
+            _, elapsed = run_in_threads([self._relay] * relays)
+        except Exception as exc:
+            raise CommandError(f"a relay failed: {exc!r}") from exc
         OutboxEvent.objects.filter(topic=settings.KAFKA_TOPICS["order.created"]).delete()  # next phase starts empty
         return events / elapsed
 
-    def _relay(self, barrier: threading.Barrier, errors: list[BaseException]) -> None:
+    def _relay(self) -> None:
         producer = producer_new()
         try:
-            barrier.wait()
             deadline = time.monotonic() + _DEADLINE_SECONDS
             while OutboxEvent.objects.filter(status=OutboxStatus.PENDING).exists():
                 if time.monotonic() > deadline:
                     raise TimeoutError("the relays did not drain the outbox in time")
                 if not relay_run(producer=producer, batch_size=self.options["batch_size"]).batches:
                     time.sleep(0.005)  # the other relays hold every due key
-        except BaseException as exc:
-            errors.append(exc)
         finally:
             producer.close(timeout=5)
-            connections.close_all()
 
     def _delays(self, topic: str) -> list[float]:
         """Commit -> receipt, in seconds, for single events relayed on a kick right after their commit."""
