@@ -13,7 +13,7 @@ REQUIREMENTS := $(wildcard requirements/*.txt)
 PYTHON_CANDIDATES := python3.13 python3.12 python3
 PYTEST_ARGS ?=
 
-.PHONY: help install dev test lint dev-reset
+.PHONY: help install dev test lint check-deploy dev-reset
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
@@ -60,3 +60,8 @@ lint: install ## ruff check, ruff format --check, mypy
 
 dev-reset: install ## Stop what runs from .dev/ and delete it (asks first)
 	$(PY) -m orders_project.devstack reset
+
+check-deploy: install ## manage.py check --deploy with production-like settings; any warning fails
+	DJANGO_DEBUG=false POSTGRES_SERVER=db.invalid DJANGO_ALLOWED_HOSTS=orders.example.com \
+	DJANGO_SECRET_KEY=check-deploy-only-$$(printf 'k%.0s' $$(seq 60)) \
+	$(PY) manage.py check --deploy --fail-level WARNING
