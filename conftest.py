@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from orders_project.tests.tcp_proxy import TcpProxy
 
 # --- servers ---
 # PostgreSQL and Redis come from the environment (`make test` starts embedded ones
@@ -43,3 +49,41 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         settings.KAFKA_BOOTSTRAP_SERVERS = previous
         if server is not None:
             server.stop()
+
+
+@dataclass
+class ProxiedKafka:
+    """A Tansu broker of the test's own that clients reach only through `proxy`."""
+
+    broker_address: str
+    proxy: TcpProxy
+
+    @property
+    def address(self) -> str:
+        return self.proxy.address
+
+
+@pytest.fixture
+def proxied_kafka(tmp_path: Path, settings: Any) -> Iterator[ProxiedKafka]:
+    """A fresh Tansu that advertises the proxy's port, so every connection (bootstrap and
+    after metadata) goes through the proxy; settings.KAFKA_BOOTSTRAP_SERVERS points at the proxy.
+
+    `broker_address` reaches the broker directly (bootstrap only: metadata sends clients
+    back to the proxy's port). Used by the relay's and the user-event consumer's outage tests."""
+    from orders_project.devstack import kafka as devstack_kafka
+    from orders_project.devstack.procs import LOOPBACK, free_port
+    from orders_project.tests.tcp_proxy import TcpProxy
+    from outbox.producer import producer_discard
+
+    broker_port, proxy_port = free_port(), free_port()
+    broker = devstack_kafka.start(broker_port, log_path=tmp_path / "tansu.log", advertised_port=proxy_port)
+    proxy = None
+    try:
+        proxy = TcpProxy((LOOPBACK, broker_port), port=proxy_port)
+        settings.KAFKA_BOOTSTRAP_SERVERS = [proxy.address]
+        yield ProxiedKafka(broker_address=f"{LOOPBACK}:{broker_port}", proxy=proxy)
+    finally:
+        producer_discard()  # before the broker goes: a producer of it would block on close
+        if proxy is not None:
+            proxy.cut()
+        broker.stop()

@@ -12,7 +12,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,14 +24,11 @@ from kafka.errors import TopicAlreadyExistsError
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from orders_project.devstack import kafka as devstack_kafka
-from orders_project.devstack.procs import LOOPBACK, free_port
 from orders_project.kafka import client_config, topics_create
 from outbox.models import OutboxEvent, OutboxStatus
 from outbox.producer import producer_discard
 from outbox.relay import relay_run
 from outbox.services import event_enqueue
-from outbox.tests.tcp_proxy import TcpProxy
 
 TOPIC_PARTITIONS = 3
 
@@ -72,36 +68,6 @@ def event_topic(kafka_bootstrap: str, unique_topics: dict[str, str]) -> str:
     """This test's `order.created` topic, created with TOPIC_PARTITIONS partitions (with its six siblings)."""
     topics_create(partitions=TOPIC_PARTITIONS, replication_factor=1)
     return unique_topics["order.created"]
-
-
-@dataclass
-class ProxiedKafka:
-    """A Tansu broker of the test's own that clients reach only through `proxy`."""
-
-    broker_address: str
-    proxy: TcpProxy
-
-    @property
-    def address(self) -> str:
-        return self.proxy.address
-
-
-@pytest.fixture
-def proxied_kafka(tmp_path: Path, settings: Any) -> Iterator[ProxiedKafka]:
-    """A fresh Tansu that advertises the proxy's port, so every connection (bootstrap and
-    after metadata) goes through the proxy; settings.KAFKA_BOOTSTRAP_SERVERS points at the proxy."""
-    broker_port, proxy_port = free_port(), free_port()
-    broker = devstack_kafka.start(broker_port, log_path=tmp_path / "tansu.log", advertised_port=proxy_port)
-    proxy = None
-    try:
-        proxy = TcpProxy((LOOPBACK, broker_port), port=proxy_port)
-        settings.KAFKA_BOOTSTRAP_SERVERS = [proxy.address]
-        yield ProxiedKafka(broker_address=f"{LOOPBACK}:{broker_port}", proxy=proxy)
-    finally:
-        producer_discard()  # before the broker goes: a producer of it would block on close
-        if proxy is not None:
-            proxy.cut()
-        broker.stop()
 
 
 def enqueue(key: str, data: dict[str, Any], event_type: str = "order.created") -> OutboxEvent:
