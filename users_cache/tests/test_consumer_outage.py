@@ -76,7 +76,12 @@ def test_the_consumer_survives_the_broker_going_away_and_applies_every_event_onc
         # when it is back and more events come
         proxied_kafka.proxy.restore()
         after = [
-            *[("user.updated", user_event("user.updated", f"u{n}", at(100), name="After outage")) for n in range(10)],
+            # u0 is only deleted: topics are not ordered with each other, so an update of it could come
+            # after the delete and be (rightly) stale
+            *[
+                ("user.updated", user_event("user.updated", f"u{n}", at(100), name="After outage"))
+                for n in range(1, 10)
+            ],
             *[("user.created", created(f"v{n}", at(100))) for n in range(10)],
             ("user.deleted", user_event("user.deleted", "u0", at(200), reason="account_closed")),
         ]
@@ -99,4 +104,3 @@ def test_the_consumer_survives_the_broker_going_away_and_applies_every_event_onc
     counts = running.counts
     assert counts.get("applied") == len(before) + len(after), counts
     assert set(counts) <= {"applied", "duplicate"}, counts
-    assert user_hash(redis_db, "u0")["name"] == "After outage"
