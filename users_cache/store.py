@@ -51,7 +51,13 @@ else
   end
   redis.call('HSET', KEYS[1], '_ts', tostring(math.max(ts, stored_ts)))
 end
-redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+-- A deleted user's tombstone lives as long as event ids are remembered, so a
+-- user.created that is days late still finds it and cannot resurrect the user.
+local ttl = tonumber(ARGV[3])
+if redis.call('HGET', KEYS[1], 'deleted') == '1' then
+  ttl = math.max(ttl, tonumber(ARGV[4]))
+end
+redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('SET', KEYS[2], outcome, 'EX', tonumber(ARGV[4]))
 return outcome
 """

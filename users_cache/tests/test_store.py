@@ -198,3 +198,12 @@ def test_user_read_with_redis_unreachable_raises_service_unavailable(settings: A
 
     with pytest.raises(ServiceUnavailableError):
         user_read(USER)
+
+
+def test_a_tombstone_lives_as_long_as_event_ids_are_remembered(redis_db: redis.Redis) -> None:
+    # given a deleted user
+    _create(0)
+    _apply("deleted", 10, deleted_at="2026-11-01T12:00:10Z", reason="gdpr")
+
+    # then its hash outlives USER_CACHE_TTL: a user.created days late must still find the tombstone
+    assert PROCESSED_TTL_SECONDS - 5 <= redis_db.ttl(f"users:user:{USER}") <= PROCESSED_TTL_SECONDS
