@@ -15,7 +15,7 @@ from django.conf import settings
 from kafka import KafkaConsumer, KafkaProducer
 
 from orders_project.devstack import postgres, valkey
-from orders_project.devstack.procs import LOOPBACK, free_port, port_accepts, read_pid
+from orders_project.devstack.procs import LOOPBACK, free_port, port_accepts, process, read_pid
 
 
 @pytest.mark.kafka
@@ -90,13 +90,16 @@ def test_valkey_data_survives_stop_and_start_and_a_crash(tmp_path: Path) -> None
         client = redis.Redis(host=LOOPBACK, port=port)
         assert client.get("kept") == b"yesterday"
 
-        # Killed hard (after the once-a-second fsync), it leaves a stale pid file; start recovers.
+        # Killed hard once the write is fsynced to the AOF, it leaves a stale pid file; start recovers.
         client.set("after", "crash")
+        assert client.execute_command("WAITAOF", 1, 0, 5000) == [1, 0]  # fsynced locally, no replicas
         pid = read_pid(home / "valkey.pid")
         assert pid is not None
         client.close()
-        time.sleep(1.5)
+        victim = process(pid)
+        assert victim is not None
         os.kill(pid, signal.SIGKILL)
+        victim.wait(timeout=10)  # SIGKILL is asynchronous: the port is free only once it is gone
         server = valkey.start(home, port)
         client = redis.Redis(host=LOOPBACK, port=port)
         assert client.get("kept") == b"yesterday"
