@@ -1,0 +1,63 @@
+"""The order admin: staff can find and inspect orders, but not change their state behind the services."""
+
+import pytest
+from django.test import Client
+
+from orders.models import Order, OrderStatus
+from orders.tests.factories import OrderFactory, order_advance
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client(admin_user) -> Client:
+    client = Client()
+    client.force_login(admin_user)
+    return client
+
+
+def test_search_by_part_of_the_id_and_by_user_finds_the_order(admin_client):
+    wanted = OrderFactory(user_id="ada")
+    OrderFactory(user_id="bob")
+
+    by_id = admin_client.get("/admin/orders/order/", {"q": str(wanted.id)[:8]})
+    by_user = admin_client.get("/admin/orders/order/", {"q": "ada"})
+
+    assert by_id.status_code == by_user.status_code == 200
+    assert [order.id for order in by_id.context["cl"].result_list] == [wanted.id]
+    assert [order.id for order in by_user.context["cl"].result_list] == [wanted.id]
+
+
+def test_filters_on_status_and_currency(admin_client):
+    confirmed = order_advance(order=OrderFactory(currency="EUR"), to_status=OrderStatus.CONFIRMED)
+    OrderFactory(currency="EUR")
+    OrderFactory(currency="USD")
+
+    response = admin_client.get("/admin/orders/order/", {"status__exact": "confirmed", "currency": "EUR"})
+
+    assert response.status_code == 200
+    assert [order.id for order in response.context["cl"].result_list] == [confirmed.id]
+
+
+def test_the_change_page_shows_items_and_history_read_only_and_saving_changes_nothing(admin_client):
+    order = OrderFactory()
+    url = f"/admin/orders/order/{order.id}/change/"
+
+    page = admin_client.get(url)
+    admin_client.post(url, {"status": "shipped", "version": 99})
+
+    assert page.status_code == 200
+    assert [type(inline.opts).__name__ for inline in page.context["inline_admin_formsets"]] == [
+        "OrderItemInline",
+        "OrderStatusChangeInline",
+    ]
+    order.refresh_from_db()
+    assert (order.status, order.version) == ("pending", 1)
+
+
+def test_staff_cannot_add_or_delete_orders_in_the_admin(admin_client):
+    order = OrderFactory()
+
+    assert admin_client.get("/admin/orders/order/add/").status_code == 403
+    assert admin_client.post(f"/admin/orders/order/{order.id}/delete/", {"post": "yes"}).status_code == 403
+    assert Order.objects.filter(pk=order.pk).exists()
