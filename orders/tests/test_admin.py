@@ -17,8 +17,8 @@ def admin_client(admin_user) -> Client:
 
 
 def test_search_by_part_of_the_id_and_by_user_finds_the_order(admin_client):
-    wanted = OrderFactory(user_id="ada")
-    OrderFactory(user_id="bob")
+    wanted = OrderFactory.create(user_id="ada")
+    OrderFactory.create(user_id="bob")
 
     by_id = admin_client.get("/admin/orders/order/", {"q": str(wanted.id)[:8]})
     by_user = admin_client.get("/admin/orders/order/", {"q": "ada"})
@@ -29,9 +29,9 @@ def test_search_by_part_of_the_id_and_by_user_finds_the_order(admin_client):
 
 
 def test_filters_on_status_and_currency(admin_client):
-    confirmed = order_advance(order=OrderFactory(currency="EUR"), to_status=OrderStatus.CONFIRMED)
-    OrderFactory(currency="EUR")
-    OrderFactory(currency="USD")
+    confirmed = order_advance(order=OrderFactory.create(currency="EUR"), to_status=OrderStatus.CONFIRMED)
+    OrderFactory.create(currency="EUR")
+    OrderFactory.create(currency="USD")
 
     response = admin_client.get("/admin/orders/order/", {"status__exact": "confirmed", "currency": "EUR"})
 
@@ -40,7 +40,7 @@ def test_filters_on_status_and_currency(admin_client):
 
 
 def test_the_change_page_shows_items_and_history_read_only_and_saving_changes_nothing(admin_client):
-    order = OrderFactory()
+    order = OrderFactory.create()
     url = f"/admin/orders/order/{order.id}/change/"
 
     page = admin_client.get(url)
@@ -56,7 +56,7 @@ def test_the_change_page_shows_items_and_history_read_only_and_saving_changes_no
 
 
 def test_staff_cannot_add_or_delete_orders_in_the_admin(admin_client):
-    order = OrderFactory()
+    order = OrderFactory.create()
 
     assert admin_client.get("/admin/orders/order/add/").status_code == 403
     assert admin_client.post(f"/admin/orders/order/{order.id}/delete/", {"post": "yes"}).status_code == 403
