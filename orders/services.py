@@ -7,13 +7,14 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Prefetch
 from django.utils import timezone
 
 from orders.events import order_cancelled_data, order_created_data
 from orders.models import Order, OrderItem, OrderStatus, OrderStatusChange
 from orders.transitions import InvalidTransition, transition_check
 from orders_project.errors import DomainError
-from outbox.services import event_enqueue
+from outbox.services import EventSpec, event_enqueue, events_enqueue
 from users_cache import services as users_cache
 
 
@@ -54,6 +55,14 @@ def order_customer_check(*, user_id: str) -> None:
         raise UserInactive(f"User {user_id!r} is {user.status}; only active users can order.")
 
 
+@dataclass(frozen=True)
+class OrderInput:
+    user_id: str
+    currency: str
+    items: list[ItemInput]
+    shipping_address: str = ""
+
+
 @transaction.atomic
 def order_create(
     *,
@@ -66,33 +75,63 @@ def order_create(
     traceparent: str | None = None,
 ) -> Order:
     """Create a pending order with its items, its first history row and `order.created`."""
+    spec = OrderInput(user_id=user_id, currency=currency, items=items, shipping_address=shipping_address)
+    return orders_create(orders=[spec], created_by_id=created_by_id, changed_by=changed_by, traceparent=traceparent)[0]
+
+
+@transaction.atomic
+def orders_create(
+    *,
+    orders: list[OrderInput],
+    created_by_id: int | None = None,
+    changed_by: str,
+    traceparent: str | None = None,
+) -> list[Order]:
+    """Create pending orders in one transaction, with one INSERT per table (bulk loads, benchmarks)."""
     now = timezone.now()
-    order = Order.objects.create(
-        user_id=user_id,
-        currency=currency,
-        total_amount=items_total(items),
-        shipping_address=shipping_address,
-        created_by_id=created_by_id,
-        status=OrderStatus.PENDING,
-        version=1,
-        created_at=now,
-        updated_at=now,
+    created = Order.objects.bulk_create(
+        Order(
+            user_id=spec.user_id,
+            currency=spec.currency,
+            total_amount=items_total(spec.items),
+            shipping_address=spec.shipping_address,
+            created_by_id=created_by_id,
+            status=OrderStatus.PENDING,
+            version=1,
+            created_at=now,
+            updated_at=now,
+        )
+        for spec in orders
     )
     OrderItem.objects.bulk_create(
-        OrderItem(order=order, product_id=item.product_id, quantity=item.quantity, price=item.price) for item in items
+        OrderItem(order=order, product_id=item.product_id, quantity=item.quantity, price=item.price)
+        for order, spec in zip(created, orders, strict=True)
+        for item in spec.items
     )
-    OrderStatusChange.objects.create(
-        order=order,
-        order_version=1,
-        from_status="",
-        to_status=OrderStatus.PENDING,
-        changed_at=now,
-        changed_by=changed_by,
+    OrderStatusChange.objects.bulk_create(
+        OrderStatusChange(
+            order=order,
+            order_version=1,
+            from_status="",
+            to_status=OrderStatus.PENDING,
+            changed_at=now,
+            changed_by=changed_by,
+        )
+        for order in created
     )
-    event_enqueue(
-        event_type="order.created", key=order.user_id, data=order_created_data(order), traceparent=traceparent
+    # Read back with items (in insert order) for the events: one query for the whole batch.
+    with_items = list(
+        Order.objects.filter(id__in=[order.id for order in created])
+        .prefetch_related(Prefetch("items", queryset=OrderItem.objects.order_by("id")))
+        .order_by("created_at", "id")
     )
-    return order
+    by_id = {order.id: order for order in with_items}
+    ordered = [by_id[order.id] for order in created]
+    events_enqueue(
+        events=[EventSpec("order.created", order.user_id, order_created_data(order)) for order in ordered],
+        traceparent=traceparent,
+    )
+    return ordered
 
 
 @transaction.atomic

@@ -19,16 +19,13 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import transaction
 from django.test import override_settings
-from django.utils import timezone
 
-from orders.events import order_created_data
 from orders.lifecycle import BATCH_SIZE, orders_advance
-from orders.models import Order, OrderItem, OrderStatus, OrderStatusChange
+from orders.models import Order, OrderStatus
+from orders.services import ItemInput, OrderInput, orders_create
 from orders_project.threads import run_in_threads
 from outbox.models import OutboxEvent
-from outbox.services import EventSpec, events_enqueue
 
 BENCH_PREFIX = "bench-lifecycle-"
 _CHUNK = 1000
@@ -37,49 +34,17 @@ _MAX_BATCHES = 1000
 
 
 def orders_bulk_create(count: int, *, user_prefix: str, changed_by: str = "system:bench") -> list[uuid.UUID]:
-    """Create `count` pending orders the way `order_create` does, in chunked bulk transactions.
-
-    Each order gets one item, its version-1 history row and its `order.created`
-    outbox event in the same transaction as the order. Returns the order ids.
-    """
+    """Create `count` pending orders through orders.services.orders_create, in chunks. Returns the ids."""
+    item = ItemInput(product_id="bench-prod", quantity=2, price=Decimal("10.00"))
     ids: list[uuid.UUID] = []
     for start in range(0, count, _CHUNK):
-        size = min(_CHUNK, count - start)
-        with transaction.atomic():
-            now = timezone.now()
-            orders = Order.objects.bulk_create(
-                Order(
-                    user_id=f"{user_prefix}{(start + i) % 100}",
-                    currency="USD",
-                    total_amount=Decimal("20.00"),
-                    shipping_address="1 Bench Street",
-                    status=OrderStatus.PENDING,
-                    version=1,
-                    created_at=now,
-                    updated_at=now,
-                )
-                for i in range(size)
+        specs = [
+            OrderInput(
+                user_id=f"{user_prefix}{n % 100}", currency="USD", items=[item], shipping_address="1 Bench Street"
             )
-            OrderItem.objects.bulk_create(
-                OrderItem(order=order, product_id="bench-prod", quantity=2, price=Decimal("10.00")) for order in orders
-            )
-            OrderStatusChange.objects.bulk_create(
-                OrderStatusChange(
-                    order=order,
-                    order_version=1,
-                    from_status="",
-                    to_status=OrderStatus.PENDING,
-                    changed_at=now,
-                    changed_by=changed_by,
-                )
-                for order in orders
-            )
-            chunk_ids = [order.id for order in orders]
-            with_items = Order.objects.filter(id__in=chunk_ids).order_by("created_at", "id").prefetch_related("items")
-            events_enqueue(
-                events=[EventSpec("order.created", order.user_id, order_created_data(order)) for order in with_items]
-            )
-            ids.extend(chunk_ids)
+            for n in range(start, min(start + _CHUNK, count))
+        ]
+        ids.extend(order.id for order in orders_create(orders=specs, changed_by=changed_by))
     return ids
 
 
