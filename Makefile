@@ -48,10 +48,10 @@ $(STAMP): $(REQUIREMENTS) | $(PY)
 	@touch $(STAMP)
 
 dev: install ## Run the service: embedded servers where env names none, migrate, Procfile.dev
-	$(PY) -m orders_project.devstack dev
+	$(PY) -m devstack dev
 
 test: install ## Run the test suite (embedded PostgreSQL/Valkey when env names none)
-	$(PY) -m orders_project.devstack test -- $(PYTEST_ARGS)
+	$(PY) -m devstack test -- $(PYTEST_ARGS)
 
 lint: install ## ruff check, ruff format --check, mypy
 	$(VENV)/bin/ruff check .
@@ -59,7 +59,7 @@ lint: install ## ruff check, ruff format --check, mypy
 	$(VENV)/bin/mypy .
 
 dev-reset: install ## Stop what runs from .dev/ and delete it (asks first)
-	$(PY) -m orders_project.devstack reset
+	$(PY) -m devstack reset
 
 check-deploy: install ## manage.py check --deploy with production-like settings; any warning fails
 	DJANGO_DEBUG=false POSTGRES_SERVER=db.invalid DJANGO_ALLOWED_HOSTS=orders.example.com \

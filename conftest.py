@@ -28,9 +28,9 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """
     from django.conf import settings
 
-    from orders_project.devstack import kafka
-    from orders_project.devstack.environment import named
-    from orders_project.devstack.procs import free_port
+    from devstack import kafka
+    from devstack.environment import named
+    from devstack.procs import free_port
 
     given = os.environ.get("TEST_KAFKA_BOOTSTRAP_SERVERS") or (
         os.environ["KAFKA_BOOTSTRAP_SERVERS"] if named("kafka") else None
@@ -70,8 +70,8 @@ def proxied_kafka(tmp_path: Path, settings: Any) -> Iterator[ProxiedKafka]:
 
     `broker_address` reaches the broker directly (bootstrap only: metadata sends clients
     back to the proxy's port). Used by the relay's and the user-event consumer's outage tests."""
-    from orders_project.devstack import kafka as devstack_kafka
-    from orders_project.devstack.procs import LOOPBACK, free_port
+    from devstack import kafka as devstack_kafka
+    from devstack.procs import LOOPBACK, free_port
     from orders_project.tests.tcp_proxy import TcpProxy
     from outbox.producer import producer_discard
 

@@ -11,7 +11,7 @@ import contextlib
 import socket
 import threading
 
-from orders_project.devstack.procs import LOOPBACK
+from devstack.procs import LOOPBACK
 
 _CHUNK = 65536
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import redis
 
+from devstack.procs import free_port
 from orders.models import Order, OrderStatus
 from orders.tests.factories import OrderFactory
-from orders_project.devstack.procs import free_port
 from outbox.models import OutboxEvent
 from users_cache.consumer import DLQ_TOPIC
 from users_cache.generator import GeneratorShares, user_events_generate

@@ -6,9 +6,9 @@ import pytest
 import redis
 from redis.exceptions import RedisError
 
+from devstack.procs import free_port
 from orders.models import Order, OrderStatus, OrderStatusChange
 from orders.tests.factories import OrderFactory
-from orders_project.devstack.procs import free_port
 from outbox.models import OutboxEvent
 from users_cache.handlers import CANCEL_REASON, Outcome, message_handle, topic_kind
 from users_cache.tests.conftest import at, created, user_event, user_hash

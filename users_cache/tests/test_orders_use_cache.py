@@ -8,10 +8,10 @@ import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from devstack.procs import free_port
 from orders.models import Order
 from orders.tests.conftest import ORDERS_URL, order_url
 from orders.tests.factories import SEED_PAYLOAD, OrderFactory, UserFactory
-from orders_project.devstack.procs import free_port
 from outbox.models import OutboxEvent
 from users_cache.store import event_apply
 from users_cache.tests.conftest import at, ms

@@ -7,7 +7,7 @@ import pytest
 import redis
 from django.conf import settings
 
-from orders_project.devstack.procs import free_port
+from devstack.procs import free_port
 from orders_project.errors import ServiceUnavailableError
 from users_cache.store import PROCESSED_TTL_SECONDS, CachedUser, event_apply, event_is_processed, user_read
 from users_cache.tests.conftest import at, ms, user_hash

@@ -30,8 +30,8 @@ from django.db import connections, transaction
 from django.test import override_settings
 from kafka import KafkaConsumer, TopicPartition
 
-from orders_project.devstack import kafka as devstack_kafka
-from orders_project.devstack.procs import free_port
+from devstack import kafka as devstack_kafka
+from devstack.procs import free_port
 from orders_project.kafka import producer_new, topics_create
 from orders_project.threads import run_in_threads
 from outbox import services

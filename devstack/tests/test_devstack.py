@@ -14,8 +14,8 @@ import redis
 from django.conf import settings
 from kafka import KafkaConsumer, KafkaProducer
 
-from orders_project.devstack import postgres, valkey
-from orders_project.devstack.procs import LOOPBACK, free_port, port_accepts, process, read_pid
+from devstack import postgres, valkey
+from devstack.procs import LOOPBACK, free_port, port_accepts, process, read_pid
 
 
 @pytest.mark.kafka
@@ -111,7 +111,7 @@ def test_valkey_data_survives_stop_and_start_and_a_crash(tmp_path: Path) -> None
 
 
 def test_only_a_non_empty_foreign_address_counts_as_named() -> None:
-    from orders_project.devstack.environment import named
+    from devstack.environment import named
 
     assert not named("postgres", {})
     assert not named("redis", {"REDIS_HOST": " "})

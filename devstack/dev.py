@@ -21,16 +21,16 @@ from honcho.environ import parse_procfile
 from honcho.manager import Manager
 from honcho.printer import Printer
 
-from orders_project.devstack import kafka, postgres, valkey
-from orders_project.devstack.environment import (
+from devstack import kafka, postgres, valkey
+from devstack.environment import (
     DEV_KAFKA_PORT,
     DEV_POSTGRES_PORT,
     DEV_VALKEY_PORT,
     named,
     write_env_file,
 )
-from orders_project.devstack.output import elapsed, error, step
-from orders_project.devstack.procs import (
+from devstack.output import elapsed, error, step
+from devstack.procs import (
     LOOPBACK,
     OWNER_ENV,
     DevstackError,
@@ -60,7 +60,7 @@ def running_devstack(home: Path) -> int | None:
     if proc is None or proc.pid == os.getpid():
         return None
     try:
-        if any("orders_project.devstack" in part for part in proc.cmdline()):
+        if any("devstack" in part for part in proc.cmdline()):
             return int(proc.pid)
     except Exception:
         return None

@@ -6,10 +6,10 @@ import shutil
 import sys
 from pathlib import Path
 
-from orders_project.devstack import kafka, postgres, valkey
-from orders_project.devstack.dev import running_devstack
-from orders_project.devstack.output import step
-from orders_project.devstack.procs import process, stop_processes, sweep_leftovers
+from devstack import kafka, postgres, valkey
+from devstack.dev import running_devstack
+from devstack.output import step
+from devstack.procs import process, stop_processes, sweep_leftovers
 
 
 def confirm(question: str) -> bool:

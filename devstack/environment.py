@@ -7,7 +7,7 @@ import shlex
 from collections.abc import Mapping
 from pathlib import Path
 
-from orders_project.devstack.procs import LOOPBACK, port_accepts
+from devstack.procs import LOOPBACK, port_accepts
 
 # The variable whose presence means "use this server, start nothing for it".
 NAMING_VARIABLE = {

