@@ -61,3 +61,15 @@ def topics_create(*, partitions: int, replication_factor: int) -> dict[str, str]
         return result
     finally:
         admin.close()
+
+
+def broker_ping(*, timeout_ms: int) -> None:
+    """Raise KafkaError unless a broker answers within about `timeout_ms` (for readiness checks)."""
+    admin = KafkaAdminClient(
+        **{**client_config(), "request_timeout_ms": timeout_ms, "bootstrap_timeout_ms": timeout_ms},
+        client_id="order-service-health",
+    )
+    try:
+        admin.describe_cluster()
+    finally:
+        admin.close()

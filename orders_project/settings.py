@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "orders",
     "outbox",
@@ -41,8 +42,13 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: probes are answered before the host check and the HTTPS redirect
+    # (a kubelet sends the pod IP as Host); see orders_project/health.py.
+    "orders_project.health.HealthCheckMiddleware",
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files straight after the security headers, before sessions and auth.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -58,7 +64,8 @@ WSGI_APPLICATION = "orders_project.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # Project-wide template overrides (orders_project/templates/).
+        "DIRS": [BASE_DIR / "orders_project" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -86,7 +93,18 @@ DATABASES = {
         "ATOMIC_REQUESTS": False,
         "CONN_MAX_AGE": env_int("POSTGRES_CONN_MAX_AGE", 60),
         "CONN_HEALTH_CHECKS": True,
-        "OPTIONS": {"connect_timeout": 5},
+        # Behind PgBouncer in transaction mode a server-side cursor (.iterator())
+        # cannot survive between transactions: set this to true there.
+        "DISABLE_SERVER_SIDE_CURSORS": env_bool("POSTGRES_DISABLE_SERVER_SIDE_CURSORS", False),
+        "OPTIONS": {
+            "connect_timeout": 5,
+            # One slow query or lock wait must not hold a web worker (or a task)
+            # forever: PostgreSQL cancels it and the request fails with a clear
+            # error. 0 turns a limit off (the migrations Job does, for long DDL).
+            "options": "-c statement_timeout={} -c lock_timeout={}".format(
+                env_int("POSTGRES_STATEMENT_TIMEOUT_MS", 30_000), env_int("POSTGRES_LOCK_TIMEOUT_MS", 5_000)
+            ),
+        },
     }
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -127,6 +145,8 @@ KAFKA_TOPICS = {
     "user.updated": env_str("KAFKA_TOPIC_USER_UPDATED", "user.updated"),
     "user.deleted": env_str("KAFKA_TOPIC_USER_DELETED", "user.deleted"),
 }
+# Where the user-event consumer copies messages it cannot apply.
+KAFKA_TOPIC_USER_EVENTS_DLQ = env_str("KAFKA_TOPIC_USER_EVENTS_DLQ", "user.events.dlq")
 
 # --- Order lifecycle and outbox -----------------------------------------------
 ORDER_CONFIRM_DELAY = env_int("ORDER_CONFIRM_DELAY", 30)
@@ -160,7 +180,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Publishing a task must not hang a web request when the broker is down.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 2, "max_retries": 1}
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's DatabaseScheduler, touching HEARTBEAT_FILE on every tick.
+CELERY_BEAT_SCHEDULER = "orders_project.beat_scheduler:HeartbeatDatabaseScheduler"
+CELERY_WORKER_CONCURRENCY = env_int("CELERY_WORKER_CONCURRENCY", 2, minimum=1)
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     # The safety net behind the on-commit kick: picks up retries and anything a kick missed.
@@ -207,13 +229,21 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {"OrderStatusEnum": "orders.models.OrderStatus"},
+    # Swagger UI and Redoc from the drf-spectacular-sidecar app: pinned, served by
+    # this service, nothing loaded from a CDN (works with no internet).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Security (see README "Deployment checks") ----------------------------------
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Trust X-Forwarded-Proto only when told to: a client that reaches the app
+# without the proxy could otherwise claim HTTPS. The proxy must overwrite it.
+if env_bool("DJANGO_SECURE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
-# Probes and Prometheus talk plain HTTP inside the cluster.
-SECURE_REDIRECT_EXEMPT = [r"^metrics$", r"^healthz$", r"^readyz$"]
+# Prometheus talks plain HTTP inside the cluster (probes never reach the redirect).
+SECURE_REDIRECT_EXEMPT = [r"^metrics$"]
 SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
@@ -234,7 +264,18 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Filled by `manage.py collectstatic` at image build; WhiteNoise serves it.
+STATIC_ROOT = env_str("DJANGO_STATIC_ROOT", str(BASE_DIR / "staticfiles"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Compressed files with content-hashed names (cached forever by browsers).
+    # Needs collectstatic to have run; DEBUG (make dev) serves the sources as they are.
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
 
 LOGGING = {
     "version": 1,

@@ -17,3 +17,9 @@ os.environ.setdefault("ORDER_REQUIRE_KNOWN_USER", "false")
 from orders_project.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast user creation in tests
+# Tests render admin and browsable-API pages without running collectstatic first.
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
+# WhiteNoise serves the apps' static folders directly (as under DEBUG), since the
+# suite has no collected STATIC_ROOT.
+WHITENOISE_AUTOREFRESH = True
+WHITENOISE_USE_FINDERS = True

@@ -18,12 +18,12 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 from redis.exceptions import RedisError
 
+from orders_project.heartbeat import heartbeat_touch
 from orders_project.kafka import client_config, producer_new
 from users_cache.handlers import Outcome, message_handle
 
 logger = logging.getLogger(__name__)
 
-DLQ_TOPIC = "user.events.dlq"
 PROGRESS_INTERVAL_SECONDS = 10.0
 RETRY_BACKOFF_MAX_SECONDS = 10.0
 DLQ_SEND_TIMEOUT_SECONDS = 10.0
@@ -76,6 +76,7 @@ class UserEventConsumer:
         last_report, reported_total = time.monotonic(), 0
         try:
             while not self.stop.is_set():
+                heartbeat_touch()
                 batch = consumer.poll(timeout_ms=1000)
                 processed = self._process(batch)
                 self._commit(consumer, processed)
@@ -118,6 +119,7 @@ class UserEventConsumer:
                     delay,
                 )
                 close_old_connections()
+                heartbeat_touch()  # waiting out an outage is alive, not stuck
                 if self.stop.wait(delay):
                     return False
                 delay = min(delay * 2, RETRY_BACKOFF_MAX_SECONDS)
@@ -129,7 +131,7 @@ class UserEventConsumer:
             record.partition,
             record.offset,
             reason,
-            DLQ_TOPIC,
+            settings.KAFKA_TOPIC_USER_EVENTS_DLQ,
         )
         if self._producer is None:
             self._producer = producer_new()
@@ -140,9 +142,9 @@ class UserEventConsumer:
             ("source_offset", str(record.offset).encode()),
         ]
         try:
-            self._producer.send(DLQ_TOPIC, key=record.key, value=record.value, headers=headers).get(
-                timeout=DLQ_SEND_TIMEOUT_SECONDS
-            )
+            self._producer.send(
+                settings.KAFKA_TOPIC_USER_EVENTS_DLQ, key=record.key, value=record.value, headers=headers
+            ).get(timeout=DLQ_SEND_TIMEOUT_SECONDS)
         except KafkaError:
             self._producer.close(timeout=1)  # an idempotent producer can stay broken: start afresh
             self._producer = None

@@ -9,7 +9,6 @@ consumer group ids.
 import datetime as dt
 import json
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -22,7 +21,10 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 
 from orders_project.rfc3339 import rfc3339
+from orders_project.tests.waiting import wait_for
 from users_cache.consumer import UserEventConsumer
+
+__all__ = ["wait_for"]  # re-exported: the user-cache tests import it from here
 
 # Half of this is the first-join wait on Tansu; see PITFALLS.md.
 SESSION_TIMEOUT_MS = 6000
@@ -54,15 +56,6 @@ def user_event(event_type: str, user_id: str, when: dt.datetime, event_id: str |
 def created(user_id: str, when: dt.datetime, **data: Any) -> bytes:
     fields = {"email": f"{user_id}@example.com", "name": f"Name {user_id}", "status": "active"}
     return user_event("user.created", user_id, when, **{**fields, "created_at": rfc3339(when), **data})
-
-
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = WAIT_SECONDS) -> None:
-    """Poll `condition` until it holds; fail with `what` at the deadline (never a bare sleep)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.05)
 
 
 def text_hash(raw: dict[bytes, bytes]) -> dict[str, str]:

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 import redis
+from django.conf import settings as django_settings
 
 from devstack.procs import free_port
 from orders.models import Order, OrderStatus
 from orders.tests.factories import OrderFactory
 from outbox.models import OutboxEvent
-from users_cache.consumer import DLQ_TOPIC
 from users_cache.generator import GeneratorShares, user_events_generate
 from users_cache.tests.conftest import (
     at,
@@ -105,7 +105,7 @@ def test_poison_message_goes_to_the_dead_letter_topic_and_the_next_is_applied(
     source = user_topics["user.updated"]
     records = read_topic(
         kafka_bootstrap,
-        DLQ_TOPIC,
+        django_settings.KAFKA_TOPIC_USER_EVENTS_DLQ,
         lambda found: any(dict(r.headers).get("source_topic") == source.encode() for r in found),
     )
     (dead,) = [r for r in records if dict(r.headers).get("source_topic") == source.encode()]

@@ -1,0 +1,53 @@
+"""gunicorn configuration for the web process: the production command is
+
+    gunicorn --config python:orders_project.gunicorn_conf orders_project.wsgi
+
+Every value can be set from the environment (names below, defaults in the
+README's configuration table); a malformed one stops gunicorn at start-up
+naming the variable, like the Django settings do.
+
+Why these defaults:
+- 2 workers x 4 threads (gthread): on 2 cores two processes keep both busy,
+  and threads overlap the waits on PostgreSQL and Redis. Each thread holds its
+  own database connection, so a pod uses workers x threads connections.
+- timeout 30 s: a request stuck longer than that is killed and its worker
+  replaced; the database statement timeout (POSTGRES_STATEMENT_TIMEOUT_MS,
+  30 s) ends the query first.
+- graceful_timeout 20 s: on SIGTERM workers finish the requests they have
+  within 20 s, inside Kubernetes' default 30 s grace period (the chart's
+  terminationGracePeriodSeconds), so no request is cut mid-way.
+- max_requests 1000 with jitter 100: each worker is replaced after about a
+  thousand requests (not all at once), so slow memory growth stays bounded.
+- forwarded headers (X-Forwarded-For/-Proto) are trusted only from
+  FORWARDED_ALLOW_IPS (gunicorn reads that variable itself; default
+  127.0.0.1): set it to the ingress controller's addresses, never "*" on a
+  port clients can reach directly.
+"""
+
+import os
+
+from django.core.exceptions import ImproperlyConfigured
+
+from orders_project.env import env_int, env_str
+
+try:
+    bind = [env_str("GUNICORN_BIND", "0.0.0.0:8000")]
+    workers = env_int("GUNICORN_WORKERS", 2, minimum=1)
+    threads = env_int("GUNICORN_THREADS", 4, minimum=1)
+    timeout = env_int("GUNICORN_TIMEOUT", 30, minimum=1)
+    graceful_timeout = env_int("GUNICORN_GRACEFUL_TIMEOUT", 20, minimum=1)
+    keepalive = env_int("GUNICORN_KEEPALIVE", 5, minimum=0)
+    max_requests = env_int("GUNICORN_MAX_REQUESTS", 1000, minimum=0)
+    max_requests_jitter = env_int("GUNICORN_MAX_REQUESTS_JITTER", 100, minimum=0)
+except ImproperlyConfigured as exc:
+    raise SystemExit(f"gunicorn: {exc}") from None
+
+worker_class = "gthread" if threads > 1 else "sync"
+# Load the app once in the master: a broken setting fails the start, not every worker.
+preload_app = True
+# Access log to stdout beside the app's logs; the container runtime collects both.
+accesslog = "-"
+errorlog = "-"
+# Heartbeat files of the workers on tmpfs-backed /dev/shm when it exists: a slow
+# disk under /tmp would make healthy workers look stuck to the arbiter.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None

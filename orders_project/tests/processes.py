@@ -1,0 +1,87 @@
+"""Run the service's real commands (gunicorn, celery, manage.py) as child processes
+against the test session's servers, with production settings (DJANGO_DEBUG off).
+
+The child's environment names the servers the tests use (the test database,
+the test Redis database, the session's Kafka), so what a child writes the
+test can read, and what the test writes the child sees.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+BIN = Path(sys.executable).parent
+TEST_SECRET_KEY = "process-test-secret-key-" + "x" * 40
+
+
+def service_env(**overrides: str) -> dict[str, str]:
+    """The environment of a production process that uses the test session's servers."""
+    database = connection.settings_dict
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "DJANGO_SETTINGS_MODULE": "orders_project.settings",
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": TEST_SECRET_KEY,
+        "DJANGO_ALLOWED_HOSTS": "orders.example.com",
+        "POSTGRES_SERVER": str(database["HOST"]),
+        "POSTGRES_PORT": str(database["PORT"]),
+        "POSTGRES_USER": str(database["USER"]),
+        "POSTGRES_PASSWORD": str(database["PASSWORD"]),
+        "POSTGRES_DB": str(database["NAME"]),  # the test database, created by pytest-django
+        "REDIS_HOST": settings.REDIS_HOST,
+        "REDIS_PORT": str(settings.REDIS_PORT),
+        "REDIS_DB": str(settings.REDIS_DB),
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "KAFKA_BOOTSTRAP_SERVERS": ",".join(settings.KAFKA_BOOTSTRAP_SERVERS),
+    }
+    env.pop("PYTEST_CURRENT_TEST", None)
+    env.update(overrides)
+    return env
+
+
+class ServiceProcess:
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.log_path = log_path
+        self._log = log_path.open("wb")
+        repo = Path(settings.BASE_DIR)
+        self.popen = subprocess.Popen(args, cwd=repo, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """SIGTERM, wait up to `timeout`, SIGKILL if still running; returns the exit code."""
+        if self.alive():
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        self._log.close()
+        return self.popen.returncode
+
+
+@contextmanager
+def service_process(args: list[str], env: dict[str, str], log_path: Path) -> Iterator[ServiceProcess]:
+    """A running child that is stopped (SIGTERM, then SIGKILL) when the block ends; its log is
+    printed when the block fails, so a failed test shows what the process said."""
+    process = ServiceProcess(args, env, log_path)
+    try:
+        yield process
+    except BaseException:
+        print(f"--- log of {' '.join(args)} ---\n{process.log()[-4000:]}")
+        raise
+    finally:
+        process.stop()

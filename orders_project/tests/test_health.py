@@ -1,0 +1,122 @@
+"""/api/v1/health/live and /ready: answered for any Host (kubelet probes send the pod IP),
+never redirected to HTTPS, 503 with a per-check result when a dependency is down."""
+
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+from devstack.procs import free_port
+
+LIVE = "/api/v1/health/live"
+READY = "/api/v1/health/ready"
+POD_IP = "10.42.0.17"
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def probe(settings: Any) -> Client:
+    """A client that talks like a kubelet: the pod IP as Host, plain HTTP, under production security settings."""
+    settings.ALLOWED_HOSTS = ["orders.example.com"]
+    settings.SECURE_SSL_REDIRECT = True
+    return Client(HTTP_HOST=POD_IP)
+
+
+def test_live_answers_a_probe_whose_host_is_the_pod_ip(probe):
+    response = probe.get(LIVE)
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+    assert response["Cache-Control"] == "no-store"
+
+
+def test_other_paths_still_refuse_the_pod_ip_host(probe):
+    # the bypass is for the probe paths only: the API keeps its host check
+    assert probe.get("/api/v1/orders/").status_code == 400
+
+
+@pytest.mark.kafka
+def test_ready_checks_postgres_redis_and_kafka(probe, kafka_bootstrap):
+    response = probe.get(READY)
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert {name: check["ok"] for name, check in body["checks"].items()} == {
+        "postgres": True,
+        "redis": True,
+        "kafka": True,
+    }
+
+
+def test_ready_is_503_naming_kafka_when_no_broker_answers(probe, settings):
+    settings.KAFKA_BOOTSTRAP_SERVERS = [f"127.0.0.1:{free_port()}"]  # nothing listens there
+
+    response = probe.get(READY)
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["checks"]["postgres"]["ok"] is True
+    assert body["checks"]["redis"]["ok"] is True
+    assert body["checks"]["kafka"]["ok"] is False
+    # the error's kind only: no address or message leaks to an unauthenticated caller
+    assert "127.0.0.1" not in response.content.decode()
+
+
+def test_ready_limited_to_postgres_and_redis_ignores_kafka(probe, settings):
+    settings.KAFKA_BOOTSTRAP_SERVERS = [f"127.0.0.1:{free_port()}"]
+
+    response = probe.get(READY, {"checks": "postgres,redis"})
+
+    assert response.status_code == 200
+    assert set(response.json()["checks"]) == {"postgres", "redis"}
+
+
+def test_ready_is_503_naming_redis_when_redis_is_down(probe, settings):
+    settings.CACHES = {
+        "default": {
+            **settings.CACHES["default"],
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",  # nothing listens there
+        }
+    }
+
+    response = probe.get(READY, {"checks": "postgres,redis"})
+
+    assert response.status_code == 503
+    checks = response.json()["checks"]
+    assert checks["redis"] == {"ok": False, "error": "ConnectionError"}
+    assert checks["postgres"]["ok"] is True
+
+
+def test_ready_refuses_an_unknown_check_in_the_error_shape(probe):
+    response = probe.get(READY, {"checks": "postgres,mysql"})
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "code": "validation_error",
+        "message": "Unknown checks ['mysql']; known: ['kafka', 'postgres', 'redis'].",
+        "details": {},
+    }
+
+
+def test_health_paths_take_only_get_and_head(probe):
+    response = probe.post(LIVE)
+
+    assert response.status_code == 405
+    assert response["Allow"] == "GET, HEAD"
+    assert response.json()["code"] == "method_not_allowed"
+    assert probe.head(LIVE).status_code == 200
+
+
+def test_connections_have_statement_and_lock_timeouts():
+    # one slow query or lock wait cannot hold a web worker forever (defaults 30 s and 5 s)
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW statement_timeout")
+        statement_timeout = cursor.fetchone()[0]
+        cursor.execute("SHOW lock_timeout")
+        lock_timeout = cursor.fetchone()[0]
+
+    assert (statement_timeout, lock_timeout) == ("30s", "5s")
