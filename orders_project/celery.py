@@ -9,8 +9,6 @@ from typing import Any
 
 from celery import Celery, bootsteps
 
-from orders_project.heartbeat import TOUCH_INTERVAL_SECONDS, heartbeat_touch
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orders_project.settings")
 
 app = Celery("orders_project")
@@ -25,6 +23,10 @@ class HeartbeatStep(bootsteps.StartStopStep):
     requires = ("celery.worker.components:Timer",)
 
     def start(self, worker: Any) -> None:
+        # Imported here, not at the top: `python -m orders_project.heartbeat` (the probe)
+        # imports this package first and must not find its own module already loaded.
+        from orders_project.heartbeat import TOUCH_INTERVAL_SECONDS, heartbeat_touch
+
         heartbeat_touch(force=True)
         self.timer_ref = worker.timer.call_repeatedly(TOUCH_INTERVAL_SECONDS, partial(heartbeat_touch, force=True))
 
