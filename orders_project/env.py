@@ -58,3 +58,19 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if value is None or value == "":
         return default
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+_PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600, "d": 86400}
+
+
+def env_rate(name: str, default: str) -> tuple[int, int] | None:
+    """A request rate like "600/min" as (count, seconds); "off" gives None."""
+    value = env_str(name, default)
+    if value.lower() == "off":
+        return None
+    count, _, period = value.partition("/")
+    if not count.strip().isdigit() or int(count) < 1 or period.strip().lower() not in _PERIODS:
+        raise ImproperlyConfigured(
+            f"Environment variable {name} must be a rate like '600/min' (per s, min, h or d) or 'off', got {value!r}."
+        )
+    return int(count), _PERIODS[period.strip().lower()]

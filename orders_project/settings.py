@@ -5,11 +5,12 @@ Nothing here starts a server: `make dev` and `make test` decide where the
 servers come from and pass their addresses in through these variables.
 """
 
+import datetime as dt
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from orders_project.env import env_bool, env_int, env_list, env_str
+from orders_project.env import env_bool, env_int, env_list, env_rate, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -36,6 +37,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    # Login lockout for /admin/ and /api-auth/login/ (failed attempts in PostgreSQL).
+    "axes",
     "orders",
     "outbox",
     "users_cache",
@@ -56,7 +59,24 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
+    # Last, as django-axes asks: turns a lockout into its response.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Axes first: it refuses a locked-out login before the password is even checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Password guessing on the login pages: after AXES_FAILURE_LIMIT failures for one
+# username from one address, that pair is locked for AXES_COOLOFF_MINUTES. Keyed on
+# the pair so an attacker cannot lock a staff member out from elsewhere.
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "orders_project.client_ip.client_ip"
+AXES_LOCKOUT_CALLABLE = "orders_project.api.errors.lockout_response"
 
 ROOT_URLCONF = "orders_project.urls"
 WSGI_APPLICATION = "orders_project.wsgi.application"
@@ -217,9 +237,19 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "orders_project.api.pagination.SkipLimitPagination",
     "EXCEPTION_HANDLER": "orders_project.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_THROTTLE_RATES": {},
+    "DEFAULT_THROTTLE_CLASSES": ["orders_project.api.throttles.ClientRateThrottle"],
     "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%S.%fZ",
     "COERCE_DECIMAL_TO_STRING": True,
+}
+# How many proxies in front of the app append to X-Forwarded-For (1 behind an
+# ingress); 0 uses the peer address. Rate limits and login lockout count clients
+# by this address (orders_project/client_ip.py).
+API_NUM_PROXIES = env_int("API_NUM_PROXIES", 0, maximum=10)
+# Per-client rates (orders_project/api/throttles.py); 429 with Retry-After beyond them.
+API_THROTTLE_RATES = {
+    "write": env_rate("API_THROTTLE_WRITE_RATE", "600/min"),
+    "read": env_rate("API_THROTTLE_READ_RATE", "3000/min"),
+    "anon": env_rate("API_THROTTLE_ANON_RATE", "120/min"),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Order service API",

@@ -13,6 +13,10 @@ os.environ.setdefault("REDIS_DB", "14")
 os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "false")
 # Most tests create orders for made-up users; the user-cache tests turn this on.
 os.environ.setdefault("ORDER_REQUIRE_KNOWN_USER", "false")
+# Suites create many orders per client quickly; the throttle tests set their own rates.
+os.environ.setdefault("API_THROTTLE_WRITE_RATE", "off")
+os.environ.setdefault("API_THROTTLE_READ_RATE", "off")
+os.environ.setdefault("API_THROTTLE_ANON_RATE", "off")
 
 from orders_project.settings import *  # noqa: F403
 

@@ -9,6 +9,7 @@ on every error and holds per-field messages for validation errors.
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, JsonResponse
@@ -83,3 +84,10 @@ def not_found_view(request: HttpRequest, exception: Exception | None = None) -> 
 def server_error_view(request: HttpRequest) -> JsonResponse:
     """handler500: errors outside DRF answer in the same shape."""
     return JsonResponse(error_body("internal_error", "An unexpected error occurred; it has been logged."), status=500)
+
+
+def lockout_response(request: HttpRequest, credentials: Any = None, *args: Any, **kwargs: Any) -> JsonResponse:
+    """AXES_LOCKOUT_CALLABLE: too many failed logins, in the one error shape."""
+    response = JsonResponse(error_body("throttled", "Too many failed login attempts; try again later."), status=429)
+    response["Retry-After"] = str(int(settings.AXES_COOLOFF_TIME.total_seconds()))
+    return response

@@ -1,0 +1,95 @@
+"""Per-client request rates (429 with Retry-After in the one error shape) and the
+login lockout on /admin/ and /api-auth/login/."""
+
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ImproperlyConfigured
+from django.test import Client
+from rest_framework.test import APIClient
+
+from orders.tests.conftest import ORDERS_URL
+from orders_project.env import env_rate
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def rates(settings: Any, redis_flushed: None) -> dict[str, Any]:
+    settings.API_THROTTLE_RATES = {"write": (2, 60), "read": (3, 60), "anon": (2, 60)}
+    return settings.API_THROTTLE_RATES
+
+
+@pytest.fixture
+def redis_flushed() -> None:
+    from django_redis import get_redis_connection
+
+    get_redis_connection("default").flushdb()
+
+
+def test_reads_beyond_the_rate_get_429_with_retry_after(rates, api_client):
+    answers = [api_client.get(ORDERS_URL).status_code for _ in range(4)]
+
+    assert answers == [200, 200, 200, 429]
+    refused = api_client.get(ORDERS_URL)
+    assert refused.json()["code"] == "throttled"
+    assert set(refused.json()) == {"code", "message", "details"}
+    assert 1 <= int(refused["Retry-After"]) <= 60
+
+
+def test_writes_have_their_own_rate_per_client(rates, api_client, other_client):
+    body = {"user_id": "u-1", "currency": "USD", "items": [{"product_id": "p", "quantity": 1, "price": "1.00"}]}
+
+    mine = [api_client.post(ORDERS_URL, body, format="json").status_code for _ in range(3)]
+    # another client, and this client's reads, are not affected
+    theirs = other_client.post(ORDERS_URL, body, format="json").status_code
+    my_read = api_client.get(ORDERS_URL).status_code
+
+    assert mine == [201, 201, 429]
+    assert (theirs, my_read) == (201, 200)
+
+
+def test_anonymous_requests_are_limited_per_client_address_behind_the_proxy(rates, settings):
+    # the schema is public and costly to build: anonymous callers get the anon rate
+    settings.API_NUM_PROXIES = 1
+    first = APIClient(REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="198.51.100.7")
+    second = APIClient(REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="198.51.100.8")
+
+    from_first = [first.get("/api/schema/").status_code for _ in range(3)]
+    from_second = second.get("/api/schema/").status_code
+
+    # same proxy, different clients behind it: counted apart
+    assert from_first == [200, 200, 429]
+    assert from_second == 200
+
+
+def test_rate_values_are_checked_at_start(monkeypatch):
+    monkeypatch.setenv("API_THROTTLE_READ_RATE", "lots")
+    with pytest.raises(ImproperlyConfigured, match="API_THROTTLE_READ_RATE must be a rate like '600/min'"):
+        env_rate("API_THROTTLE_READ_RATE", "3000/min")
+    monkeypatch.setenv("API_THROTTLE_READ_RATE", "50/h")
+    assert env_rate("API_THROTTLE_READ_RATE", "3000/min") == (50, 3600)
+    monkeypatch.setenv("API_THROTTLE_READ_RATE", "off")
+    assert env_rate("API_THROTTLE_READ_RATE", "3000/min") is None
+
+
+@pytest.mark.parametrize("login_url", ["/admin/login/", "/api-auth/login/"])
+def test_repeated_failed_logins_lock_the_username_from_that_address(settings, login_url):
+    settings.AXES_FAILURE_LIMIT = 3
+    get_user_model().objects.create_user("ops", password="right-password-123", is_staff=True)
+    attacker = Client(REMOTE_ADDR="203.0.113.9")
+
+    failures = [
+        attacker.post(login_url, {"username": "ops", "password": f"guess-{n}"}).status_code for n in range(3)
+    ]
+    # the right password no longer helps from there
+    locked = attacker.post(login_url, {"username": "ops", "password": "right-password-123"})
+    # the owner, from elsewhere, still gets in
+    owner = Client(REMOTE_ADDR="192.0.2.10").post(login_url, {"username": "ops", "password": "right-password-123"})
+
+    assert failures == [200, 200, 429]
+    assert locked.status_code == 429
+    assert locked.json()["code"] == "throttled"
+    assert int(locked["Retry-After"]) == 15 * 60
+    assert owner.status_code == 302
