@@ -1,0 +1,359 @@
+"""charts/order-service rendered offline: the runtime contract (commands, probes, env),
+the values it refuses, and the Kubernetes properties every pod must have."""
+
+import base64
+import shlex
+from pathlib import Path
+
+import django_prometheus
+import pytest
+
+from tests.deploy.chart import (
+    CI_VALUES_FILES,
+    DEFAULT_VALUES_FILE,
+    KUBERNETES_VERSIONS,
+    PRODUCTION_VALUES_FILE,
+    REPO,
+    ChartError,
+    Manifest,
+    chart_lint,
+    chart_render,
+    chart_values,
+    containers,
+    find,
+    notes,
+    validate_manifests,
+)
+
+# The commands of docs/deploy.md's runtime contract, exactly (as a shell splits them).
+CONTRACT_COMMANDS = {
+    "web": shlex.split("gunicorn --config python:orders_project.gunicorn_conf orders_project.wsgi"),
+    "worker": shlex.split("celery -A orders_project worker --loglevel INFO --without-mingle --without-gossip"),
+    "beat": shlex.split("celery -A orders_project beat --loglevel INFO --pidfile="),
+    "consumer": shlex.split("python manage.py consume_user_events"),
+    "migrate": shlex.split("python manage.py migrate --noinput"),
+}
+HEARTBEAT_PROBE = ["python", "-m", "orders_project.heartbeat", "/tmp/heartbeat", "--max-age", "60"]
+CONTAINER_SECURITY = {
+    "runAsNonRoot": True,
+    "runAsUser": 10001,
+    "runAsGroup": 10001,
+    "readOnlyRootFilesystem": True,
+    "allowPrivilegeEscalation": False,
+    "privileged": False,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+HOOK = "pre-install,pre-upgrade"
+HOOK_DELETE = "before-hook-creation,hook-succeeded"
+
+
+def component(manifest: Manifest) -> str:
+    return str(manifest["metadata"]["labels"]["app.kubernetes.io/component"])
+
+
+def workloads(manifests: list[Manifest]) -> dict[str, Manifest]:
+    """Deployments and the migrate Job by component."""
+    return {component(doc): doc for doc in [*find(manifests, "Deployment"), *find(manifests, "Job")]}
+
+
+def refusal(set_values: dict[str, object], values_file: Path = DEFAULT_VALUES_FILE) -> str:
+    with pytest.raises(ChartError) as caught:
+        chart_render([values_file], set_values)
+    return str(caught.value)
+
+
+@pytest.mark.parametrize("values_file", CI_VALUES_FILES, ids=lambda path: path.name)
+def test_lint_is_clean(values_file: Path) -> None:
+    assert chart_lint([values_file]) == []
+
+
+@pytest.mark.parametrize("kube_version", KUBERNETES_VERSIONS)
+@pytest.mark.parametrize("values_file", CI_VALUES_FILES, ids=lambda path: path.name)
+def test_manifests_are_valid_kubernetes_objects(values_file: Path, kube_version: str) -> None:
+    assert validate_manifests(chart_render([values_file]), kube_version) == []
+
+
+def test_validation_is_strict_about_unknown_fields(default_manifests: list[Manifest]) -> None:
+    deployment = find(default_manifests, "Deployment", "order-service-web")[0]
+    broken = {**deployment, "spec": {**deployment["spec"], "replica": 2}}
+
+    assert validate_manifests([broken]) == [
+        "Deployment/order-service-web: spec: Additional properties are not allowed ('replica' was unexpected)"
+    ]
+
+
+@pytest.mark.parametrize("values_file", CI_VALUES_FILES, ids=lambda path: path.name)
+def test_every_process_runs_the_contract_command(values_file: Path) -> None:
+    found = workloads(chart_render([values_file]))
+
+    assert sorted(found) == sorted(CONTRACT_COMMANDS)
+    for name, workload in found.items():
+        (container,) = containers(workload)
+        assert container["command"] + container.get("args", []) == CONTRACT_COMMANDS[name]
+
+
+def test_migrations_run_without_statement_timeout(default_manifests: list[Manifest]) -> None:
+    (container,) = containers(workloads(default_manifests)["migrate"])
+
+    assert container["env"] == [{"name": "POSTGRES_STATEMENT_TIMEOUT_MS", "value": "0"}]
+
+
+def test_beat_is_one_replica_recreated(production_manifests: list[Manifest]) -> None:
+    beat = find(production_manifests, "Deployment", "order-service-beat")[0]
+
+    assert beat["spec"]["replicas"] == 1
+    assert beat["spec"]["strategy"] == {"type": "Recreate"}
+    assert [doc["metadata"]["name"] for doc in find(production_manifests, "HorizontalPodAutoscaler")] == [
+        "order-service-web",
+        "order-service-worker",
+    ]
+    assert [doc["metadata"]["name"] for doc in find(production_manifests, "PodDisruptionBudget")] == [
+        "order-service-web",
+        "order-service-worker",
+        "order-service-consumer",
+    ]
+
+
+def test_schema_refuses_two_beats() -> None:
+    assert "- at '/beat/replicas': value must be 1" in refusal({"beat.replicas": 2})
+
+
+def test_schema_refuses_missing_or_empty_image_tag() -> None:
+    assert "- at '/image/tag': minLength: got 0, want 1" in refusal({"image.tag": ""})
+    # null drops the key from the chart's defaults, as `--set image.tag=null` does.
+    assert "- at '/image': missing property 'tag'" in refusal({"image.tag": None})
+
+
+def test_schema_refuses_negative_or_malformed_resources() -> None:
+    assert "- at '/web/resources/requests/cpu': '-1' does not match pattern" in refusal(
+        {"web.resources.requests.cpu": "-1"}
+    )
+    assert "- at '/worker/resources/limits/memory': '512 MB' does not match pattern" in refusal(
+        {"worker.resources.limits.memory": "512 MB"}
+    )
+    assert "- at '/consumer/resources/requests/cpu': minimum: got -0.5, want 0" in refusal(
+        {"consumer.resources.requests.cpu": -0.5}
+    )
+
+
+def test_schema_refuses_unknown_top_level_key() -> None:
+    assert "- at '': additional properties 'replicaCount' not allowed" in refusal({"replicaCount": 3})
+
+
+def test_consumers_beyond_the_partitions_are_refused_with_a_reason() -> None:
+    assert (
+        "consumer.replicas (4) is more than kafka.userTopicPartitions (3): a consumer group gives each "
+        "partition to one member, so the extra consumers would sit idle."
+    ) in refusal({"consumer.replicas": 4})
+
+
+def test_as_many_consumers_as_partitions_render() -> None:
+    manifests = chart_render([DEFAULT_VALUES_FILE], {"consumer.replicas": 3})
+
+    assert find(manifests, "Deployment", "order-service-consumer")[0]["spec"]["replicas"] == 3
+
+
+def test_cross_field_rules_refuse_with_a_reason() -> None:
+    assert "secret.values.DJANGO_SECRET_KEY must be at least 50 characters" in refusal(
+        {"secret.values.DJANGO_SECRET_KEY": "short"}
+    )
+    assert "terminationGracePeriodSeconds (25) must be more than web.preStopSleepSeconds (5) + " in refusal(
+        {"terminationGracePeriodSeconds": 25}
+    )
+    assert "web.pdb.minAvailable (2) must be less than its replicas (2)" in refusal({"web.pdb.minAvailable": 2})
+    assert 'ingress.host "api.example.com" is not in config.DJANGO_ALLOWED_HOSTS' in refusal(
+        {"ingress.enabled": True, "ingress.host": "api.example.com"}
+    )
+    assert "config.POSTGRES_PASSWORD: secrets do not belong in the ConfigMap" in refusal(
+        {"config.POSTGRES_PASSWORD": "x"}
+    )
+
+
+@pytest.mark.parametrize("values_file", CI_VALUES_FILES, ids=lambda path: path.name)
+def test_each_selector_matches_exactly_one_component(values_file: Path) -> None:
+    manifests = chart_render([values_file])
+    deployments = find(manifests, "Deployment")
+    pod_labels = {doc["metadata"]["name"]: doc["spec"]["template"]["metadata"]["labels"] for doc in deployments}
+
+    def selected(selector: dict[str, str]) -> list[str]:
+        return [name for name, labels in pod_labels.items() if selector.items() <= labels.items()]
+
+    (service,) = find(manifests, "Service")
+    assert selected(service["spec"]["selector"]) == ["order-service-web"]
+    for pdb in find(manifests, "PodDisruptionBudget"):
+        assert selected(pdb["spec"]["selector"]["matchLabels"]) == [pdb["metadata"]["name"]]
+    for deployment in find(manifests, "Deployment"):
+        assert selected(deployment["spec"]["selector"]["matchLabels"]) == [deployment["metadata"]["name"]]
+
+
+@pytest.mark.parametrize("values_file", CI_VALUES_FILES, ids=lambda path: path.name)
+def test_every_pod_is_locked_down_with_resources_and_a_tmp_volume(values_file: Path) -> None:
+    for name, workload in workloads(chart_render([values_file])).items():
+        pod = workload["spec"]["template"]["spec"]
+        assert pod["automountServiceAccountToken"] is False, name
+        assert pod["enableServiceLinks"] is False, name
+        assert pod["securityContext"] == {
+            "runAsNonRoot": True,
+            "runAsUser": 10001,
+            "runAsGroup": 10001,
+            "fsGroup": 10001,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        }, name
+        assert pod["volumes"] == [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}], name
+        for container in containers(workload):
+            assert container["securityContext"] == CONTAINER_SECURITY, name
+            assert container["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}], name
+            assert {"cpu", "memory"} <= container["resources"]["requests"].keys(), name
+            assert "memory" in container["resources"]["limits"], name
+
+
+def test_web_probes_follow_the_contract(default_manifests: list[Manifest]) -> None:
+    (web,) = containers(workloads(default_manifests)["web"])
+
+    assert web["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
+    assert web["livenessProbe"]["httpGet"] == {"path": "/api/v1/health/live", "port": "http"}
+    assert web["startupProbe"]["httpGet"] == {"path": "/api/v1/health/live", "port": "http"}
+    assert web["readinessProbe"]["httpGet"] == {"path": "/api/v1/health/ready?checks=postgres,redis", "port": "http"}
+    assert web["readinessProbe"]["timeoutSeconds"] == 5
+    assert "env" not in web
+
+
+@pytest.mark.parametrize("name", ["worker", "beat", "consumer"])
+def test_background_processes_have_a_heartbeat_probe(default_manifests: list[Manifest], name: str) -> None:
+    (container,) = containers(workloads(default_manifests)[name])
+
+    assert container["env"] == [{"name": "HEARTBEAT_FILE", "value": "/tmp/heartbeat"}]
+    assert container["livenessProbe"]["exec"] == {"command": HEARTBEAT_PROBE}
+    assert container["startupProbe"]["exec"] == {"command": HEARTBEAT_PROBE}
+    assert "readinessProbe" not in container
+
+
+def test_web_drains_within_the_grace_period(default_manifests: list[Manifest]) -> None:
+    web = workloads(default_manifests)["web"]["spec"]["template"]["spec"]
+    config = find(default_manifests, "ConfigMap", "order-service")[0]["data"]
+
+    assert web["terminationGracePeriodSeconds"] == 30
+    assert web["containers"][0]["lifecycle"] == {"preStop": {"exec": {"command": ["sleep", "5"]}}}
+    assert config["GUNICORN_GRACEFUL_TIMEOUT"] == "20"
+
+
+def test_migrate_job_is_a_hook_with_its_own_copy_of_the_environment(default_manifests: list[Manifest]) -> None:
+    job = workloads(default_manifests)["migrate"]
+    hook_config = find(default_manifests, "ConfigMap", "order-service-migrate")[0]
+    hook_secret = find(default_manifests, "Secret", "order-service-migrate")[0]
+
+    assert job["metadata"]["annotations"] == {
+        "helm.sh/hook": HOOK,
+        "helm.sh/hook-weight": "0",
+        "helm.sh/hook-delete-policy": HOOK_DELETE,
+    }
+    for copy in (hook_config, hook_secret):
+        assert copy["metadata"]["annotations"] == {
+            "helm.sh/hook": HOOK,
+            "helm.sh/hook-weight": "-10",
+            "helm.sh/hook-delete-policy": HOOK_DELETE,
+        }
+    assert containers(job)[0]["envFrom"] == [
+        {"configMapRef": {"name": "order-service-migrate"}},
+        {"secretRef": {"name": "order-service-migrate"}},
+    ]
+    assert hook_config["data"] == find(default_manifests, "ConfigMap", "order-service")[0]["data"]
+    assert hook_secret["data"] == find(default_manifests, "Secret", "order-service")[0]["data"]
+
+
+def test_chart_secret_is_read_by_every_container(default_manifests: list[Manifest]) -> None:
+    secret = find(default_manifests, "Secret", "order-service")[0]
+    key = chart_values([DEFAULT_VALUES_FILE])["secret"]["values"]["DJANGO_SECRET_KEY"]
+
+    assert base64.b64decode(secret["data"]["DJANGO_SECRET_KEY"]).decode() == key
+    for name in ("web", "worker", "beat", "consumer"):
+        (container,) = containers(workloads(default_manifests)[name])
+        assert container["envFrom"] == [
+            {"configMapRef": {"name": "order-service"}},
+            {"secretRef": {"name": "order-service"}},
+        ]
+
+
+def test_existing_secret_is_used_and_no_secret_rendered(production_manifests: list[Manifest]) -> None:
+    assert find(production_manifests, "Secret") == []
+    for workload in workloads(production_manifests).values():
+        (container,) = containers(workload)
+        assert {"secretRef": {"name": "order-service-env"}} in container["envFrom"]
+
+
+def test_a_config_change_rolls_every_deployment() -> None:
+    before = chart_render([DEFAULT_VALUES_FILE])
+    after = chart_render([DEFAULT_VALUES_FILE], {"config.LOG_LEVEL": "DEBUG"})
+
+    for old, new in zip(find(before, "Deployment"), find(after, "Deployment"), strict=True):
+        old_sum = old["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+        assert new["spec"]["template"]["metadata"]["annotations"]["checksum/config"] != old_sum
+
+
+def test_autoscaled_deployments_leave_replicas_to_the_hpa(production_manifests: list[Manifest]) -> None:
+    deployments = {doc["metadata"]["name"]: doc["spec"] for doc in find(production_manifests, "Deployment")}
+    web_hpa = find(production_manifests, "HorizontalPodAutoscaler", "order-service-web")[0]["spec"]
+
+    assert "replicas" not in deployments["order-service-web"]
+    assert "replicas" not in deployments["order-service-worker"]
+    assert deployments["order-service-consumer"]["replicas"] == 3
+    assert web_hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "order-service-web"}
+    assert (web_hpa["minReplicas"], web_hpa["maxReplicas"]) == (3, 12)
+
+
+def test_network_policy_only_opens_the_web_port_and_the_server_ports(
+    default_manifests: list[Manifest], production_manifests: list[Manifest]
+) -> None:
+    assert find(default_manifests, "NetworkPolicy") == []
+    everyone = find(production_manifests, "NetworkPolicy", "order-service")[0]["spec"]
+    web = find(production_manifests, "NetworkPolicy", "order-service-web")[0]["spec"]
+
+    assert everyone["ingress"] == []
+    assert [[(p["port"], p["protocol"]) for p in rule["ports"]] for rule in everyone["egress"]] == [
+        [(53, "TCP"), (53, "UDP")],
+        [(5432, "TCP")],
+        [(6379, "TCP")],
+        [(9092, "TCP")],
+    ]
+    assert web["policyTypes"] == ["Ingress"]
+    assert [rule["ports"] for rule in web["ingress"]] == [[{"port": "http", "protocol": "TCP"}]]
+
+
+def test_monitoring_is_off_by_default_and_alerts_use_real_metric_names(
+    default_manifests: list[Manifest], production_manifests: list[Manifest]
+) -> None:
+    assert find(default_manifests, "ServiceMonitor") == find(default_manifests, "PrometheusRule") == []
+    (monitor,) = find(production_manifests, "ServiceMonitor")
+    (rule,) = find(production_manifests, "PrometheusRule")
+    exprs = " ".join(r["expr"] for group in rule["spec"]["groups"] for r in group["rules"])
+    outbox_metrics = (REPO / "outbox" / "metrics.py").read_text()
+    prometheus_middleware = (Path(django_prometheus.__file__).parent / "middleware.py").read_text()
+
+    assert monitor["spec"]["endpoints"][0]["port"] == "http"
+    assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"
+    for name in ("outbox_events", "outbox_oldest_pending_age_seconds"):
+        assert f"{name}{{" in exprs and f'"{name}"' in outbox_metrics
+    # prometheus_client adds "_total" to the counter django-prometheus registers.
+    assert "django_http_responses_total_by_status_total{" in exprs
+    assert '"django_http_responses_total_by_status"' in prometheus_middleware
+
+
+def test_no_kafka_topics_in_the_chart(production_manifests: list[Manifest]) -> None:
+    assert [doc for doc in production_manifests if doc["apiVersion"].startswith("kafka.strimzi.io/")] == []
+
+
+def test_notes_say_how_to_reach_the_api_and_get_a_token() -> None:
+    default = notes(chart_values([DEFAULT_VALUES_FILE]))
+    production = notes(chart_values([PRODUCTION_VALUES_FILE]))
+
+    assert "kubectl -n orders port-forward svc/order-service-web 8000:80" in default
+    assert (
+        "curl -H 'Host: orders.local' -H 'X-Forwarded-Proto: https' http://127.0.0.1:8000/api/v1/health/ready"
+    ) in default
+    token = (
+        "TOKEN=$(kubectl -n orders exec deploy/order-service-web -c web -- "
+        "python manage.py create_api_token <username>)"
+    )
+    assert token in default and token in production
+    assert "https://orders.example.com/api/v1/" in production
