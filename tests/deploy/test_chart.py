@@ -357,3 +357,13 @@ def test_notes_say_how_to_reach_the_api_and_get_a_token() -> None:
     )
     assert token in default and token in production
     assert "https://orders.example.com/api/v1/" in production
+
+
+def test_image_is_the_tag_or_the_pinned_digest() -> None:
+    digest = "sha256:" + "0123456789abcdef" * 4
+    by_tag = chart_render([DEFAULT_VALUES_FILE])
+    by_digest = chart_render([DEFAULT_VALUES_FILE], {"image.digest": digest})
+
+    image = "registry.example.com/orders/order-service:0.1.0"
+    assert {c["image"] for w in workloads(by_tag).values() for c in containers(w)} == {image}
+    assert {c["image"] for w in workloads(by_digest).values() for c in containers(w)} == {f"{image}@{digest}"}

@@ -79,4 +79,5 @@ app.kubernetes.io/component: {{ .component }}
 
 {{- define "order-service.image" -}}
 {{- printf "%s:%s" .Values.image.repository .Values.image.tag }}
+{{- with .Values.image.digest }}@{{ . }}{{ end }}
 {{- end }}
