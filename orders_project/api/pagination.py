@@ -2,44 +2,125 @@
 
     {"count": N, "next": url|null, "previous": url|null, "data": [...]}
 
-Unlike DRF's LimitOffsetPagination, a bad `skip` or `limit` is a 400, not
-silently replaced by the default.
+What a deep page costs is bounded, so paging cannot be used to load the database:
+
+* `skip` goes up to MAX_SKIP. Past it (and whenever `cursor` is given) pages
+  are found by keyset: `next` carries an opaque `cursor` naming the last row
+  shown, and the next page starts right after it through the list's index,
+  however deep. Cursor pages have no `previous` (forward only).
+* `count` is exact up to COUNT_EXACT_LIMIT (one bounded COUNT over at most
+  that many rows); above it, PostgreSQL's planner estimate (never below the
+  limit + 1), so a list of millions does not scan them all on every page.
+
+A bad `skip`, `limit` or `cursor` is a 400, not silently replaced by a default.
+Lists using this class must order by KEYSET_ORDER (newest first).
 """
 
+import base64
+import binascii
+import datetime as dt
+import json
+import uuid
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
+from django.db.models import Q, QuerySet
 from rest_framework import serializers
-from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.pagination import BasePagination
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+# Skipping N rows reads N rows: 10,000 costs a few milliseconds, a million does not.
+MAX_SKIP = 10_000
+# A COUNT over at most this many rows costs a few milliseconds.
+COUNT_EXACT_LIMIT = 10_000
+KEYSET_ORDER = ("-created_at", "-id")
+
+
+def cursor_encode(created_at: dt.datetime, pk: uuid.UUID) -> str:
+    raw = json.dumps([created_at.isoformat(), str(pk)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def cursor_decode(value: str) -> tuple[dt.datetime, uuid.UUID]:
+    """Raises ValueError for anything that is not a cursor this API made."""
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+        created_at, pk = json.loads(raw)
+        moment = dt.datetime.fromisoformat(created_at)
+        if moment.tzinfo is None:
+            raise ValueError("naive time")
+        return moment, uuid.UUID(pk)
+    except (binascii.Error, UnicodeDecodeError, TypeError, AttributeError, json.JSONDecodeError) as exc:
+        raise ValueError(str(exc)) from exc
+
+
+class CursorField(serializers.CharField):
+    def to_internal_value(self, data: Any) -> tuple[dt.datetime, uuid.UUID]:  # type: ignore[override]  # a decoded cursor, not a str
+        try:
+            return cursor_decode(super().to_internal_value(data))
+        except ValueError:
+            raise serializers.ValidationError("Not a cursor from this API's `next` link.") from None
 
 
 class PageParamsSerializer(serializers.Serializer):
-    skip = serializers.IntegerField(min_value=0, max_value=1_000_000, default=0)
+    skip = serializers.IntegerField(min_value=0, max_value=MAX_SKIP, default=0)
     limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, default=DEFAULT_LIMIT)
+    cursor = CursorField(required=False, max_length=200)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "cursor" in attrs and attrs["skip"]:
+            raise serializers.ValidationError({"skip": ["Give either skip or cursor, not both."]})
+        return attrs
 
 
-class SkipLimitPagination(LimitOffsetPagination):
-    default_limit = DEFAULT_LIMIT
-    max_limit = MAX_LIMIT
-    limit_query_param = "limit"
-    offset_query_param = "skip"
+def _count(queryset: QuerySet[Any]) -> int:
+    bounded = queryset.order_by()[: COUNT_EXACT_LIMIT + 1].count()
+    if bounded <= COUNT_EXACT_LIMIT:
+        return bounded
+    plan = json.loads(queryset.order_by().explain(format="json"))
+    return max(int(plan[0]["Plan"]["Plan Rows"]), COUNT_EXACT_LIMIT + 1)
 
+
+class SkipLimitPagination(BasePagination):
     def paginate_queryset(self, queryset: Any, request: Request, view: APIView | None = None) -> list[Any]:
+        if tuple(queryset.query.order_by) != KEYSET_ORDER:
+            raise ImproperlyConfigured(f"SkipLimitPagination needs a list ordered by {KEYSET_ORDER}")
         params = PageParamsSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
-        self._validated = params.validated_data
-        return super().paginate_queryset(queryset, request, view) or []
+        self.request = request
+        self.limit: int = params.validated_data["limit"]
+        self.skip: int = params.validated_data["skip"]
+        self.cursor: tuple[dt.datetime, uuid.UUID] | None = params.validated_data.get("cursor")
+        self.count = _count(queryset)
+        if self.cursor is not None:
+            created_at, pk = self.cursor
+            queryset = queryset.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=pk))
+        rows = list(queryset[self.skip : self.skip + self.limit + 1])
+        self.has_more = len(rows) > self.limit
+        self.page = rows[: self.limit]
+        return self.page
 
-    def get_limit(self, request: Request) -> int:
-        return int(self._validated["limit"])
+    def get_next_link(self) -> str | None:
+        if not self.has_more:
+            return None
+        url = replace_query_param(self.request.build_absolute_uri(), "limit", self.limit)
+        next_skip = self.skip + self.limit
+        if self.cursor is None and next_skip <= MAX_SKIP:
+            return replace_query_param(url, "skip", next_skip)
+        last = self.page[-1]
+        return replace_query_param(remove_query_param(url, "skip"), "cursor", cursor_encode(last.created_at, last.id))
 
-    def get_offset(self, request: Request) -> int:
-        return int(self._validated["skip"])
+    def get_previous_link(self) -> str | None:
+        if self.cursor is not None or self.skip == 0:
+            return None
+        url = replace_query_param(self.request.build_absolute_uri(), "limit", self.limit)
+        previous_skip = max(self.skip - self.limit, 0)
+        return replace_query_param(url, "skip", previous_skip) if previous_skip else remove_query_param(url, "skip")
 
     def get_paginated_response(self, data: Any) -> Response:
         return Response(
@@ -51,9 +132,48 @@ class SkipLimitPagination(LimitOffsetPagination):
             "type": "object",
             "required": ["count", "next", "previous", "data"],
             "properties": {
-                "count": {"type": "integer", "example": 42},
+                "count": {
+                    "type": "integer",
+                    "example": 42,
+                    "description": f"Exact up to {COUNT_EXACT_LIMIT:,}; above it, an estimate.",
+                },
                 "next": {"type": "string", "nullable": True, "format": "uri"},
                 "previous": {"type": "string", "nullable": True, "format": "uri"},
                 "data": schema,
             },
         }
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        def parameter(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+            return {"name": name, "required": False, "in": "query", "description": description, "schema": schema}
+
+        return [
+            parameter(
+                "skip",
+                f"Rows to skip (at most {MAX_SKIP:,}; deeper pages: follow `next`).",
+                {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": MAX_SKIP,
+                    "default": 0,
+                },
+            ),
+            parameter(
+                "limit",
+                f"Rows per page (at most {MAX_LIMIT}).",
+                {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": MAX_LIMIT,
+                    "default": DEFAULT_LIMIT,
+                },
+            ),
+            parameter(
+                "cursor",
+                "Opaque position from a `next` link; not with `skip`.",
+                {
+                    "type": "string",
+                    "maxLength": 200,
+                },
+            ),
+        ]
