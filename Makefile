@@ -7,17 +7,23 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-REQUIREMENTS := $(wildcard requirements/*.txt)
+# checkov.txt is left out: it goes into its own venv (below), not .venv.
+REQUIREMENTS := $(filter-out requirements/checkov.txt,$(wildcard requirements/*.txt))
+# checkov pins packaging<24 and pulls in boto3, numpy, ...: it gets a venv of its own,
+# made on the first `make deploy-check` and again only when requirements/checkov.txt changes.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 # Candidates for the interpreter that makes .venv, first that is 3.12 or newer wins.
 # Override: make install PYTHON=/path/to/python3.12
 PYTHON_CANDIDATES := python3.13 python3.12 python3
 PYTEST_ARGS ?=
 
-.PHONY: help install dev test lint check-deploy dev-reset
+.PHONY: help install dev test lint check-deploy dev-reset deploy-check deploy-smoke
 
 help: ## Show the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-13s %s\n", $$1, $$2}'
 	@echo "  make test PYTEST_ARGS='-k cancel -x'   pass arguments to pytest"
+	@echo "  make deploy-smoke SMOKE_ARGS=--keep    keep the smoke run's logs and data"
 
 install: $(STAMP) ## Create .venv and install requirements/dev.txt (again only when requirements change)
 
@@ -65,3 +71,16 @@ check-deploy: install ## manage.py check --deploy with production-like settings;
 	DJANGO_DEBUG=false POSTGRES_SERVER=db.invalid DJANGO_ALLOWED_HOSTS=orders.example.com \
 	DJANGO_SECRET_KEY=check-deploy-only-$$(printf 'k%.0s' $$(seq 60)) \
 	$(PY) manage.py check --deploy --fail-level WARNING
+
+$(CHECKOV_STAMP): requirements/checkov.txt | $(PY)
+	@echo "==> Installing requirements/checkov.txt into $(CHECKOV_VENV) (the first time takes about 30 s)"
+	@test -x $(CHECKOV_VENV)/bin/python || $(PY) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --disable-pip-version-check -q -r requirements/checkov.txt
+	@touch $(CHECKOV_STAMP)
+
+deploy-check: install $(CHECKOV_STAMP) ## hadolint, chart lint+render, kubernetes-validate, checkov, terraform fmt, tests/deploy (offline)
+	$(PY) -m devstack deploy-check
+
+SMOKE_ARGS ?=
+deploy-smoke: install ## Run the chart's own commands and env as local processes on embedded servers; order -> Kafka
+	$(PY) -m devstack deploy-smoke $(SMOKE_ARGS)

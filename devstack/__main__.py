@@ -1,4 +1,4 @@
-"""python -m devstack {dev,test,reset}: the commands behind `make dev`, `make test`, `make dev-reset`."""
+"""python -m devstack {dev,test,reset,deploy-check,deploy-smoke}: the commands behind the Makefile targets."""
 
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ def main(argv: list[str] | None = None) -> int:
     test.add_argument("pytest_args", nargs=argparse.REMAINDER, help="arguments for pytest, after --")
     reset = commands.add_parser("reset", help="stop what runs from .dev/ and delete it, after asking")
     reset.add_argument("--yes", action="store_true", help="do not ask")
+    commands.add_parser("deploy-check", help="hadolint, chart lint/render, kubernetes-validate, checkov, terraform fmt")
+    smoke = commands.add_parser("deploy-smoke", help="run the chart's containers as processes on embedded servers")
+    smoke.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, data) for a look")
     args = parser.parse_args(argv)
 
     if args.command == "dev":
@@ -30,6 +33,14 @@ def main(argv: list[str] | None = None) -> int:
         if pytest_args[:1] == ["--"]:
             pytest_args = pytest_args[1:]
         return testrun.run(REPO, pytest_args)
+    if args.command == "deploy-check":
+        from devstack import deploy_check
+
+        return deploy_check.run(REPO)
+    if args.command == "deploy-smoke":
+        from devstack import deploy_smoke
+
+        return deploy_smoke.run(REPO, keep=args.keep)
     from devstack import reset as reset_command
 
     return reset_command.run(REPO, assume_yes=args.yes)
