@@ -1,7 +1,9 @@
 """The order admin: staff can find and inspect orders, but not change their state behind the services."""
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from orders.models import Order, OrderStatus
 from orders.tests.factories import OrderFactory, order_advance
@@ -39,20 +41,23 @@ def test_filters_on_status_and_currency(admin_client):
     assert [order.id for order in response.context["cl"].result_list] == [confirmed.id]
 
 
-def test_the_change_page_shows_items_and_history_read_only_and_saving_changes_nothing(admin_client):
+def test_the_order_page_is_view_only_and_a_post_to_it_is_refused(admin_client):
     order = OrderFactory.create()
     url = f"/admin/orders/order/{order.id}/change/"
+    updated_at = order.updated_at
 
     page = admin_client.get(url)
-    admin_client.post(url, {"status": "shipped", "version": 99})
+    posted = admin_client.post(url, {"status": "shipped", "version": 99})
 
     assert page.status_code == 200
+    assert posted.status_code == 403
+    assert 'name="_save"' not in page.content.decode()
     assert [type(inline.opts).__name__ for inline in page.context["inline_admin_formsets"]] == [
         "OrderItemInline",
         "OrderStatusChangeInline",
     ]
     order.refresh_from_db()
-    assert (order.status, order.version) == ("pending", 1)
+    assert (order.status, order.version, order.updated_at) == ("pending", 1, updated_at)
 
 
 def test_staff_cannot_add_or_delete_orders_in_the_admin(admin_client):
@@ -61,3 +66,17 @@ def test_staff_cannot_add_or_delete_orders_in_the_admin(admin_client):
     assert admin_client.get("/admin/orders/order/add/").status_code == 403
     assert admin_client.post(f"/admin/orders/order/{order.id}/delete/", {"post": "yes"}).status_code == 403
     assert Order.objects.filter(pk=order.pk).exists()
+
+
+def test_the_changelist_neither_counts_nor_scans_the_whole_table(admin_client):
+    OrderFactory.create(currency="EUR")
+
+    with CaptureQueriesContext(connection) as queries:
+        response = admin_client.get("/admin/orders/order/", {"status__exact": "pending"})
+
+    assert response.status_code == 200
+    assert response.context["cl"].result_count == 1
+    sql = [q["sql"].upper() for q in queries.captured_queries if '"ORDERS_ORDER"' in q["sql"].upper()]
+    # every count is bounded (COUNT over a LIMIT-ed subquery) and nothing reads DISTINCT values of all rows
+    assert all("LIMIT" in q for q in sql if "COUNT(" in q), sql
+    assert not [q for q in sql if "DISTINCT" in q and "LIMIT" not in q], sql

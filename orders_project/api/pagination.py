@@ -24,7 +24,7 @@ import uuid
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 from rest_framework import serializers
 from rest_framework.pagination import BasePagination
 from rest_framework.request import Request
@@ -32,11 +32,13 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView
 
+from orders_project.counting import count_bounded
+
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 # Skipping N rows reads N rows: 10,000 costs a few milliseconds, a million does not.
 MAX_SKIP = 10_000
-# A COUNT over at most this many rows costs a few milliseconds.
+# Counts are exact up to this many rows, estimated above (orders_project/counting.py).
 COUNT_EXACT_LIMIT = 10_000
 KEYSET_ORDER = ("-created_at", "-id")
 
@@ -78,14 +80,6 @@ class PageParamsSerializer(serializers.Serializer):
         return attrs
 
 
-def _count(queryset: QuerySet[Any]) -> int:
-    bounded = queryset.order_by()[: COUNT_EXACT_LIMIT + 1].count()
-    if bounded <= COUNT_EXACT_LIMIT:
-        return bounded
-    plan = json.loads(queryset.order_by().explain(format="json"))
-    return max(int(plan[0]["Plan"]["Plan Rows"]), COUNT_EXACT_LIMIT + 1)
-
-
 class SkipLimitPagination(BasePagination):
     def paginate_queryset(self, queryset: Any, request: Request, view: APIView | None = None) -> list[Any]:
         if tuple(queryset.query.order_by) != KEYSET_ORDER:
@@ -96,7 +90,7 @@ class SkipLimitPagination(BasePagination):
         self.limit: int = params.validated_data["limit"]
         self.skip: int = params.validated_data["skip"]
         self.cursor: tuple[dt.datetime, uuid.UUID] | None = params.validated_data.get("cursor")
-        self.count = _count(queryset)
+        self.count = count_bounded(queryset, limit=COUNT_EXACT_LIMIT)
         if self.cursor is not None:
             created_at, pk = self.cursor
             queryset = queryset.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=pk))

@@ -6,6 +6,8 @@ import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from outbox.models import OutboxEvent, OutboxStatus
@@ -76,14 +78,41 @@ def test_requeue_action_gives_dead_rows_a_fresh_start_and_leaves_others_alone(op
     assert messages == ["Requeued 1 dead events (others were not dead)."]
 
 
-def test_discard_action_deletes_only_dead_rows(operator_client):
+def test_discard_action_deletes_only_dead_rows(client):
+    client.force_login(_staff("cleaner", "view_outboxevent", "change_outboxevent", "delete_outboxevent"))
     dead, pending = _dead(), _row(OutboxStatus.PENDING, key="user123")
 
-    response = operator_client.post(URL, {"action": "discard", ACTION_CHECKBOX_NAME: [dead.id, pending.id]})
+    response = client.post(URL, {"action": "discard", ACTION_CHECKBOX_NAME: [dead.id, pending.id]})
 
     assert response.status_code == 302
     assert list(OutboxEvent.objects.values_list("id", flat=True)) == [pending.id]
-    assert operator_client.get(URL).context["title"] == "Outbox events: 1 pending, 0 dead"
+    assert client.get(URL).context["title"] == "Outbox events: 1 pending, 0 dead"
+
+
+def test_discard_needs_the_delete_permission_requeue_does_not(operator_client):
+    # the operator may change (requeue) but not delete
+    dead = _dead()
+
+    page = operator_client.get(URL)
+    response = operator_client.post(URL, {"action": "discard", ACTION_CHECKBOX_NAME: [dead.id]})
+
+    assert 'value="requeue"' in page.content.decode()
+    assert 'value="discard"' not in page.content.decode()
+    assert response.status_code == 302  # back to the list, "no action selected"
+    assert OutboxEvent.objects.get().status == OutboxStatus.DEAD
+
+
+def test_the_changelist_neither_counts_nor_scans_the_whole_table(operator_client):
+    for status in ["pending", "dead", "published"]:
+        _row(status)
+
+    with CaptureQueriesContext(connection) as queries:
+        response = operator_client.get(URL, {"status__exact": "dead"})
+
+    assert response.status_code == 200
+    sql = [q["sql"].upper() for q in queries.captured_queries if "OUTBOX_OUTBOXEVENT" in q["sql"].upper()]
+    assert all("LIMIT" in q for q in sql if "COUNT(" in q), sql
+    assert not [q for q in sql if "DISTINCT" in q], sql
 
 
 def test_staff_who_may_only_view_get_no_actions_and_change_nothing(client):
