@@ -7,6 +7,7 @@ servers come from and pass their addresses in through these variables.
 
 import datetime as dt
 from pathlib import Path
+from urllib.parse import quote
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -22,6 +23,11 @@ else:
     if len(SECRET_KEY) < 50:
         raise ImproperlyConfigured("Environment variable DJANGO_SECRET_KEY must be at least 50 characters long.")
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1"] if DEBUG else [])
+# Prometheus scrapes a pod by its IP, which is then the Host header: the chart passes
+# the pod's own IP (downward API) so /metrics answers it. Probes need no such entry:
+# orders_project.health answers them before the host check.
+if env_str("POD_IP", "-") != "-":
+    ALLOWED_HOSTS = [*ALLOWED_HOSTS, env_str("POD_IP")]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -32,7 +38,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_prometheus",
     "rest_framework",
-    "rest_framework.authtoken",
+    # API tokens: stored as SHA-512 digests, with an expiry, revocable one by one.
+    "knox",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -133,27 +140,50 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_HOST = env_str("REDIS_HOST", "127.0.0.1")
 REDIS_PORT = env_int("REDIS_PORT", 6379, minimum=1, maximum=65535)
 REDIS_DB = env_int("REDIS_DB", 0, maximum=15)
+# The user replica has a database of its own: the cache's FLUSHDB (cache.clear())
+# must never wipe it, and production puts it (with the broker) on a Redis with
+# maxmemory-policy noeviction, which a cache does not need.
+REDIS_USERS_DB = env_int("REDIS_USERS_DB", (REDIS_DB + 2) % 16, maximum=15)
 REDIS_PASSWORD = env_str("REDIS_PASSWORD", "")
-_redis_auth = f":{REDIS_PASSWORD}@" if REDIS_PASSWORD else ""
-REDIS_URL = f"redis://{_redis_auth}{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}"
+# Escaped: a password with '@', ':' or '/' would otherwise be cut at that character.
+_redis_auth = f":{quote(REDIS_PASSWORD, safe='')}@" if REDIS_PASSWORD else ""
+
+
+def _redis_url(db: int) -> str:
+    return f"redis://{_redis_auth}{REDIS_HOST}:{REDIS_PORT}/{db}"
+
+
+REDIS_URL = _redis_url(REDIS_DB)
+# Fail fast: a Redis outage must become a 503, not a hung request.
+_REDIS_OPTIONS = {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2}
 CACHES = {
     "default": {
         "BACKEND": "django_prometheus.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
-        "OPTIONS": {
-            # Fail fast: a cache outage must become a 503, not a hung request.
-            "SOCKET_CONNECT_TIMEOUT": 2,
-            "SOCKET_TIMEOUT": 2,
-        },
-    }
+        "OPTIONS": _REDIS_OPTIONS,
+    },
+    # The replica of the user stream (users_cache/store.py is its only user).
+    "users": {
+        "BACKEND": "django_prometheus.cache.backends.redis.RedisCache",
+        "LOCATION": _redis_url(REDIS_USERS_DB),
+        "OPTIONS": _REDIS_OPTIONS,
+    },
 }
+# Kept for compatibility: it may bound cached lookups, never a live user's replica
+# (live users do not expire; only deletion tombstones and event-id markers do).
 USER_CACHE_TTL = env_int("USER_CACHE_TTL", 86400, minimum=1)
+# A user event dated further ahead than this is refused (dead-lettered): kept, it
+# would make every later update of that user look stale.
+USER_EVENT_MAX_FUTURE_SKEW_SECONDS = env_int("USER_EVENT_MAX_FUTURE_SKEW_SECONDS", 300, minimum=0)
 
 # --- Kafka ------------------------------------------------------------------
 KAFKA_BOOTSTRAP_SERVERS = env_list("KAFKA_BOOTSTRAP_SERVERS", ["localhost:9092"])
 KAFKA_CONSUMER_GROUP_ID = env_str("KAFKA_CONSUMER_GROUP_ID", "order-service")
 KAFKA_TOPIC_PARTITIONS = env_int("KAFKA_TOPIC_PARTITIONS", 3, minimum=1)
+# Dev defaults; production uses replication 3 with min.insync.replicas 2, so an
+# acks=all write survives one broker down and is refused rather than kept on one copy.
 KAFKA_TOPIC_REPLICATION_FACTOR = env_int("KAFKA_TOPIC_REPLICATION_FACTOR", 1, minimum=1)
+KAFKA_TOPIC_MIN_INSYNC_REPLICAS = env_int("KAFKA_TOPIC_MIN_INSYNC_REPLICAS", 1, minimum=1)
 # Event type -> topic name. Event types are the contract; topic names may differ
 # per deployment.
 KAFKA_TOPICS = {
@@ -185,9 +215,7 @@ OUTBOX_CLEANUP_BATCH_SIZE = env_int("OUTBOX_CLEANUP_BATCH_SIZE", 1000, minimum=1
 
 # --- Celery -----------------------------------------------------------------
 # The broker gets its own Redis database so the cache's FLUSHDB never eats tasks.
-CELERY_BROKER_URL = env_str(
-    "CELERY_BROKER_URL", f"redis://{_redis_auth}{REDIS_HOST}:{REDIS_PORT}/{(REDIS_DB + 1) % 16}"
-)
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", _redis_url((REDIS_DB + 1) % 16))
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -222,9 +250,13 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- API --------------------------------------------------------------------
+# django-rest-knox keeps only a SHA-512 digest of each token. Clients keep sending
+# `Authorization: Token <key>`; tokens come from `manage.py create_api_token`, which
+# sets each one's expiry (--expiry-days), so knox's TOKEN_TTL is never used.
+REST_KNOX = {"AUTH_HEADER_PREFIX": "Token"}
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "orders.api.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -64,11 +64,15 @@ def collected_static(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_gunicorn_serves_the_api_docs_offline_from_collected_static(tmp_path, collected_static):
     port = free_port()
-    env = service_env(DJANGO_STATIC_ROOT=str(collected_static), GUNICORN_BIND=f"{LOOPBACK}:{port}")
+    env = service_env(DJANGO_STATIC_ROOT=str(collected_static), GUNICORN_BIND=f"{LOOPBACK}:{port}", POD_IP="10.42.0.17")
     base = f"http://{LOOPBACK}:{port}"
     with service_process(GUNICORN, env, tmp_path / "gunicorn.log") as web:
         wait_for(lambda: _answers(f"{base}/api/v1/health/live") or not web.alive(), "gunicorn to answer")
         assert web.alive()
+
+        # Prometheus scrapes by pod IP: POD_IP (from the chart) is an allowed host, others are not
+        assert _get(f"{base}/metrics", Host="10.42.0.17")[0] == 200
+        assert _get(f"{base}/metrics", Host="10.42.0.18")[0] == 400
 
         for page in ("/api/docs/", "/api/redoc/"):
             status, _, body = _get(base + page)

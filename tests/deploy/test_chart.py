@@ -216,7 +216,8 @@ def test_web_probes_follow_the_contract(default_manifests: list[Manifest]) -> No
     assert web["startupProbe"]["httpGet"] == {"path": "/api/v1/health/live", "port": "http"}
     assert web["readinessProbe"]["httpGet"] == {"path": "/api/v1/health/ready?checks=postgres,redis", "port": "http"}
     assert web["readinessProbe"]["timeoutSeconds"] == 5
-    assert "env" not in web
+    # the pod's IP is an allowed host, for Prometheus scraping /metrics by IP
+    assert web["env"] == [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}]
 
 
 @pytest.mark.parametrize("name", ["worker", "beat", "consumer"])
