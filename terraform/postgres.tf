@@ -1,0 +1,92 @@
+# CloudNativePG operator (cluster-wide; installs the postgresql.cnpg.io CRDs).
+resource "helm_release" "cloudnative_pg" {
+  name       = "cnpg"
+  repository = "https://cloudnative-pg.github.io/charts"
+  chart      = "cloudnative-pg"
+  version    = var.cnpg_chart_version
+  namespace  = kubernetes_namespace_v1.cnpg.metadata[0].name
+
+  values = [yamlencode({
+    crds = { create = true }
+  })]
+
+  wait    = true
+  timeout = 600
+}
+
+locals {
+  # Synchronous replication only when asked for (var.postgres_synchronous_standbys > 0).
+  postgres_synchronous = {
+    for key, value in {
+      synchronous = {
+        method = "any"
+        number = var.postgres_synchronous_standbys
+        # Refuse commits rather than acknowledge one that a failover could lose.
+        dataDurability = "required"
+      }
+    } : key => value if var.postgres_synchronous_standbys > 0
+  }
+  postgres_storage_class = { for key, value in { storageClass = var.storage_class } : key => value if value != null }
+}
+
+# PostgreSQL: one primary and streaming standbys. The operator fails over to a
+# standby when the primary goes, and moves the <name>-rw Service with it.
+resource "kubernetes_manifest" "postgres" {
+  manifest = {
+    apiVersion = "postgresql.cnpg.io/v1"
+    kind       = "Cluster"
+    metadata = {
+      name      = var.postgres_cluster_name
+      namespace = local.namespace
+      labels = {
+        "app.kubernetes.io/part-of" = "order-service"
+      }
+    }
+    spec = {
+      instances = var.postgres_instances
+      imageName = var.postgres_image
+      # Restart the primary last, switching over to an updated standby first.
+      primaryUpdateStrategy = "unsupervised"
+      enableSuperuserAccess = false
+
+      storage = merge({ size = var.postgres_storage_size }, local.postgres_storage_class)
+
+      postgresql = merge({
+        parameters = {
+          max_connections = tostring(var.postgres_max_connections)
+        }
+      }, local.postgres_synchronous)
+
+      bootstrap = {
+        initdb = {
+          database = var.postgres_database
+          owner    = var.postgres_owner
+          secret   = { name = kubernetes_secret_v1.postgres_app.metadata[0].name }
+        }
+      }
+
+      resources = var.postgres_resources
+
+      # Instances on different nodes when the cluster has enough of them.
+      affinity = {
+        enablePodAntiAffinity = true
+        topologyKey           = "kubernetes.io/hostname"
+        podAntiAffinityType   = "preferred"
+      }
+    }
+  }
+
+  wait {
+    condition {
+      type   = "Ready"
+      status = "True"
+    }
+  }
+
+  timeouts {
+    create = "20m"
+    update = "20m"
+  }
+
+  depends_on = [helm_release.cloudnative_pg]
+}

@@ -1,0 +1,21 @@
+terraform {
+  # 1.9+: variable validations may refer to other variables.
+  required_version = ">= 1.9.0, < 2.0.0"
+
+  required_providers {
+    kubernetes = {
+      source = "hashicorp/kubernetes"
+      # 3.x: the versioned (_v1) resources and kubernetes_manifest's wait blocks.
+      version = "~> 3.2"
+    }
+    helm = {
+      source = "hashicorp/helm"
+      # 3.x: provider `kubernetes = {...}` attribute and list-typed `set`.
+      version = "~> 3.3"
+    }
+    random = {
+      source  = "hashicorp/random"
+      version = "~> 3.7"
+    }
+  }
+}
