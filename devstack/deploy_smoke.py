@@ -69,6 +69,7 @@ TLS_AT_INGRESS: dict[str, Any] = {"config": {"DJANGO_SECURE_PROXY_SSL_HEADER": "
 # thing. A documentation address (RFC 5737): it only goes into the header.
 PROBE_HOST_IP = "192.0.2.10"
 POD_IP = LOOPBACK
+UNWRITABLE_HOME = "/proc/deploy-smoke-nonexistent-home"
 SMOKE_USER = "deploy-smoke-user"
 ORDER_BODY = {
     "user_id": SMOKE_USER,
@@ -351,11 +352,13 @@ def local_env(
         # What the base image and the container runtime provide.
         "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
         "LANG": "C.UTF-8",  # python:*-slim sets it
-        "HOME": str(tmp),  # the image's user has no home; something that writes there would fail in the pod
-        **image_env,
-        **chart,
+        # The image's user has HOME=/nonexistent on a read-only root file system: nothing
+        # can be written there. A folder under /proc cannot be made even by root, so
+        # whatever tries to write to HOME fails here as it would in the pod.
+        "HOME": UNWRITABLE_HOME,
     }
-    env = {name: retmp(value, tmp) for name, value in env.items()}
+    # Only the image's and the chart's values: the local paths above may lie under /tmp too.
+    env.update({name: retmp(value, tmp) for name, value in {**image_env, **chart}.items()})
     env.update(
         POSTGRES_SERVER=servers.postgres.host,
         POSTGRES_PORT=str(servers.postgres.port),
@@ -412,7 +415,7 @@ def resolve_pod(
         args = container.get("args")
         # No command: the image's CMD, which `args` replaces when given.
         argv = (list(args) if args is not None else list(image_cmd)) if command is None else [*command, *(args or [])]
-        argv = [retmp(expand(str(part), env), tmp) for part in argv]
+        argv = [expand(retmp(str(part), tmp), env) for part in argv]
         return Container(component, container["name"], container, argv, env, grace, tmp, port_map)
 
     inits = [one(c) for c in spec.get("initContainers", []) or []]
@@ -459,9 +462,13 @@ def kill_group(container: Container) -> None:
         container.popen.wait(5)
 
 
+def chart_command(container: Container, parts: list[Any]) -> list[str]:
+    """A command from the chart (probe, hook) as it runs here: /tmp rewritten, then $(VAR) expanded."""
+    return [expand(retmp(str(part), container.tmp), container.env) for part in parts]
+
+
 def exec_in(container: Container, repo: Path, argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
-    """Like `kubectl exec`: a command with the container's environment (and /tmp rewrite)."""
-    argv = [retmp(part, container.tmp) for part in argv]
+    """Like `kubectl exec`: a command with the container's environment."""
     return subprocess.run(
         argv, cwd=repo, env=container.env, capture_output=True, text=True, timeout=timeout, check=False
     )
@@ -508,7 +515,7 @@ def probe_once(container: Container, repo: Path, kind: str, probe: dict[str, Any
             return None
         return f"GET {get.get('path')} answered {status}: {body[:300]!r}"
     if "exec" in probe:
-        argv = [expand(str(part), container.env) for part in probe["exec"]["command"]]
+        argv = chart_command(container, probe["exec"]["command"])
         try:
             result = exec_in(container, repo, argv, max(timeout, 1.0))
         except subprocess.TimeoutExpired:
@@ -658,7 +665,7 @@ def stop_gracefully(container: Container, repo: Path, results: dict[str, str]) -
     pre_stop = (container.spec.get("lifecycle") or {}).get("preStop") or {}
     if "exec" in pre_stop:
         with contextlib.suppress(subprocess.TimeoutExpired):
-            exec_in(container, repo, [str(p) for p in pre_stop["exec"]["command"]], container.grace_seconds)
+            exec_in(container, repo, chart_command(container, pre_stop["exec"]["command"]), container.grace_seconds)
     elif "sleep" in pre_stop:
         time.sleep(float(pre_stop["sleep"]["seconds"]))
     if container.popen.poll() is None:
@@ -679,6 +686,23 @@ def stop_gracefully(container: Container, repo: Path, results: dict[str, str]) -
 
 
 # --- the run ---
+
+_LOG_PROBLEM = re.compile(r"\bERROR\b|\bCRITICAL\b|^Traceback ")
+
+
+def report_log_problems(containers: list[Container]) -> None:
+    """Print the ERROR/CRITICAL lines and tracebacks the processes logged, though the run passed:
+    what a pod would log at every start is worth a look (they do not fail the run)."""
+    for container in containers:
+        try:
+            lines = container.log.read_text(errors="replace").splitlines()
+        except OSError:
+            continue
+        found = [line for line in lines if _LOG_PROBLEM.search(line)]
+        for line in found[:5]:
+            note(f"warning: {container.label} logged: {line.strip()[:300]}")
+        if len(found) > 5:
+            note(f"warning: {container.label} logged {len(found) - 5} more such lines ({container.log.name})")
 
 
 def start_servers(scratch: Path, database: str, servers: list[Server]) -> Servers:
@@ -724,7 +748,8 @@ def smoke(repo: Path, scratch: Path, servers: list[Server], running: list[Contai
             raise SmokeFailed(f"collectstatic exited {result.returncode}:\n{result.stdout}{result.stderr}")
     with timed("migrate Job"):
         inits, containers = pods["migrate"]
-        for container in [*inits, *containers]:
+        migrate = [*inits, *containers]
+        for container in migrate:
             note(f"{container.label}: {shlex.join(container.argv)}")
             run_to_end(container, repo, logs, MIGRATE_TIMEOUT)
     with timed("Kafka topics (Strimzi's KafkaTopics in a cluster)"):
@@ -743,8 +768,8 @@ def smoke(repo: Path, scratch: Path, servers: list[Server], running: list[Contai
         with timed(f"{container.label}: probes"):
             wait_for_probes(container, repo)
 
-    with timed("create an API token (manage.py create_api_token in the web container)"):
-        result = exec_in(web, repo, ["python", "manage.py", "create_api_token", "deploy-smoke"], 60)
+    with timed("create a staff API token (manage.py create_api_token in the web container)"):
+        result = exec_in(web, repo, ["python", "manage.py", "create_api_token", "deploy-smoke", "--staff"], 60)
         if result.returncode != 0 or not result.stdout.strip():
             raise SmokeFailed(f"create_api_token exited {result.returncode}: {result.stderr.strip()}")
         token = result.stdout.strip().splitlines()[-1]
@@ -770,6 +795,7 @@ def smoke(repo: Path, scratch: Path, servers: list[Server], running: list[Contai
         if problems:
             failed = [c for c in running if c.label in problems]
             raise SmokeFailed("; ".join(f"{k}: {v}" for k, v in problems.items()), [c.log for c in failed])
+    report_log_problems(migrate + running)
 
 
 def _terminate(signum: int, frame: object) -> None:
