@@ -6,7 +6,6 @@ Workflows (who may change what, and the events that follow) live in
 
 import uuid
 from decimal import Decimal
-from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -29,17 +28,18 @@ MAX_ITEMS_PER_ORDER = 100
 
 
 class OrderQuerySet(models.QuerySet["Order"]):
-    def visible_to(self, user: Any) -> "OrderQuerySet":
-        """Staff see every order; any other client only the orders it created."""
-        if user.is_staff:
-            return self
-        return self.filter(created_by=user)
+    def of_customer(self, customer_id: str | None) -> "OrderQuerySet":
+        """The orders placed for one customer (`user_id`); none for None."""
+        if customer_id is None:
+            return self.none()
+        return self.filter(user_id=customer_id)
 
 
 class Order(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user_id = models.CharField(max_length=64, db_index=True)
-    # The API client that created the order (not the customer): it scopes access.
+    # The API client that created the order (not the customer), for the record:
+    # access follows the customer (`user_id`), see `orders.selectors.client_scope`.
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -74,6 +74,11 @@ class Order(models.Model):
             models.CheckConstraint(condition=Q(total_amount__gte=0), name="order_total_non_negative"),
             models.CheckConstraint(condition=Q(version__gte=1), name="order_version_positive"),
             models.CheckConstraint(condition=Q(currency__regex=r"^[A-Z]{3}$"), name="order_currency_iso"),
+        ]
+        # Granted to API users (`create_api_token --service`, or in the admin); staff have both.
+        permissions = [
+            ("act_for_any_customer", "Can create, read and cancel orders of any customer through the API"),
+            ("view_customer_pii", "Can see the customer's name and email on an order"),
         ]
 
     def __str__(self) -> str:
@@ -149,3 +154,19 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.client_id}:{self.key}"
+
+
+class ApiClient(models.Model):
+    """An API user bound to the one customer it may act for.
+
+    A client without this row and without `orders.act_for_any_customer` may act
+    for nobody: it creates nothing and sees no order.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="api_client"
+    )
+    customer_id = models.CharField(max_length=64, help_text="The user_id whose orders this client may act on.")
+
+    def __str__(self) -> str:
+        return f"{self.user_id} -> customer {self.customer_id}"

@@ -110,7 +110,10 @@ class CustomerSerializer(serializers.Serializer):
 class OrderDetailSerializer(OrderSerializer):
     """One order, with the customer's name and email when the user cache has them."""
 
-    customer = serializers.SerializerMethodField()
+    customer = serializers.SerializerMethodField(
+        help_text="The customer's name and email: null when the user cache does not know them, "
+        "and always null for a client without the `orders.view_customer_pii` permission (staff have it)."
+    )
 
     class Meta(OrderSerializer.Meta):
         fields = [*OrderSerializer.Meta.fields, "customer"]

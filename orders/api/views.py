@@ -13,6 +13,7 @@ from rest_framework.response import Response
 
 from orders import selectors, services
 from orders.api.filters import OrderFilter
+from orders.api.permissions import customer_check, may_view_customer_pii
 from orders.api.serializers import (
     OrderCancelInputSerializer,
     OrderCreateInputSerializer,
@@ -36,6 +37,7 @@ def _errors(*codes: int) -> dict[int, OpenApiResponse]:
     descriptions = {
         400: "Invalid input (`validation_error`, `malformed_request`).",
         401: "Missing or bad credentials (`not_authenticated`, `authentication_failed`).",
+        403: "This client may not act for the order's customer (`permission_denied`).",
         404: "No such order visible to this client (`not_found`).",
         405: "Method not allowed (`method_not_allowed`).",
         409: "Conflict (`order_not_cancellable`, `idempotency_key_in_progress`).",
@@ -81,7 +83,9 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         order = self.get_object()
-        context = {**self.get_serializer_context(), "customer": selectors.order_customer(order=order)}
+        # Not even looked up for a client that may not see it.
+        customer = selectors.order_customer(order=order) if may_view_customer_pii(user=request.user) else None
+        context = {**self.get_serializer_context(), "customer": customer}
         return Response(OrderDetailSerializer(order, context=context).data)
 
     def get_object(self) -> Order:
@@ -95,7 +99,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         summary="Create an order",
         request=OrderCreateInputSerializer,
         parameters=[_IDEMPOTENCY_HEADER],
-        responses={201: OrderSerializer, **_errors(400, 401, 409, 415, 422, 503)},
+        responses={201: OrderSerializer, **_errors(400, 401, 403, 409, 415, 422, 503)},
     )
     def create(self, request: Request) -> Response:
         key = request.headers.get("Idempotency-Key")
@@ -117,6 +121,8 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def _create(self, request: Request, idempotency_key: str | None = None) -> Response:
         params = OrderCreateInputSerializer(data=request.data)
         params.is_valid(raise_exception=True)
+        # Scope first: the customer lookup after it would tell a stranger who exists.
+        customer_check(user=request.user, user_id=params.validated_data["user_id"])
         services.order_customer_check(user_id=params.validated_data["user_id"])
         with transaction.atomic():
             order = services.order_create(

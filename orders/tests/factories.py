@@ -11,12 +11,12 @@ from decimal import Decimal
 from typing import Any
 
 import factory
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
 from orders import services
-from orders.models import Order, OrderStatus, OrderStatusChange
+from orders.models import ApiClient, Order, OrderStatus, OrderStatusChange
 from orders.services import ItemInput
 from orders.transitions import transition_check
 
@@ -49,11 +49,22 @@ class StaffUserFactory(UserFactory):
     is_staff = True
 
 
-class TokenFactory(factory.django.DjangoModelFactory[Token]):
-    class Meta:
-        model = Token
+def token_for(user: User, expiry: dt.timedelta | None = None) -> str:
+    """A new API token of `user` (knox keeps only its digest, so this is the one chance to see it)."""
+    _, token = AuthToken.objects.create(user=user, expiry=expiry)
+    return str(token)
 
-    user = factory.SubFactory(UserFactory)
+
+def grant(user: User, *codenames: str) -> User:
+    """Give `user` orders permissions, e.g. "act_for_any_customer", "view_customer_pii"."""
+    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="orders", codename__in=codenames))
+    return user
+
+
+def bind(user: User, customer_id: str) -> User:
+    """Bind the API client `user` to the one customer it may act for."""
+    ApiClient.objects.update_or_create(user=user, defaults={"customer_id": customer_id})
+    return user
 
 
 class ItemInputFactory(factory.Factory[ItemInput]):

@@ -1,15 +1,14 @@
-"""POST /api/v1/orders/{id}/cancel/: once, only by the owner or staff, and once under a race."""
+"""POST /api/v1/orders/{id}/cancel/: once, only by a client acting for its customer, and once under a race."""
 
 import threading
 
 import pytest
 from django.db import connections
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from orders.models import Order, OrderStatusChange
 from orders.tests.conftest import order_url
-from orders.tests.factories import OrderFactory, UserFactory
+from orders.tests.factories import OrderFactory, UserFactory, grant, token_for
 from orders_project.rfc3339 import rfc3339
 from outbox.models import OutboxEvent
 
@@ -111,12 +110,12 @@ def test_cancel_rejects_a_bad_body_and_leaves_the_order_pending(api_client, user
 
 
 @pytest.mark.django_db
-def test_cancel_of_another_clients_order_is_404_and_it_stays_pending(api_client, other_user):
-    # given an order created by another client
-    order = OrderFactory.create(created_by=other_user)
+def test_cancel_of_another_customers_order_is_404_and_it_stays_pending(customer_client, other_user):
+    # given an order of another customer than the one this client is bound to
+    order = OrderFactory.create(created_by=other_user, user_id="someone-else")
 
     # when this client tries to cancel it
-    response = api_client.post(order_url(order.id, "cancel"), format="json")
+    response = customer_client.post(order_url(order.id, "cancel"), format="json")
 
     # then it is told the order does not exist, and nothing changes
     assert response.status_code == 404
@@ -142,9 +141,9 @@ def test_staff_can_cancel_any_clients_order(staff_client, other_user):
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_cancels_give_one_200_one_409_and_one_event():
     # given a committed pending order and two clients allowed to cancel it
-    owner = UserFactory.create(username="owner")
+    owner = grant(UserFactory.create(username="owner"), "act_for_any_customer")
     order = OrderFactory.create(created_by=owner)
-    token = Token.objects.create(user=owner).key
+    token = token_for(owner)
     barrier = threading.Barrier(2, timeout=10)
     statuses: list[int] = []
     codes: list[str] = []

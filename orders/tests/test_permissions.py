@@ -1,10 +1,13 @@
-"""Who may see and do what: 401 without credentials, own orders only, staff everything."""
+"""Who may see and do what: 401 without credentials; a client acts for the customers
+its scope covers (any, one, or none) and another customer's order does not exist for it."""
 
 import pytest
 from rest_framework.test import APIClient
 
-from orders.tests.conftest import ORDERS_URL, order_url
-from orders.tests.factories import SEED_PAYLOAD, OrderFactory, UserFactory
+from devstack.procs import free_port
+from orders.models import Order
+from orders.tests.conftest import ORDERS_URL, SEED_CUSTOMER, cached_user, order_url, token_client
+from orders.tests.factories import SEED_PAYLOAD, OrderFactory, UserFactory, bind
 from outbox.models import OutboxEvent
 
 pytestmark = pytest.mark.django_db
@@ -20,6 +23,12 @@ ENDPOINTS = [
     ("put", order_url(ORDER_ID)),
     ("delete", order_url(ORDER_ID)),
 ]
+FORBIDDEN = {"code": "permission_denied", "message": "This client may not act for this customer.", "details": {}}
+NOT_FOUND = {"code": "not_found", "message": "Not found.", "details": {}}
+
+
+def _ids(response):
+    return sorted(row["id"] for row in response.json()["data"])
 
 
 @pytest.mark.parametrize(("method", "url"), ENDPOINTS)
@@ -52,35 +61,110 @@ def test_a_rejected_create_writes_nothing(anon_client):
     assert OutboxEvent.objects.count() == 0
 
 
-def test_a_client_lists_only_its_own_orders(api_client, user, other_user):
-    # given one order of this client and one of another
-    mine = OrderFactory.create(created_by=user)
-    OrderFactory.create(created_by=other_user)
-
-    # when this client lists orders
-    body = api_client.get(ORDERS_URL).json()
-
-    # then it sees only its own
-    assert body["count"] == 1
-    assert [row["id"] for row in body["data"]] == [str(mine.id)]
+# --- a client bound to one customer ------------------------------------------
 
 
-@pytest.mark.parametrize("action", ["", "history"])
-def test_another_clients_order_is_404(api_client, other_user, action):
-    theirs = OrderFactory.create(created_by=other_user)
+def test_a_bound_client_lists_only_its_customers_orders_whoever_created_them(customer_client, other_user):
+    # given orders of this client's customer and of another, all created by another client
+    mine = [OrderFactory.create(created_by=other_user, user_id=SEED_CUSTOMER) for _ in range(2)]
+    OrderFactory.create(created_by=other_user, user_id="someone-else")
 
-    response = api_client.get(order_url(theirs.id, action))
+    # when the bound client lists orders
+    response = customer_client.get(ORDERS_URL)
+
+    # then it sees exactly its customer's orders
+    assert response.json()["count"] == 2
+    assert _ids(response) == sorted(str(o.id) for o in mine)
+
+
+def test_a_bound_client_reads_and_cancels_its_customers_order(customer_client, other_user):
+    order = OrderFactory.create(created_by=other_user, user_id=SEED_CUSTOMER)
+
+    assert customer_client.get(order_url(order.id)).status_code == 200
+    assert customer_client.get(order_url(order.id, "history")).status_code == 200
+    response = customer_client.post(order_url(order.id, "cancel"), format="json")
+
+    assert (response.status_code, response.json()["status"]) == (200, "cancelled")
+
+
+@pytest.mark.parametrize(("method", "action"), [("get", ""), ("get", "history"), ("post", "cancel")])
+def test_another_customers_order_is_404_for_a_bound_client(customer_client, customer_user, method, action):
+    # given an order this very client created earlier, for a customer it is no longer bound to
+    theirs = OrderFactory.create(created_by=customer_user, user_id="someone-else")
+
+    response = getattr(customer_client, method)(order_url(theirs.id, action), format="json")
 
     assert response.status_code == 404
-    assert response.json() == {"code": "not_found", "message": "Not found.", "details": {}}
+    assert response.json() == NOT_FOUND
+    assert Order.objects.get(pk=theirs.id).status == "pending"
 
 
-def test_the_customer_user_id_does_not_grant_access(api_client, user, other_user):
-    # given another client's order for a customer whose id equals this client's username
-    theirs = OrderFactory.create(created_by=other_user, user_id=user.username)
+def test_a_bound_client_creates_for_its_customer(customer_client, customer_user):
+    response = customer_client.post(ORDERS_URL, SEED_PAYLOAD, format="json")
 
-    assert api_client.get(order_url(theirs.id)).status_code == 404
-    assert api_client.get(ORDERS_URL).json()["count"] == 0
+    assert response.status_code == 201
+    order = Order.objects.get()
+    assert (order.user_id, order.created_by) == (SEED_CUSTOMER, customer_user)
+
+
+def test_a_bound_client_gets_the_same_403_for_another_customer_whether_or_not_they_exist(customer_client, settings):
+    # given production's rule (unknown users are refused) and one user the cache knows
+    settings.ORDER_REQUIRE_KNOWN_USER = True
+    known = cached_user()
+
+    # when the bound client orders for that known user and for one nobody knows
+    for_known = customer_client.post(ORDERS_URL, {**SEED_PAYLOAD, "user_id": known}, format="json")
+    for_unknown = customer_client.post(ORDERS_URL, {**SEED_PAYLOAD, "user_id": "nobody-at-all"}, format="json")
+
+    # then both answers are the same refusal (no existence oracle) and nothing is written
+    assert (for_known.status_code, for_known.json()) == (403, FORBIDDEN)
+    assert (for_unknown.status_code, for_unknown.json()) == (403, FORBIDDEN)
+    assert (Order.objects.count(), OutboxEvent.objects.count()) == (0, 0)
+
+
+def test_the_scope_is_checked_before_the_user_cache_is_asked(customer_client, settings):
+    # given the user cache is down (any lookup would answer 503)
+    settings.ORDER_REQUIRE_KNOWN_USER = True
+    closed = f"redis://127.0.0.1:{free_port()}/1"
+    settings.CACHES = {alias: {**conf, "LOCATION": closed} for alias, conf in settings.CACHES.items()}
+
+    # when the bound client orders for another customer
+    response = customer_client.post(ORDERS_URL, {**SEED_PAYLOAD, "user_id": "someone-else"}, format="json")
+
+    # then it is refused by its scope alone
+    assert (response.status_code, response.json()) == (403, FORBIDDEN)
+
+
+# --- a client with no scope, a service client, staff --------------------------
+
+
+def test_a_client_with_no_scope_creates_nothing_and_sees_nothing(unscoped_client, other_user):
+    order = OrderFactory.create(created_by=other_user, user_id=SEED_CUSTOMER)
+
+    created = unscoped_client.post(ORDERS_URL, SEED_PAYLOAD, format="json")
+    listed = unscoped_client.get(ORDERS_URL)
+    read = unscoped_client.get(order_url(order.id))
+
+    assert (created.status_code, created.json()) == (403, FORBIDDEN)
+    assert (listed.status_code, listed.json()["count"], listed.json()["data"]) == (200, 0, [])
+    assert read.status_code == 404
+    assert Order.objects.count() == 1
+
+
+def test_a_service_client_acts_for_any_customer(api_client, user, other_user):
+    # given orders of two customers, created by another client
+    orders = [OrderFactory.create(created_by=other_user, user_id=f"cust-{n}") for n in range(2)]
+
+    # when the service client lists, reads, cancels and creates
+    listed = api_client.get(ORDERS_URL)
+    read = api_client.get(order_url(orders[0].id))
+    cancelled = api_client.post(order_url(orders[1].id, "cancel"), format="json")
+    created = api_client.post(ORDERS_URL, {**SEED_PAYLOAD, "user_id": "cust-new"}, format="json")
+
+    # then all of it is allowed, for every customer
+    assert _ids(listed) == sorted(str(o.id) for o in orders)
+    assert (read.status_code, cancelled.status_code, created.status_code) == (200, 200, 201)
+    assert Order.objects.get(user_id="cust-new").created_by == user
 
 
 def test_staff_see_every_order(staff_client, user, other_user):
@@ -95,23 +179,25 @@ def test_staff_see_every_order(staff_client, user, other_user):
         assert staff_client.get(order_url(order.id, "history")).status_code == 200
 
 
-def test_session_authentication_works_too(user):
-    # given a browser session instead of a token
+def test_session_authentication_follows_the_same_scope():
+    # given a browser session of a user bound to one customer
     client = APIClient()
-    client.force_login(user)
-    order = OrderFactory.create(created_by=user)
+    client.force_login(bind(UserFactory.create(), SEED_CUSTOMER))
+    mine = OrderFactory.create(user_id=SEED_CUSTOMER)
+    theirs = OrderFactory.create(user_id="someone-else")
 
-    response = client.get(order_url(order.id))
-
-    assert response.status_code == 200
-    assert response.json()["id"] == str(order.id)
+    assert client.get(order_url(mine.id)).status_code == 200
+    assert client.get(order_url(theirs.id)).status_code == 404
 
 
-def test_an_order_belongs_to_the_client_that_created_it(api_client, client_for):
-    # given an order created through the API by one client
-    created = api_client.post(ORDERS_URL, SEED_PAYLOAD, format="json").json()
-    stranger = client_for(UserFactory.create())
+def test_binding_a_client_to_another_customer_moves_what_it_sees(customer_user):
+    # given a bound client with an order of its customer
+    order = OrderFactory.create(user_id=SEED_CUSTOMER)
+    client = token_client(customer_user)
+    assert client.get(order_url(order.id)).status_code == 200
 
-    # then that client reads it and a stranger does not
-    assert api_client.get(order_url(created["id"])).status_code == 200
-    assert stranger.get(order_url(created["id"])).status_code == 404
+    # when it is bound to another customer
+    bind(customer_user, "someone-else")
+
+    # then that order is gone for it
+    assert client.get(order_url(order.id)).status_code == 404

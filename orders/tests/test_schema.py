@@ -13,7 +13,7 @@ ERROR_REF = {"$ref": "#/components/schemas/Error"}
 # Every operation and the statuses it documents (500 on all: any operation can fail unexpectedly).
 OPERATIONS = {
     ("/api/v1/orders/", "get"): {"200", "400", "401", "500"},
-    ("/api/v1/orders/", "post"): {"201", "400", "401", "409", "415", "422", "500", "503"},
+    ("/api/v1/orders/", "post"): {"201", "400", "401", "403", "409", "415", "422", "500", "503"},
     ("/api/v1/orders/{id}/", "get"): {"200", "401", "404", "500"},
     ("/api/v1/orders/{id}/history/", "get"): {"200", "401", "404", "500"},
     ("/api/v1/orders/{id}/cancel/", "post"): {"200", "400", "401", "404", "409", "415", "500"},
@@ -61,6 +61,15 @@ def test_every_operation_documents_its_error_responses_in_the_error_shape(schema
 @pytest.mark.parametrize(("path", "method"), sorted(OPERATIONS))
 def test_every_operation_requires_token_or_session_auth(schema, path, method):
     assert schema["paths"][path][method]["security"] == [{"tokenAuth": []}, {"cookieAuth": []}]
+
+
+def test_the_token_scheme_is_knoxs_header_token(schema):
+    assert schema["components"]["securitySchemes"]["tokenAuth"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
+        "description": 'Token-based authentication with required prefix "Token"',
+    }
 
 
 def test_error_component_has_code_message_details(schema):

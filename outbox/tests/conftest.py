@@ -21,9 +21,9 @@ from django.db import transaction
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from orders.tests.factories import grant, token_for
 from orders_project.kafka import client_config, topics_create
 from outbox.models import OutboxEvent, OutboxStatus
 from outbox.producer import producer_discard
@@ -160,8 +160,8 @@ def topic_ensure(name: str, partitions: int = TOPIC_PARTITIONS) -> None:
 
 
 def token_client(username: str) -> APIClient:
-    """An APIClient that authenticates with a new user's DRF token, as real clients do."""
-    user = get_user_model().objects.create_user(username=username, password="x")
+    """An APIClient for a new service client (orders for any customer), with a token as real clients use."""
+    user = grant(get_user_model().objects.create_user(username=username, password="x"), "act_for_any_customer")
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_for(user)}")
     return client

@@ -5,13 +5,12 @@ import uuid
 from typing import Any
 
 import pytest
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from devstack.procs import free_port
 from orders.models import Order
-from orders.tests.conftest import ORDERS_URL, order_url
-from orders.tests.factories import SEED_PAYLOAD, OrderFactory, UserFactory
+from orders.tests.conftest import ORDERS_URL, order_url, token_client
+from orders.tests.factories import SEED_PAYLOAD, OrderFactory, UserFactory, grant
 from outbox.models import OutboxEvent
 from users_cache.store import event_apply
 from users_cache.tests.conftest import at, ms
@@ -21,15 +20,13 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def client_user() -> Any:
-    return UserFactory(username="shop")
+    """A service client (orders for any customer) that may also see customers' names and emails."""
+    return grant(UserFactory.create(username="shop"), "act_for_any_customer", "view_customer_pii")
 
 
 @pytest.fixture
 def api(client_user: Any) -> APIClient:
-    token, _ = Token.objects.get_or_create(user=client_user)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    return client
+    return token_client(client_user)
 
 
 @pytest.fixture(autouse=True)
