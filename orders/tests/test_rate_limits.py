@@ -80,9 +80,7 @@ def test_repeated_failed_logins_lock_the_username_from_that_address(settings, lo
     get_user_model().objects.create_user("ops", password="right-password-123", is_staff=True)
     attacker = Client(REMOTE_ADDR="203.0.113.9")
 
-    failures = [
-        attacker.post(login_url, {"username": "ops", "password": f"guess-{n}"}).status_code for n in range(3)
-    ]
+    failures = [attacker.post(login_url, {"username": "ops", "password": f"guess-{n}"}).status_code for n in range(3)]
     # the right password no longer helps from there
     locked = attacker.post(login_url, {"username": "ops", "password": "right-password-123"})
     # the owner, from elsewhere, still gets in

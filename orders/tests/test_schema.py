@@ -83,7 +83,8 @@ def test_list_documents_its_filters_and_paging(schema):
     operation = schema["paths"]["/api/v1/orders/"]["get"]
     params = {p["name"]: p for p in operation["parameters"]}
 
-    assert set(params) == {"status", "user_id", "created_after", "created_before", "skip", "limit"}
+    assert set(params) == {"status", "user_id", "created_after", "created_before", "skip", "limit", "cursor"}
+    assert (params["skip"]["schema"]["maximum"], params["limit"]["schema"]["maximum"]) == (10_000, 100)
     assert params["status"]["schema"]["enum"] == ["cancelled", "confirmed", "pending", "shipped"]
     page = schema["components"]["schemas"]["PaginatedOrderList"]
     assert sorted(page["required"]) == ["count", "data", "next", "previous"]
