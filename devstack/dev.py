@@ -147,7 +147,7 @@ def summary(exported: dict[str, str], answered_after: float) -> str:
             f" Data: PostgreSQL {pg}, Redis {redis} (kept across restarts); Kafka {kafka_where}.",
             " Other shell: set -a; . .dev/env; set +a   (the addresses above), then",
             "   .venv/bin/python manage.py createsuperuser                  staff user for /admin/",
-            "   .venv/bin/python manage.py create_api_token NAME [--staff]  API token",
+            "   .venv/bin/python manage.py create_api_token NAME --service  API token (any customer)",
             " make dev-reset wipes .dev/ (all dev data).",
             rule,
         ]

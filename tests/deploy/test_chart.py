@@ -354,7 +354,7 @@ def test_notes_say_how_to_reach_the_api_and_get_a_token() -> None:
     ) in default
     token = (
         "TOKEN=$(kubectl -n orders exec deploy/order-service-web -c web -- "
-        "python manage.py create_api_token <username>)"
+        "python manage.py create_api_token <client> --user-id <customer>)"
     )
     assert token in default and token in production
     assert "https://orders.example.com/api/v1/" in production
