@@ -768,8 +768,9 @@ def smoke(repo: Path, scratch: Path, servers: list[Server], running: list[Contai
         with timed(f"{container.label}: probes"):
             wait_for_probes(container, repo)
 
-    with timed("create a staff API token (manage.py create_api_token in the web container)"):
-        result = exec_in(web, repo, ["python", "manage.py", "create_api_token", "deploy-smoke", "--staff"], 60)
+    with timed("create an API token for the customer (manage.py create_api_token in the web container)"):
+        command = ["python", "manage.py", "create_api_token", "deploy-smoke", "--user-id", SMOKE_USER]
+        result = exec_in(web, repo, command, 60)
         if result.returncode != 0 or not result.stdout.strip():
             raise SmokeFailed(f"create_api_token exited {result.returncode}: {result.stderr.strip()}")
         token = result.stdout.strip().splitlines()[-1]
