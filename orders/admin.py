@@ -7,6 +7,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
+from knox.models import AuthToken
 
 from orders.models import Order, OrderItem, OrderStatusChange
 from orders_project.counting import BoundedCountPaginator
@@ -70,3 +71,26 @@ class OrderAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # deleting would leave consumers with events for an order that vanished
+
+
+# API tokens: knox's own admin lists each digest and lets staff edit the stored
+# digest and prefix, or create tokens that never expire. Here staff see whose
+# token it is and when it expires, and can only revoke (delete) it; new tokens
+# come from `manage.py create_api_token`, which sets a scope and an expiry.
+admin.site.unregister(AuthToken)
+
+
+@admin.register(AuthToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ["user", "created", "expiry"]
+    list_filter = ["expiry"]
+    search_fields = ["user__username"]
+    fields = readonly_fields = ["user", "created", "expiry"]
+    paginator = BoundedCountPaginator
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

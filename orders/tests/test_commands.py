@@ -234,7 +234,23 @@ def test_the_admin_lists_tokens_without_their_secret(admin_client):
     assert (listing.status_code, page.status_code) == (200, 200)
     assert token not in listing.content.decode()
     assert token not in page.content.decode()
+    assert stored.token_key not in listing.content.decode() + page.content.decode()
     assert admin_client.get("/admin/authtoken/tokenproxy/").status_code == 404
+
+
+def test_staff_can_revoke_a_token_in_the_admin_but_not_make_or_edit_one(admin_client):
+    out, _ = _run("shop", "--service")
+    stored = AuthToken.objects.get()
+
+    add = admin_client.get("/admin/knox/authtoken/add/")
+    edit = admin_client.post(f"/admin/knox/authtoken/{stored.pk}/change/", {"expiry": ""})
+    revoked = admin_client.post(f"/admin/knox/authtoken/{stored.pk}/delete/", {"post": "yes"})
+
+    assert (add.status_code, edit.status_code, revoked.status_code) == (403, 403, 302)
+    assert not AuthToken.objects.exists()
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {out.strip()}")
+    assert client.get(ORDERS_URL).status_code == 401
 
 
 def test_a_token_that_is_not_utf8_is_401_not_500():
