@@ -43,21 +43,50 @@ def producer_new() -> KafkaProducer:
     )
 
 
-def topics_create(*, partitions: int, replication_factor: int) -> dict[str, str]:
-    """Create every topic of settings.KAFKA_TOPICS that is missing. Returns topic -> "created"/"exists"."""
+# The user topics are a replica's source: compacted, so the latest event per user
+# (key) is kept for ever and a new replica can be rebuilt from their beginning.
+# Order events and the dead-letter topic are a history with retention.
+_USER_EVENT_TYPES = ("user.created", "user.updated", "user.deleted")
+
+
+def topic_plan(*, partitions: int, replication_factor: int, min_insync_replicas: int) -> list[NewTopic]:
+    """The topics this service needs (settings.KAFKA_TOPICS and the user-event DLQ), with their configs."""
+    policies: dict[str, str] = {}
+    for event_type, topic in settings.KAFKA_TOPICS.items():
+        policies[topic] = "compact" if event_type in _USER_EVENT_TYPES else "delete"
+    policies[settings.KAFKA_TOPIC_USER_EVENTS_DLQ] = "delete"
+    return [
+        NewTopic(
+            topic,
+            partitions,
+            replication_factor,
+            topic_configs={"cleanup.policy": policy, "min.insync.replicas": str(min_insync_replicas)},
+        )
+        for topic, policy in sorted(policies.items())
+    ]
+
+
+def topics_create(*, partitions: int, replication_factor: int, min_insync_replicas: int = 1) -> dict[str, str]:
+    """Create every topic of topic_plan() that is missing. Returns topic -> "created"/"exists".
+
+    An existing topic is left as it is (its configs are not changed here).
+    """
     admin = KafkaAdminClient(**client_config(), client_id="order-service-admin")
     try:
         existing = set(admin.list_topics())
         result: dict[str, str] = {}
-        for topic in sorted(set(settings.KAFKA_TOPICS.values())):
-            if topic in existing:
-                result[topic] = "exists"
+        plan = topic_plan(
+            partitions=partitions, replication_factor=replication_factor, min_insync_replicas=min_insync_replicas
+        )
+        for topic in plan:
+            if topic.name in existing:
+                result[topic.name] = "exists"
                 continue
             try:
-                admin.create_topics([NewTopic(topic, partitions, replication_factor)])
-                result[topic] = "created"
+                admin.create_topics([topic])
+                result[topic.name] = "created"
             except TopicAlreadyExistsError:  # created by someone else meanwhile
-                result[topic] = "exists"
+                result[topic.name] = "exists"
         return result
     finally:
         admin.close()
