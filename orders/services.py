@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Prefetch
 from django.utils import timezone
 
@@ -55,6 +55,23 @@ def order_customer_check(*, user_id: str) -> None:
         raise UserInactive(f"User {user_id!r} is {user.status}; only active users can order.")
 
 
+# First argument of the two-key advisory lock on a customer (the outbox relay uses
+# another): keeps these locks apart from any other advisory-lock user.
+CUSTOMER_LOCK_NAMESPACE = 0x0C57
+
+
+def _customer_lock(*, user_id: str, shared: bool) -> None:
+    """Take the customer's advisory lock until the end of the current transaction.
+
+    Creates take it shared (they never wait for each other); the cancel of a
+    deleted user's orders takes it exclusive, which waits until every create
+    that might have checked the user before its tombstone was written commits.
+    """
+    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {function}(%s, hashtext(%s))", [CUSTOMER_LOCK_NAMESPACE, user_id])
+
+
 @dataclass(frozen=True)
 class OrderInput:
     user_id: str
@@ -74,7 +91,17 @@ def order_create(
     changed_by: str,
     traceparent: str | None = None,
 ) -> Order:
-    """Create a pending order with its items, its first history row and `order.created`."""
+    """Create a pending order with its items, its first history row and `order.created`.
+
+    Checks the customer again under the customer's shared lock, held until
+    commit: a user.deleted whose tombstone lands after this check waits for
+    the commit and then cancels the order; one that landed before is seen here.
+    (The API's earlier check refuses most requests without a transaction. This
+    Redis read inside the transaction holds no order row yet, only the lock.)
+    Raises UserNotFound / UserInactive / ServiceUnavailableError.
+    """
+    _customer_lock(user_id=user_id, shared=True)
+    order_customer_check(user_id=user_id)
     spec = OrderInput(user_id=user_id, currency=currency, items=items, shipping_address=shipping_address)
     return orders_create(orders=[spec], created_by_id=created_by_id, changed_by=changed_by, traceparent=traceparent)[0]
 
@@ -87,7 +114,9 @@ def orders_create(
     changed_by: str,
     traceparent: str | None = None,
 ) -> list[Order]:
-    """Create pending orders in one transaction, with one INSERT per table (bulk loads, benchmarks)."""
+    """Create pending orders in one transaction, with one INSERT per table (bulk loads, benchmarks).
+
+    Does not check the customers (order_create does, for single orders)."""
     now = timezone.now()
     created = Order.objects.bulk_create(
         Order(
@@ -171,10 +200,17 @@ def order_cancel(*, order_id: uuid.UUID, reason: str, changed_by: str, tracepare
 def orders_cancel_for_user(*, user_id: str, reason: str, changed_by: str) -> int:
     """Cancel every pending or confirmed order of a customer, each in its own transaction.
 
+    Call it after the user's tombstone is stored (see users_cache.handlers).
+
     Each cancel row-locks its order, so it is serialised with the lifecycle
     processor; an order the processor shipped meanwhile is left alone.
     Returns how many orders were cancelled.
     """
+    with transaction.atomic():
+        # The caller wrote the user's tombstone first. Waiting for the exclusive
+        # lock waits for every create that checked the user before it to commit,
+        # so the query below sees those orders; later creates see the tombstone.
+        _customer_lock(user_id=user_id, shared=False)
     cancelled = 0
     open_ids = Order.objects.filter(
         user_id=user_id, status__in=[OrderStatus.PENDING, OrderStatus.CONFIRMED]

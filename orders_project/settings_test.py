@@ -10,6 +10,8 @@ os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-" + "x" * 40)
 os.environ.setdefault("POSTGRES_SERVER", "127.0.0.1")
 # A dedicated Redis database so the suite's FLUSHDB never touches dev data.
 os.environ.setdefault("REDIS_DB", "14")
+# The user replica's database (the default, REDIS_DB + 2 mod 16, would be 0 here).
+os.environ.setdefault("REDIS_USERS_DB", "13")
 os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "false")
 # Most tests create orders for made-up users; the user-cache tests turn this on.
 os.environ.setdefault("ORDER_REQUIRE_KNOWN_USER", "false")

@@ -4,15 +4,23 @@ Offsets are committed only after every message up to them has had its effect
 stored (Redis, orders) or has been copied to the dead-letter topic. An outage
 of Redis or PostgreSQL stops progress, never skips: the same message is
 retried with backoff until it goes through or the consumer is told to stop.
+A message whose content fails (the contract, or an error that only its content
+can cause) goes to the dead-letter topic: retrying it would fail forever.
+
+A rebuild (`rebuild=True`) reads the topics from the beginning in a new group,
+applies already-processed events again (see store.event_apply `replay`), logs
+progress, and with `until_caught_up` stops once it has read what was published
+before it began.
 """
 
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections
+from django.db import DatabaseError, DataError, close_old_connections
 from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
@@ -21,6 +29,7 @@ from redis.exceptions import RedisError
 from orders_project.heartbeat import heartbeat_touch
 from orders_project.kafka import client_config, producer_new
 from users_cache.handlers import Outcome, message_handle
+from users_cache.rebuild import RebuildProgress
 
 logger = logging.getLogger(__name__)
 
@@ -51,12 +60,21 @@ class UserEventConsumer:
         stop: threading.Event | None = None,
         session_timeout_ms: int = 10_000,
         max_poll_records: int = 500,
+        rebuild: bool = False,
+        until_caught_up: bool = False,
+        progress_seconds: float = PROGRESS_INTERVAL_SECONDS,
+        report: Callable[[str], None] | None = None,
     ) -> None:
         self.group_id = group_id or settings.KAFKA_CONSUMER_GROUP_ID
         self.stop = stop or threading.Event()
         self.topics = [settings.KAFKA_TOPICS[name] for name in ("user.created", "user.updated", "user.deleted")]
         self.session_timeout_ms = session_timeout_ms
         self.max_poll_records = max_poll_records
+        self.rebuild = rebuild
+        self.until_caught_up = until_caught_up
+        self.progress_seconds = progress_seconds
+        self.report = report or logger.info
+        self.progress = RebuildProgress(self.topics) if rebuild else None
         self.stats = ConsumerStats()
         self._producer: KafkaProducer | None = None
 
@@ -80,7 +98,9 @@ class UserEventConsumer:
                 batch = consumer.poll(timeout_ms=1000)
                 processed = self._process(batch)
                 self._commit(consumer, processed)
-                if time.monotonic() - last_report >= PROGRESS_INTERVAL_SECONDS:
+                if self.progress is not None and self._rebuild_step(consumer, last_report):
+                    break
+                if time.monotonic() - last_report >= self.progress_seconds:
                     self._report(consumer, self.stats.total - reported_total, time.monotonic() - last_report)
                     last_report, reported_total = time.monotonic(), self.stats.total
         finally:
@@ -104,7 +124,7 @@ class UserEventConsumer:
         delay = 0.5
         while True:
             try:
-                outcome = message_handle(topic=record.topic, value=record.value)
+                outcome = self._outcome(record)
                 if outcome.result == "bad":
                     self._dead_letter(record, outcome.reason)
                 self.stats.add(outcome)
@@ -124,6 +144,41 @@ class UserEventConsumer:
                     return False
                 delay = min(delay * 2, RETRY_BACKOFF_MAX_SECONDS)
 
+    def _outcome(self, record: ConsumerRecord) -> Outcome:
+        """message_handle, with content-caused failures turned into "bad" (dead-lettered).
+
+        Outages (RedisError, any other DatabaseError, KafkaError) propagate and
+        are retried. DataError is PostgreSQL refusing a value of this message, and
+        an unexpected exception would be raised again by every redelivery: either
+        way retrying is a crash loop, so the message goes to the dead-letter topic.
+        """
+        try:
+            return message_handle(topic=record.topic, value=record.value, replay=self.rebuild)
+        except DataError as exc:
+            return Outcome("bad", reason=f"refused by the database: {exc}"[:500])
+        except (RedisError, DatabaseError, KafkaError):
+            raise
+        except Exception as exc:
+            logger.exception("Unexpected error on %s[%d]@%d", record.topic, record.partition, record.offset)
+            return Outcome("bad", reason=f"unexpected error: {exc!r}"[:500])
+
+    def _rebuild_step(self, consumer: KafkaConsumer, last_report: float) -> bool:
+        """Track a rebuild; True when it is caught up and should stop."""
+        assert self.progress is not None
+        self.progress.handled = self.stats.total
+        self.progress.observe(consumer)
+        caught_up = self.progress.caught_up(consumer)
+        if caught_up or time.monotonic() - last_report >= self.progress_seconds:
+            self.report(self.progress.line(consumer))
+        if not caught_up:
+            return False
+        if self.until_caught_up:
+            self.report(f"rebuild: caught up after {self.stats.total} messages; stopping")
+            return True
+        self.report(f"rebuild: caught up after {self.stats.total} messages; consuming on as group {self.group_id}")
+        self.progress = None
+        return False
+
     def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
         logger.error(
             "Bad message at %s[%d]@%d: %s; copied to %s",
@@ -136,7 +191,8 @@ class UserEventConsumer:
         if self._producer is None:
             self._producer = producer_new()
         headers = [
-            ("dlq_reason", reason.encode()),
+            # A reason may quote the bad content: never fail on encoding it.
+            ("dlq_reason", reason.encode("utf-8", "backslashreplace")),
             ("source_topic", record.topic.encode()),
             ("source_partition", str(record.partition).encode()),
             ("source_offset", str(record.offset).encode()),

@@ -6,9 +6,13 @@ the consumer sends such messages to the dead-letter topic and moves on.
 
 import datetime as dt
 import json
+import time
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from typing import Any
+
+from django.conf import settings
 
 KINDS = {"user.created": "created", "user.updated": "updated", "user.deleted": "deleted"}
 # Fields each kind may carry in `data` besides user_id, and whether they are required.
@@ -18,6 +22,10 @@ _FIELDS: dict[str, dict[str, bool]] = {
     "deleted": {"deleted_at": False, "reason": False},
 }
 USER_STATUSES = {"active", "inactive"}
+# A user_id is a key in Redis and a value in PostgreSQL queries: bounded, and
+# printable (PostgreSQL refuses NUL in text, which would fail the cancel query
+# forever as if the database were down).
+USER_ID_MAX_LENGTH = 64
 
 
 class BadMessage(ValueError):
@@ -49,8 +57,41 @@ def _timestamp_ms(value: Any, name: str) -> int:
     return int(parsed.timestamp() * 1000)
 
 
-def event_parse(value: bytes | None, *, topic_kind: str | None = None) -> UserEvent:
-    """Turn a message value into a UserEvent or raise BadMessage."""
+def _check_text(value: str, name: str) -> None:
+    """Refuse a string that cannot be encoded as UTF-8 (a lone surrogate such as JSON "\\ud800")."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadMessage(f"{name} is not valid Unicode (lone surrogate)") from None
+
+
+def _check_user_id(user_id: Any) -> str:
+    if not isinstance(user_id, str) or not user_id:
+        raise BadMessage("missing user_id")
+    if len(user_id) > USER_ID_MAX_LENGTH:
+        raise BadMessage(f"user_id longer than {USER_ID_MAX_LENGTH} characters")
+    _check_text(user_id, "user_id")
+    # Cc: C0/C1 controls, NUL included.
+    if any(unicodedata.category(char) == "Cc" for char in user_id):
+        raise BadMessage("user_id contains a control character")
+    return user_id
+
+
+def _check_not_ahead(timestamp_ms: int, now_ms: int | None) -> None:
+    """Refuse an event dated beyond the allowed clock skew: its time would make every
+    later event of that user look stale (a user set inactive could keep ordering)."""
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    skew_ms = settings.USER_EVENT_MAX_FUTURE_SKEW_SECONDS * 1000
+    if timestamp_ms > now_ms + skew_ms:
+        ahead = (timestamp_ms - now_ms) // 1000
+        raise BadMessage(
+            f"timestamp is {ahead}s in the future (more than USER_EVENT_MAX_FUTURE_SKEW_SECONDS="
+            f"{settings.USER_EVENT_MAX_FUTURE_SKEW_SECONDS})"
+        )
+
+
+def event_parse(value: bytes | None, *, topic_kind: str | None = None, now_ms: int | None = None) -> UserEvent:
+    """Turn a message value into a UserEvent or raise BadMessage. `now_ms` defaults to the clock."""
     if value is None:
         raise BadMessage("empty message")
     try:
@@ -78,10 +119,9 @@ def event_parse(value: bytes | None, *, topic_kind: str | None = None) -> UserEv
     data = body.get("data")
     if not isinstance(data, dict):
         raise BadMessage("data must be an object")
-    user_id = data.get("user_id")
-    if not isinstance(user_id, str) or not 1 <= len(user_id) <= 64:
-        raise BadMessage("missing user_id")
+    user_id = _check_user_id(data.get("user_id"))
     timestamp_ms = _timestamp_ms(body.get("timestamp"), "timestamp")
+    _check_not_ahead(timestamp_ms, now_ms)
     fields = {"user_id": user_id}
     for name, required in _FIELDS[kind].items():
         if name not in data or data[name] is None:
@@ -90,6 +130,7 @@ def event_parse(value: bytes | None, *, topic_kind: str | None = None) -> UserEv
             continue  # absent (or null) means "unchanged": never write nulls over stored values
         if not isinstance(data[name], str):
             raise BadMessage(f"{name} must be a string")
+        _check_text(data[name], name)
         if name.endswith("_at"):
             _timestamp_ms(data[name], name)
         fields[name] = data[name]

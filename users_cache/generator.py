@@ -78,7 +78,9 @@ def user_events_generate(
 ) -> Iterator[GeneratedMessage]:
     shares = shares or GeneratorShares()
     rng = random.Random(seed)
-    clock = start or dt.datetime.now(dt.UTC)
+    # By default the stream ends no later than now (each message is 1-50 ms after the
+    # previous): a consumer refuses events dated ahead of its clock.
+    clock = start or dt.datetime.now(dt.UTC) - dt.timedelta(milliseconds=50 * count)
     live: list[str] = []
     last_time: dict[str, dt.datetime] = {}
     sent: list[GeneratedMessage] = []

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from orders import services as order_services
-from users_cache.events import KINDS, BadMessage, event_parse
-from users_cache.store import event_apply, event_is_processed
+from users_cache.events import KINDS, BadMessage, UserEvent, event_parse
+from users_cache.store import event_apply, event_mark_processed
 
 logger = logging.getLogger(__name__)
 
@@ -16,7 +16,7 @@ CANCEL_REASON = "user_deleted"
 
 @dataclass(frozen=True)
 class Outcome:
-    result: str  # "applied", "stale", "duplicate" or "bad"
+    result: str  # "applied", "stale", "duplicate", "replayed" or "bad"
     reason: str = ""
     cancelled_orders: int = 0
 
@@ -29,24 +29,47 @@ def topic_kind(topic: str) -> str | None:
     return None
 
 
-def message_handle(*, topic: str, value: bytes | None) -> Outcome:
-    """Apply one message. Raises RedisError / DatabaseError for outages (the caller retries)."""
+def message_handle(*, topic: str, value: bytes | None, replay: bool = False) -> Outcome:
+    """Apply one message. Raises RedisError / DatabaseError for outages (the caller retries).
+
+    `replay` (a rebuild) applies events already processed again, without their
+    side effects: the Redis merge is idempotent, a second cancel is not wanted.
+    """
     try:
         event = event_parse(value, topic_kind=topic_kind(topic))
     except BadMessage as exc:
         return Outcome("bad", reason=exc.reason)
-    cancelled = 0
-    if event.kind == "deleted" and not event_is_processed(event.event_id):
-        # Cancel before recording the event: a crash in between redelivers the
-        # event, and cancelling again finds nothing left to cancel.
-        cancelled = order_services.orders_cancel_for_user(
-            user_id=event.user_id, reason=CANCEL_REASON, changed_by="consumer:user-events"
-        )
-    result = event_apply(
+    if event.kind == "deleted":
+        return _deleted_handle(event, replay=replay)
+    return Outcome(_apply(event, mark=True, replay=replay))
+
+
+def _apply(event: UserEvent, *, mark: bool, replay: bool) -> str:
+    return event_apply(
         event_id=event.event_id,
         user_id=event.user_id,
         kind=event.kind,
         timestamp_ms=event.timestamp_ms,
         fields=event.fields,
+        mark=mark,
+        replay=replay,
     )
+
+
+def _deleted_handle(event: UserEvent, *, replay: bool) -> Outcome:
+    """Tombstone, then cancel, then mark processed.
+
+    The tombstone comes first so that an order whose user check ran before it
+    is caught by the cancel (orders_cancel_for_user waits for creates still in
+    flight for this user), and one checked after it is refused. The event is
+    marked processed last: a crash before that redelivers it, the tombstone is
+    written again (a delete always applies) and the cancel runs again.
+    """
+    result = _apply(event, mark=False, replay=replay)
+    if result in ("duplicate", "replayed"):
+        return Outcome(result)  # its orders were cancelled when it was first processed
+    cancelled = order_services.orders_cancel_for_user(
+        user_id=event.user_id, reason=CANCEL_REASON, changed_by="consumer:user-events"
+    )
+    event_mark_processed(event_id=event.event_id, outcome=result)
     return Outcome(result, cancelled_orders=cancelled)

@@ -1,18 +1,26 @@
-"""The Redis copy of users, and the atomic "apply once" of a user event.
+"""The Redis replica of users, and the atomic "apply once" of a user event.
 
 A user is a Redis hash `users:user:<user_id>` (fields: user_id, email, name,
 status, created_at, updated_at, deleted_at, deleted, _ts). A hash makes a
 partial update a plain HSET of the fields present: absent fields keep their
 values. `_ts` is the timestamp (epoch ms) of the newest event applied.
 
-The Lua script applies an event and remembers its id in one atomic step, so a
-crash can neither lose an event (nothing stored, offset not committed, it comes
-again) nor apply it twice (the id is stored with the effect).
+The hash of a live user never expires: this is a replica of the user stream,
+not a cache, and a user with no event for a year still exists. Only a deleted
+user's tombstone and the processed-event markers expire (PROCESSED_TTL_SECONDS).
+
+The Lua script applies an event and, for created/updated, remembers its id in
+the same atomic step, so a crash can neither lose an event (nothing stored,
+offset not committed, it comes again) nor apply it twice. A delete is split:
+tombstone first, then (the caller) cancels orders, then `event_mark_processed`,
+so a crash in between redoes the cancel on redelivery.
+
+This module is the one home of the replica's Redis connection (the "users"
+cache alias, its own database REDIS_USERS_DB).
 """
 
 from dataclasses import dataclass
 
-from django.conf import settings
 from django_redis import get_redis_connection
 from redis import Redis
 from redis.exceptions import RedisError
@@ -20,12 +28,15 @@ from redis.exceptions import RedisError
 from orders_project.errors import ServiceUnavailableError
 
 PROCESSED_TTL_SECONDS = 7 * 24 * 3600
+REDIS_ALIAS = "users"
 
 _APPLY_SCRIPT = """
 -- KEYS[1] user hash, KEYS[2] processed-event marker
 -- ARGV[1] kind (created|updated|deleted), ARGV[2] event time in epoch ms,
--- ARGV[3] user TTL, ARGV[4] marker TTL, ARGV[5..] field/value pairs
-if redis.call('EXISTS', KEYS[2]) == 1 then
+-- ARGV[3] tombstone and marker TTL, ARGV[4] '1' = mark the event processed now,
+-- ARGV[5] '1' = replay (apply even if marked; a rebuild), ARGV[6..] field/value pairs
+local seen = redis.call('EXISTS', KEYS[2]) == 1
+if seen and ARGV[5] ~= '1' then
   return 'duplicate'
 end
 local kind = ARGV[1]
@@ -38,27 +49,33 @@ if kind ~= 'deleted' and (ts < stored_ts or deleted) then
   -- user.created can arrive after an update), or after the user was deleted:
   -- fill only fields still missing, never overwrite newer data, never resurrect.
   outcome = 'stale'
-  for i = 5, #ARGV, 2 do
+  for i = 6, #ARGV, 2 do
     redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1])
   end
 else
   -- A delete always applies: it is final, whatever arrived before it.
-  if #ARGV > 4 then
-    redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+  if #ARGV > 5 then
+    redis.call('HSET', KEYS[1], unpack(ARGV, 6))
   end
   if kind == 'deleted' then
     redis.call('HSET', KEYS[1], 'deleted', '1', 'status', 'deleted')
   end
   redis.call('HSET', KEYS[1], '_ts', tostring(math.max(ts, stored_ts)))
 end
--- A deleted user's tombstone lives as long as event ids are remembered, so a
--- user.created that is days late still finds it and cannot resurrect the user.
-local ttl = tonumber(ARGV[3])
 if redis.call('HGET', KEYS[1], 'deleted') == '1' then
-  ttl = math.max(ttl, tonumber(ARGV[4]))
+  -- A tombstone lives as long as event ids are remembered, so a user.created
+  -- that is days late still finds it and cannot resurrect the user.
+  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+else
+  -- A live user never expires (PERSIST also clears a TTL an older version set).
+  redis.call('PERSIST', KEYS[1])
 end
-redis.call('EXPIRE', KEYS[1], ttl)
-redis.call('SET', KEYS[2], outcome, 'EX', tonumber(ARGV[4]))
+if ARGV[4] == '1' then
+  redis.call('SET', KEYS[2], outcome, 'EX', tonumber(ARGV[3]))
+end
+if seen then
+  return 'replayed'
+end
 return outcome
 """
 
@@ -80,26 +97,48 @@ def _processed_key(event_id: str) -> str:
     return f"users:event:{event_id}"
 
 
-def _redis() -> Redis:
-    return get_redis_connection("default")
+def redis_client() -> Redis:
+    """The replica's Redis connection (pooled by django-redis)."""
+    return get_redis_connection(REDIS_ALIAS)
 
 
 def event_is_processed(event_id: str) -> bool:
-    return bool(_redis().exists(_processed_key(event_id)))
+    return bool(redis_client().exists(_processed_key(event_id)))
 
 
-def event_apply(*, event_id: str, user_id: str, kind: str, timestamp_ms: int, fields: dict[str, str]) -> str:
-    """Apply one user event atomically. Returns "applied", "stale" or "duplicate". Raises RedisError."""
+def event_apply(
+    *,
+    event_id: str,
+    user_id: str,
+    kind: str,
+    timestamp_ms: int,
+    fields: dict[str, str],
+    mark: bool = True,
+    replay: bool = False,
+) -> str:
+    """Apply one user event atomically. Raises RedisError.
+
+    Returns "applied", "stale", "duplicate" (already processed: nothing done) or,
+    with `replay`, "replayed" (already processed, applied again: the merge is
+    idempotent, so a rebuild restores a user whose hash was lost while its
+    markers lived). `mark=False` leaves the event unmarked: the caller marks it
+    with event_mark_processed once its other effects are stored (deletes).
+    """
     pairs: list[str] = []
     for name, value in fields.items():
         pairs += [name, value]
-    client = _redis()
+    client = redis_client()
     script = client.register_script(_APPLY_SCRIPT)
     outcome = script(
         keys=[_user_key(user_id), _processed_key(event_id)],
-        args=[kind, timestamp_ms, settings.USER_CACHE_TTL, PROCESSED_TTL_SECONDS, *pairs],
+        args=[kind, timestamp_ms, PROCESSED_TTL_SECONDS, int(mark), int(replay), *pairs],
     )
     return _text(outcome)
+
+
+def event_mark_processed(*, event_id: str, outcome: str) -> None:
+    """Remember that an event's effects are all stored (for PROCESSED_TTL_SECONDS)."""
+    redis_client().set(_processed_key(event_id), outcome, ex=PROCESSED_TTL_SECONDS)
 
 
 def _text(value: bytes | str) -> str:
@@ -107,9 +146,9 @@ def _text(value: bytes | str) -> str:
 
 
 def user_read(user_id: str) -> CachedUser | None:
-    """The cached user, or None. Raises ServiceUnavailableError when Redis is unreachable."""
+    """The replicated user, or None. Raises ServiceUnavailableError when Redis is unreachable."""
     try:
-        raw = _redis().hgetall(_user_key(user_id))
+        raw = redis_client().hgetall(_user_key(user_id))
     except RedisError as exc:
         raise ServiceUnavailableError("The user cache is unavailable; retry shortly.") from exc
     if not raw:

@@ -11,15 +11,19 @@ import json
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
 import redis
 from django.conf import settings
-from django.db import connections
+from django.db import connection, connections
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 
+from devstack.procs import free_port
+from orders.models import Order
+from orders.services import ItemInput, OrderInput, orders_create
 from orders_project.rfc3339 import rfc3339
 from orders_project.tests.waiting import wait_for
 from users_cache.consumer import UserEventConsumer
@@ -58,24 +62,50 @@ def created(user_id: str, when: dt.datetime, **data: Any) -> bytes:
     return user_event("user.created", user_id, when, **{**fields, "created_at": rfc3339(when), **data})
 
 
+def order_for(user_id: str, created_by_id: int | None = None) -> Order:
+    """A pending order that already exists for `user_id`, whatever the replica says of that user.
+
+    orders_create does not check the customer (order_create, and so OrderFactory, does)."""
+    spec = OrderInput(user_id=user_id, currency="EUR", items=[ItemInput("prod-1", 1, Decimal("9.99"))])
+    (order,) = orders_create(orders=[spec], created_by_id=created_by_id, changed_by="system:test")
+    return order
+
+
+def lock_waiters() -> int:
+    """Backends of the test database waiting for a lock (row or advisory), e.g. the consumer blocked by a test."""
+    with connection.cursor() as cursor:
+        # Inside a transaction pg_stat_activity is a snapshot taken at first use: drop it.
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return int(cursor.fetchone()[0])
+
+
 def text_hash(raw: dict[bytes, bytes]) -> dict[str, str]:
     return {key.decode(): value.decode() for key, value in raw.items()}
 
 
 @pytest.fixture(autouse=True)
 def redis_db() -> Iterator[redis.Redis]:
-    """A raw client on the test Redis database, flushed before and after each test."""
-    assert settings.REDIS_DB != 0, "the tests FLUSHDB: never point them at Redis database 0"
+    """A raw client on the test user-replica database, flushed before and after each test."""
+    assert settings.REDIS_USERS_DB != 0, "the tests FLUSHDB: never point them at Redis database 0"
     client = redis.Redis(
         host=settings.REDIS_HOST,
         port=settings.REDIS_PORT,
-        db=settings.REDIS_DB,
+        db=settings.REDIS_USERS_DB,
         password=settings.REDIS_PASSWORD or None,
     )
     client.flushdb()
     yield client
     client.flushdb()
     client.close()
+
+
+def users_unreachable(caches: dict[str, Any]) -> dict[str, Any]:
+    """CACHES with the user replica pointed at a real closed port (connection refused), as in an outage."""
+    location = f"redis://127.0.0.1:{free_port()}/{settings.REDIS_USERS_DB}"
+    return {**caches, "users": {**caches["users"], "LOCATION": location}}
 
 
 def user_hash(client: redis.Redis, user_id: str) -> dict[str, str]:

@@ -1,6 +1,7 @@
 """The commands: consume_user_events as a real process (SIGTERM, SIGKILL, restart),
 produce_user_events and its generator."""
 
+import datetime as dt
 import io
 import json
 import os
@@ -17,7 +18,7 @@ import pytest
 import redis
 from django.conf import settings
 from django.core.management import CommandError, call_command
-from django.db import connection, transaction
+from django.db import transaction
 
 from orders.models import Order, OrderStatus
 from orders.tests.factories import OrderFactory
@@ -29,6 +30,7 @@ from users_cache.tests.conftest import (
     WAIT_SECONDS,
     at,
     committed,
+    lock_waiters,
     read_topics,
     user_event,
     user_hash,
@@ -83,17 +85,6 @@ def run_command(kafka_bootstrap: str, user_topics: dict[str, str], tmp_path: Pat
             proc.wait(10)
 
 
-def _lock_waiters() -> int:
-    """Backends of the test database waiting for a row lock (the consumer, blocked by the test)."""
-    with connection.cursor() as cursor:
-        # Inside a transaction pg_stat_activity is a snapshot taken at first use: drop it.
-        cursor.execute("SELECT pg_stat_clear_snapshot()")
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        return int(cursor.fetchone()[0])
-
-
 def _cancel_events(order: Order) -> list[str]:
     events = OutboxEvent.objects.filter(event_type="order.cancelled", payload__data__order_id=str(order.pk))
     return [event.payload["data"]["reason"] for event in events]
@@ -116,7 +107,7 @@ def test_sigterm_finishes_the_message_commits_exits_0_and_a_restart_resumes_afte
         # Hold the order's row lock so the process is stopped in the middle of the message.
         Order.objects.select_for_update().get(pk=order.pk)
         proc = run_command(group)
-        wait_for(lambda: _lock_waiters() == 1, "the consumer to wait for the order's row lock")
+        wait_for(lambda: lock_waiters() == 1, "the consumer to wait for the order's row lock")
         proc.send_signal(signal.SIGTERM)
     stdout, _ = proc.communicate(timeout=WAIT_SECONDS)
 
@@ -161,7 +152,7 @@ def test_sigkill_after_the_redis_write_before_the_commit_changes_nothing_on_rede
         Order.objects.select_for_update().get(pk=second.pk)  # the process stops on the second message
         proc = run_command(group)
         wait_for(lambda: user_hash(redis_db, "first").get("deleted") == "1", "the first effect in Redis")
-        wait_for(lambda: _lock_waiters() == 1, "the consumer to block on the second message")
+        wait_for(lambda: lock_waiters() == 1, "the consumer to block on the second message")
         proc.send_signal(signal.SIGKILL)
         assert proc.wait(WAIT_SECONDS) == -signal.SIGKILL
         stored = users_snapshot(redis_db)
@@ -175,8 +166,11 @@ def test_sigkill_after_the_redis_write_before_the_commit_changes_nothing_on_rede
 
     assert again.counts == {"duplicate": 1, "applied": 1}
     after = users_snapshot(redis_db)
-    assert {key: value for key, value in after.items() if b"second" not in key and key in stored} == stored
-    assert len(after) == len(stored) + 2  # the second user and its event marker, nothing else
+    # Tombstone first: the killed process had written the second user's tombstone (not its
+    # event marker); the redelivery writes the same tombstone again, then cancels, then marks.
+    assert stored[b"users:user:second"][0][b"deleted"] == b"1"
+    assert {key: value for key, value in after.items() if key in stored} == stored
+    assert len(after) == len(stored) + 1  # the second event's marker, nothing else
     assert _cancel_events(first) == ["user_deleted"]
     second.refresh_from_db()
     assert (second.status, _cancel_events(second)) == (OrderStatus.CANCELLED, ["user_deleted"])
@@ -284,3 +278,89 @@ def test_bench_user_events_prints_the_rate_and_cleans_its_redis_keys(
         out.getvalue(),
     )
     assert list(redis_db.scan_iter(match="users:*")) == [b"users:user:someone-else"]
+
+
+@pytest.mark.kafka
+@pytest.mark.django_db(transaction=True)
+def test_rebuild_until_caught_up_restores_lost_users_from_the_beginning_and_exits(
+    user_topics: dict[str, str], send: Any, start_consumer: Any, redis_db: redis.Redis
+) -> None:
+    # given users the normal consumer applied, their event markers still remembered...
+    shares = GeneratorShares(updates=0.3, deletes=0.1)
+    messages = list(user_events_generate(count=150, shares=shares, seed=5, start=at(0)))
+    send(*[(message.event_type, message.value) for message in messages])
+    consumer = start_consumer()
+    consumer.wait_total(150)
+    consumer.stop()
+    users = sorted(redis_db.scan_iter(match="users:user:*"))
+    before = {key: redis_db.hgetall(key) for key in users}
+    deleted = {key for key, fields in before.items() if fields.get(b"deleted") == b"1"}
+    assert 0 < len(deleted) < len(users)
+    # ...whose records were then lost (the 24 h expiry of older versions, or a wiped Redis)
+    redis_db.delete(*users)
+
+    # when the replica is rebuilt
+    out = io.StringIO()
+    call_command(
+        "consume_user_events",
+        rebuild=True,
+        until_caught_up=True,
+        session_timeout_ms=SESSION_TIMEOUT_MS,
+        progress_seconds=0,
+        stdout=out,
+    )
+
+    # then it read every topic from the beginning in a new group, said how far it was, and stopped
+    lines = out.getvalue().splitlines()
+    assert re.fullmatch(
+        r"rebuild: reading the user topics from the beginning as group order-service-rebuild-\d{8}T\d{6}Z", lines[0]
+    )
+    per_topic = Counter(message.event_type for message in messages)
+    totals = ", ".join(
+        f"{user_topics[t]} {per_topic[t]}/{per_topic[t]}" for t in ("user.created", "user.updated", "user.deleted")
+    )
+    assert re.fullmatch(rf"rebuild: {re.escape(totals)}; 150 messages in \d+s \(\d+/s\)", lines[-3])
+    assert lines[-2] == "rebuild: caught up after 150 messages; stopping"
+    assert lines[-1] == "Stopped after 150 messages: {'replayed': 150}"
+    # and every live user is back exactly as it was, every deleted one is a tombstone again
+    after = {key: redis_db.hgetall(key) for key in sorted(redis_db.scan_iter(match="users:user:*"))}
+    assert after.keys() == before.keys()
+    assert {key: after[key] for key in users if key not in deleted} == {
+        key: before[key] for key in users if key not in deleted
+    }
+    assert {key for key, fields in after.items() if fields.get(b"deleted") == b"1"} == deleted
+    assert [key for key in users if key not in deleted and redis_db.ttl(key) != -1] == []
+
+
+@pytest.mark.kafka
+@pytest.mark.django_db(transaction=True)
+def test_rebuild_of_empty_topics_is_caught_up_at_once(user_topics: dict[str, str]) -> None:
+    out = io.StringIO()
+
+    call_command(
+        "consume_user_events",
+        rebuild=True,
+        until_caught_up=True,
+        group_id="empty",
+        session_timeout_ms=SESSION_TIMEOUT_MS,
+        stdout=out,
+    )
+
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("rebuild: reading the user topics from the beginning as group empty-rebuild-")
+    assert lines[-2:] == ["rebuild: caught up after 0 messages; stopping", "Stopped after 0 messages: {}"]
+
+
+def test_until_caught_up_needs_rebuild() -> None:
+    with pytest.raises(CommandError, match=r"^--until-caught-up needs --rebuild\.$"):
+        call_command("consume_user_events", until_caught_up=True)
+
+
+def test_generator_default_stream_is_never_dated_in_the_future() -> None:
+    # 100,000 messages 1-50 ms apart span up to 83 minutes: starting "now" would date most of
+    # them beyond USER_EVENT_MAX_FUTURE_SKEW_SECONDS, and the consumer would refuse them.
+    started = dt.datetime.now(dt.UTC)
+
+    stamps = [json.loads(m.value)["timestamp"] for m in user_events_generate(count=100_000, seed=9)]
+
+    assert max(dt.datetime.fromisoformat(stamp) for stamp in stamps) <= started

@@ -4,6 +4,7 @@ Each test has its own topics and consumer groups (see conftest.py). Waits are
 conditions with a deadline; nothing sleeps to synchronise.
 """
 
+import datetime as dt
 import logging
 from typing import Any
 
@@ -11,10 +12,10 @@ import pytest
 import redis
 from django.conf import settings as django_settings
 
-from devstack.procs import free_port
 from orders.models import Order, OrderStatus
 from orders.tests.factories import OrderFactory
 from outbox.models import OutboxEvent
+from users_cache import consumer as consumer_module
 from users_cache.generator import GeneratorShares, user_events_generate
 from users_cache.tests.conftest import (
     at,
@@ -24,6 +25,7 @@ from users_cache.tests.conftest import (
     user_event,
     user_hash,
     users_snapshot,
+    users_unreachable,
     wait_for,
 )
 
@@ -163,9 +165,7 @@ def test_redis_unreachable_makes_the_consumer_retry_without_committing(
 ) -> None:
     reachable = settings.CACHES
     # A real closed port: every Redis call is refused, as in an outage.
-    settings.CACHES = {
-        "default": {**reachable["default"], "LOCATION": f"redis://127.0.0.1:{free_port()}/{settings.REDIS_DB}"}
-    }
+    settings.CACHES = users_unreachable(reachable)
     caplog.set_level(logging.WARNING, logger="users_cache.consumer")
     send(("user.created", created("u1", at(0))))
     consumer = start_consumer()
@@ -181,3 +181,75 @@ def test_redis_unreachable_makes_the_consumer_retry_without_committing(
     consumer.stop()
     assert consumer.counts == {"applied": 1}
     assert user_hash(redis_db, "u1")["name"] == "Name u1"
+
+
+# A JSON lone surrogate: valid JSON, but a Python string that no codec can encode.
+SURROGATE_UPDATE = (
+    b'{"event_id": "0b6f7f3e-8a52-4c1e-9d7a-2f4f0d3c9e10", "event_type": "user.updated", '
+    b'"timestamp": "2026-11-01T12:00:10Z", "version": "1.0", "data": {"user_id": "u1", "name": "\\ud800"}}'
+)
+
+
+def test_bad_content_is_dead_lettered_with_its_reason_and_the_consumer_moves_on(
+    kafka_bootstrap: str, user_topics: dict[str, str], send: Any, start_consumer: Any, redis_db: redis.Redis
+) -> None:
+    # given a known user
+    consumer = start_consumer()
+    send(("user.created", created("u1", at(0))))
+    consumer.wait_total(1)
+
+    # when a lone surrogate, a NUL in a user_id and a timestamp years ahead arrive, then a good update
+    future = dt.datetime.now(dt.UTC) + dt.timedelta(days=3650)
+    send(
+        ("user.updated", SURROGATE_UPDATE),
+        ("user.updated", user_event("user.updated", "u\x00", at(11), name="NUL")),
+        ("user.updated", user_event("user.updated", "u1", future, status="inactive")),
+        ("user.updated", user_event("user.updated", "u1", at(20), name="After the bad ones")),
+        key=b"u1",
+    )
+    consumer.wait_total(5)
+
+    # then the three went to the dead-letter topic with their reasons, and the good one applied
+    assert consumer.counts == {"applied": 2, "bad": 3}
+    assert user_hash(redis_db, "u1")["name"] == "After the bad ones"
+    assert user_hash(redis_db, "u1")["status"] == "active"
+    wait_for(lambda: committed(kafka_bootstrap, consumer.group_id, user_topics["user.updated"]) == 4, "commit")
+    consumer.stop()
+    source = user_topics["user.updated"].encode()
+    records = read_topic(
+        kafka_bootstrap,
+        django_settings.KAFKA_TOPIC_USER_EVENTS_DLQ,
+        lambda found: sum(dict(r.headers).get("source_topic") == source for r in found) == 3,
+    )
+    dead = {
+        dict(r.headers)["source_offset"]: dict(r.headers)["dlq_reason"]
+        for r in records
+        if dict(r.headers).get("source_topic") == source
+    }
+    assert dead[b"0"] == b"name is not valid Unicode (lone surrogate)"
+    assert dead[b"1"] == b"user_id contains a control character"
+    assert dead[b"2"].startswith(b"timestamp is ")
+    assert dead[b"2"].endswith(b"s in the future (more than USER_EVENT_MAX_FUTURE_SKEW_SECONDS=300)")
+    assert len(dead) == 3
+
+
+def test_an_unexpected_error_dead_letters_the_message_instead_of_a_crash_loop(
+    kafka_bootstrap: str, send: Any, start_consumer: Any, monkeypatch: pytest.MonkeyPatch, redis_db: redis.Redis
+) -> None:
+    # A fault no message can cause any more (the parser refuses what used to raise):
+    # a stand-in handler raises for one user, as an unforeseen bug would.
+    real = consumer_module.message_handle
+
+    def handle(*, topic: str, value: bytes | None, replay: bool = False) -> Any:
+        if b'"user_id": "boom"' in (value or b""):
+            raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
+        return real(topic=topic, value=value, replay=replay)
+
+    monkeypatch.setattr(consumer_module, "message_handle", handle)
+    consumer = start_consumer()
+    send(("user.created", created("boom", at(0))), ("user.created", created("fine", at(1))))
+    consumer.wait_total(2)
+    consumer.stop()
+
+    assert consumer.counts == {"bad": 1, "applied": 1}
+    assert user_hash(redis_db, "fine")["name"] == "Name fine"

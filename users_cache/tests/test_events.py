@@ -9,6 +9,7 @@ from users_cache.events import BadMessage, UserEvent, event_parse
 from users_cache.tests.conftest import at, ms
 
 EVENT_ID = "6f1c2b9e-3d4a-4e5f-8a7b-9c0d1e2f3a4b"
+NOW_MS = ms(at(0))  # the clock the future-timestamp checks compare with
 
 
 def _body(**changes: Any) -> dict[str, Any]:
@@ -113,7 +114,30 @@ BAD = [
     pytest.param(_encode(_body(data={"name": "X"})), "missing user_id", id="no-user-id"),
     pytest.param(_encode(_body(data={"user_id": 7})), "missing user_id", id="int-user-id"),
     pytest.param(_encode(_body(data={"user_id": ""})), "missing user_id", id="empty-user-id"),
-    pytest.param(_encode(_body(data={"user_id": "u" * 65})), "missing user_id", id="user-id-65"),
+    pytest.param(_encode(_body(data={"user_id": "u" * 65})), "user_id longer than 64 characters", id="user-id-65"),
+    # json.dumps escapes NUL as \u0000: it reaches the parser as a real NUL, which
+    # PostgreSQL refuses in text (the cancel query would fail forever).
+    pytest.param(_encode(_body(data={"user_id": "user\x00-1"})), "user_id contains a control character", id="nul"),
+    pytest.param(_encode(_body(data={"user_id": "u\x1b[2J"})), "user_id contains a control character", id="escape"),
+    pytest.param(_encode(_body(data={"user_id": "u\x85"})), "user_id contains a control character", id="c1-control"),
+    pytest.param(
+        b'{"event_id": "6f1c2b9e-3d4a-4e5f-8a7b-9c0d1e2f3a4b", "event_type": "user.updated", '
+        b'"timestamp": "2026-11-01T12:00:00Z", "data": {"user_id": "user-1", "name": "Ada \\ud800"}}',
+        "name is not valid Unicode (lone surrogate)",
+        id="lone-surrogate-name",
+    ),
+    pytest.param(
+        b'{"event_id": "6f1c2b9e-3d4a-4e5f-8a7b-9c0d1e2f3a4b", "event_type": "user.updated", '
+        b'"timestamp": "2026-11-01T12:00:00Z", "data": {"user_id": "u\\udfff"}}',
+        "user_id is not valid Unicode (lone surrogate)",
+        id="lone-surrogate-user-id",
+    ),
+    pytest.param(
+        _encode(_body(timestamp="2099-01-01T00:00:00Z")),
+        # fixed "now" below: 2026-11-01T12:00:00Z
+        "timestamp is 2277374400s in the future (more than USER_EVENT_MAX_FUTURE_SKEW_SECONDS=300)",
+        id="far-future",
+    ),
     pytest.param(
         _encode({k: v for k, v in _body().items() if k != "timestamp"}),
         "timestamp must be an RFC 3339 string",
@@ -157,7 +181,7 @@ BAD = [
 @pytest.mark.parametrize(("value", "reason"), BAD)
 def test_bad_message_is_refused_with_its_reason(value: bytes | None, reason: str) -> None:
     with pytest.raises(BadMessage) as raised:
-        event_parse(value)
+        event_parse(value, now_ms=NOW_MS)
 
     assert raised.value.reason == reason
     assert str(raised.value) == reason
@@ -168,3 +192,29 @@ def test_event_type_must_match_its_topic() -> None:
         event_parse(_encode(_body(event_type="user.created")), topic_kind="updated")
 
     assert raised.value.reason == "event_type user.created on the updated topic"
+
+
+def test_a_timestamp_within_the_allowed_skew_is_accepted(settings: Any) -> None:
+    # given the consumer's clock 5 minutes behind the producer's, and the default skew of 300 s
+    settings.USER_EVENT_MAX_FUTURE_SKEW_SECONDS = 300
+    value = _encode(_body(timestamp="2026-11-01T12:05:00Z"))
+
+    # then exactly 300 s ahead is accepted and one millisecond more is refused
+    assert event_parse(value, now_ms=NOW_MS).timestamp_ms == NOW_MS + 300_000
+    with pytest.raises(BadMessage) as raised:
+        event_parse(value, now_ms=NOW_MS - 1)
+    assert raised.value.reason == "timestamp is 300s in the future (more than USER_EVENT_MAX_FUTURE_SKEW_SECONDS=300)"
+
+
+def test_the_skew_is_configurable(settings: Any) -> None:
+    settings.USER_EVENT_MAX_FUTURE_SKEW_SECONDS = 0
+
+    with pytest.raises(BadMessage) as raised:
+        event_parse(_encode(_body(timestamp="2026-11-01T12:00:01Z")), now_ms=NOW_MS)
+
+    assert raised.value.reason == "timestamp is 1s in the future (more than USER_EVENT_MAX_FUTURE_SKEW_SECONDS=0)"
+
+
+def test_a_future_timestamp_is_measured_against_the_real_clock_by_default() -> None:
+    with pytest.raises(BadMessage, match=r"^timestamp is \d+s in the future"):
+        event_parse(_encode(_body(timestamp="2099-01-01T00:00:00Z")))

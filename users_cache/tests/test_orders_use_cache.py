@@ -7,13 +7,12 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from devstack.procs import free_port
 from orders.models import Order
 from orders.tests.conftest import ORDERS_URL, order_url, token_client
 from orders.tests.factories import SEED_PAYLOAD, OrderFactory, UserFactory, grant
 from outbox.models import OutboxEvent
 from users_cache.store import event_apply
-from users_cache.tests.conftest import at, ms
+from users_cache.tests.conftest import at, ms, order_for, users_unreachable
 
 pytestmark = pytest.mark.django_db
 
@@ -37,9 +36,7 @@ def require_known_user(settings: Any) -> None:
 @pytest.fixture
 def redis_down(settings: Any) -> None:
     """Point the cache at a real closed port (connection refused), as in an outage."""
-    settings.CACHES = {
-        "default": {**settings.CACHES["default"], "LOCATION": f"redis://127.0.0.1:{free_port()}/{settings.REDIS_DB}"}
-    }
+    settings.CACHES = users_unreachable(settings.CACHES)
 
 
 def _cache(user_id: str, kind: str = "created", seconds: float = 0, **fields: str) -> None:
@@ -137,9 +134,7 @@ def test_redis_unreachable_gives_503_with_retry_after_and_writes_nothing(
 
 def test_idempotency_key_is_free_again_after_a_503(api: APIClient, settings: Any) -> None:
     reachable = settings.CACHES
-    settings.CACHES = {
-        "default": {**reachable["default"], "LOCATION": f"redis://127.0.0.1:{free_port()}/{settings.REDIS_DB}"}
-    }
+    settings.CACHES = users_unreachable(reachable)
     assert _create(api, "u1", **{"Idempotency-Key": "k-1"}).status_code == 503
     settings.CACHES = reachable
     _cache("u1")
@@ -171,7 +166,7 @@ def test_detail_shows_a_partial_update_merged_into_the_customer(api: APIClient, 
 
 
 def test_detail_customer_is_null_for_an_unknown_user(api: APIClient, client_user: Any) -> None:
-    order = OrderFactory.create(user_id="stranger", created_by=client_user)
+    order = order_for("stranger", created_by_id=client_user.pk)  # an order from before the user was forgotten
 
     response = api.get(order_url(order.pk))
 
@@ -181,7 +176,7 @@ def test_detail_customer_is_null_for_an_unknown_user(api: APIClient, client_user
 
 @pytest.mark.usefixtures("redis_down")
 def test_detail_still_answers_when_redis_is_down(api: APIClient, client_user: Any) -> None:
-    order = OrderFactory.create(user_id="u1", created_by=client_user)
+    order = order_for("u1", created_by_id=client_user.pk)  # created before the outage
 
     response = api.get(order_url(order.pk))
 

@@ -5,12 +5,17 @@ from typing import Any
 
 import pytest
 import redis
-from django.conf import settings
 
-from devstack.procs import free_port
 from orders_project.errors import ServiceUnavailableError
-from users_cache.store import PROCESSED_TTL_SECONDS, CachedUser, event_apply, event_is_processed, user_read
-from users_cache.tests.conftest import at, ms, user_hash
+from users_cache.store import (
+    PROCESSED_TTL_SECONDS,
+    CachedUser,
+    event_apply,
+    event_is_processed,
+    event_mark_processed,
+    user_read,
+)
+from users_cache.tests.conftest import at, ms, user_hash, users_unreachable
 
 USER = "user-1"
 
@@ -30,7 +35,7 @@ def _create(seconds: float = 0, **fields: str) -> str:
     return _apply("created", seconds, **{**given, **fields})
 
 
-def test_created_stores_the_user_with_its_ttl_and_remembers_the_event(redis_db: redis.Redis) -> None:
+def test_created_stores_a_live_user_without_expiry_and_remembers_the_event(redis_db: redis.Redis) -> None:
     event_id = str(uuid.uuid4())
 
     outcome = _apply("created", 0, event_id=event_id, email="ada@example.com", name="Ada", status="active")
@@ -43,11 +48,77 @@ def test_created_stores_the_user_with_its_ttl_and_remembers_the_event(redis_db: 
         "status": "active",
         "_ts": str(ms(at(0))),
     }
-    assert settings.USER_CACHE_TTL - 5 <= redis_db.ttl(f"users:user:{USER}") <= settings.USER_CACHE_TTL
+    assert redis_db.ttl(f"users:user:{USER}") == -1  # a replica, not a cache: no expiry
     assert redis_db.get(f"users:event:{event_id}") == b"applied"
     assert PROCESSED_TTL_SECONDS - 5 <= redis_db.ttl(f"users:event:{event_id}") <= PROCESSED_TTL_SECONDS
     assert event_is_processed(event_id)
     assert not event_is_processed(str(uuid.uuid4()))
+
+
+def test_a_live_user_outlives_user_cache_ttl(redis_db: redis.Redis, settings: Any) -> None:
+    # given the compatibility setting at its smallest
+    settings.USER_CACHE_TTL = 1
+
+    # when a user is created and updated
+    _create(0)
+    _apply("updated", 10, name="Ada L.")
+
+    # then its record has no expiry at all, whatever USER_CACHE_TTL says
+    assert redis_db.ttl(f"users:user:{USER}") == -1
+    assert user_read(USER) == CachedUser(
+        user_id=USER, email="ada@example.com", name="Ada L.", status="active", deleted=False
+    )
+
+
+def test_a_user_stored_with_a_ttl_by_an_older_version_loses_it_on_its_next_event(redis_db: redis.Redis) -> None:
+    # given a user the previous version stored with a 24 h expiry
+    _create(0)
+    redis_db.expire(f"users:user:{USER}", 86400)
+
+    # when any event of that user is applied, even a stale one
+    assert _apply("updated", -10, name="Older") == "stale"
+
+    # then the expiry is gone
+    assert redis_db.ttl(f"users:user:{USER}") == -1
+
+
+def test_replay_applies_a_processed_event_again_and_says_so(redis_db: redis.Redis) -> None:
+    # given a user whose record was lost while its event marker lived on
+    event_id = str(uuid.uuid4())
+    _create(0)
+    assert _apply("updated", 10, event_id=event_id, name="Ada L.") == "applied"
+    redis_db.delete(f"users:user:{USER}")
+
+    # when a rebuild replays the update; a normal delivery would skip it
+    assert _apply("updated", 10, event_id=event_id, name="Ada L.") == "duplicate"
+    outcome = event_apply(
+        event_id=event_id,
+        user_id=USER,
+        kind="updated",
+        timestamp_ms=ms(at(10)),
+        fields={"user_id": USER, "name": "Ada L."},
+        replay=True,
+    )
+
+    # then the user is back
+    assert outcome == "replayed"
+    assert user_hash(redis_db, USER) == {"user_id": USER, "name": "Ada L.", "_ts": str(ms(at(10)))}
+
+
+def test_a_delete_applied_without_mark_stays_unprocessed_until_marked(redis_db: redis.Redis) -> None:
+    event_id = str(uuid.uuid4())
+    _create(0)
+
+    outcome = event_apply(
+        event_id=event_id, user_id=USER, kind="deleted", timestamp_ms=ms(at(30)), fields={"user_id": USER}, mark=False
+    )
+
+    assert outcome == "applied"
+    assert user_read(USER).deleted  # type: ignore[union-attr]
+    assert not event_is_processed(event_id)
+    event_mark_processed(event_id=event_id, outcome=outcome)
+    assert redis_db.get(f"users:event:{event_id}") == b"applied"
+    assert PROCESSED_TTL_SECONDS - 5 <= redis_db.ttl(f"users:event:{event_id}") <= PROCESSED_TTL_SECONDS
 
 
 def test_duplicate_event_has_one_effect(redis_db: redis.Redis) -> None:
@@ -192,9 +263,7 @@ def test_user_read_of_unknown_user_is_none() -> None:
 
 def test_user_read_with_redis_unreachable_raises_service_unavailable(settings: Any) -> None:
     # A real closed port, not a mock: the connection is refused.
-    settings.CACHES = {
-        "default": {**settings.CACHES["default"], "LOCATION": f"redis://127.0.0.1:{free_port()}/{settings.REDIS_DB}"}
-    }
+    settings.CACHES = users_unreachable(settings.CACHES)
 
     with pytest.raises(ServiceUnavailableError):
         user_read(USER)
@@ -205,5 +274,5 @@ def test_a_tombstone_lives_as_long_as_event_ids_are_remembered(redis_db: redis.R
     _create(0)
     _apply("deleted", 10, deleted_at="2026-11-01T12:00:10Z", reason="gdpr")
 
-    # then its hash outlives USER_CACHE_TTL: a user.created days late must still find the tombstone
+    # then its hash expires with the event markers: a user.created days late must still find it
     assert PROCESSED_TTL_SECONDS - 5 <= redis_db.ttl(f"users:user:{USER}") <= PROCESSED_TTL_SECONDS

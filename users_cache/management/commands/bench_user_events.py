@@ -29,13 +29,13 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 from django.test import override_settings
-from django_redis import get_redis_connection
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 
 from orders_project.kafka import client_config, producer_new
 from users_cache.consumer import UserEventConsumer
 from users_cache.generator import GeneratedMessage, GeneratorShares, user_events_generate
+from users_cache.store import redis_client
 
 _USER_EVENT_TYPES = ("user.created", "user.updated", "user.deleted")
 # Short, so the group's first join on Tansu takes ~3 s rather than ~5 s.
@@ -165,7 +165,7 @@ class Command(BaseCommand):
                 continue
             if isinstance(body, dict) and isinstance(body.get("event_id"), str):
                 keys.add(f"users:event:{body['event_id']}")
-        client = get_redis_connection("default")
+        client = redis_client()
         ordered = sorted(keys)
         deleted = 0
         for start in range(0, len(ordered), _CLEANUP_CHUNK):
