@@ -51,3 +51,7 @@ errorlog = "-"
 # Heartbeat files of the workers on tmpfs-backed /dev/shm when it exists: a slow
 # disk under /tmp would make healthy workers look stuck to the arbiter.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+# gunicorn's control socket (for `gunicornc`) lives under $HOME, which the image
+# neither has nor could write (read-only root): without this, every start logs an
+# error. Nothing here uses it; kubectl and signals manage the process.
+control_socket_disable = True
