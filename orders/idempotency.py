@@ -5,14 +5,25 @@ second request with the same key sees the claim at once (409 while running)
 instead of blocking on a lock. The response is stored in the same
 transaction as the order itself: either both exist or neither does, so a
 crash can never leave an order whose key replays nothing.
+
+A claim left IN_PROGRESS for IDEMPOTENCY_STALE_CLAIM_SECONDS (5 minutes) is
+taken to belong to a crashed process and may be taken over. The first request
+may still be running, though (a paused or very slow process): so each claim is
+identified by the moment it was made (`created_at`, rewritten on takeover),
+and completing or releasing a claim only touches the row if it is still that
+claim. The slow first request then finds its claim gone, raises
+IdempotencyClaimLost (409) and its transaction, order included, rolls back:
+one key, one order.
 """
 
 import datetime as dt
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -20,9 +31,10 @@ from orders.models import IdempotencyKey, IdempotencyKeyStatus
 from orders_project.errors import ConflictError, DomainError
 
 KEY_LIFETIME = dt.timedelta(hours=24)
-# A claim this old whose request never completed belongs to a crashed process.
-STALE_CLAIM_AFTER = dt.timedelta(minutes=5)
 MAX_KEY_LENGTH = 255
+# Printable ASCII: PostgreSQL refuses NUL in text, and control characters in a key
+# are a client bug (or an attack on logs), never a real key.
+KEY_PATTERN = re.compile(r"[\x20-\x7e]+")
 
 
 class IdempotencyKeyReused(DomainError):
@@ -31,6 +43,24 @@ class IdempotencyKeyReused(DomainError):
 
 class IdempotencyKeyInProgress(ConflictError):
     code = "idempotency_key_in_progress"
+
+
+class IdempotencyClaimLost(ConflictError):
+    code = "idempotency_claim_lost"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The caller's ownership of a key; `claimed_at` tells this claim from a later takeover."""
+
+    client_id: int
+    key: str
+    claimed_at: dt.datetime
+
+
+def _stale_claim_after() -> dt.timedelta:
+    # A claim this old whose request never completed is taken to belong to a crashed process.
+    return dt.timedelta(seconds=settings.IDEMPOTENCY_STALE_CLAIM_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -45,10 +75,10 @@ def request_fingerprint(*, method: str, path: str, body: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def idempotency_claim(*, client_id: int, key: str, fingerprint: str) -> StoredResponse | None:
+def idempotency_claim(*, client_id: int, key: str, fingerprint: str) -> Claim | StoredResponse:
     """Claim `key` for this client, or return the response stored under it.
 
-    Returns None when the caller now owns the key and must do the work.
+    Returns a Claim when the caller now owns the key and must do the work.
     Raises IdempotencyKeyReused (different body) or IdempotencyKeyInProgress.
     """
     now = timezone.now()
@@ -61,13 +91,13 @@ def idempotency_claim(*, client_id: int, key: str, fingerprint: str) -> StoredRe
                 status=IdempotencyKeyStatus.IN_PROGRESS,
                 created_at=now,
             )
-        return None
+        return Claim(client_id=client_id, key=key, claimed_at=now)
     except IntegrityError:
         pass
     with transaction.atomic():
         record = IdempotencyKey.objects.select_for_update().get(client_id=client_id, key=key)
         expired = record.created_at < now - KEY_LIFETIME
-        abandoned = record.status == IdempotencyKeyStatus.IN_PROGRESS and record.created_at < now - STALE_CLAIM_AFTER
+        abandoned = record.status == IdempotencyKeyStatus.IN_PROGRESS and record.created_at < now - _stale_claim_after()
         if expired or abandoned:
             record.request_fingerprint = fingerprint
             record.status = IdempotencyKeyStatus.IN_PROGRESS
@@ -76,7 +106,7 @@ def idempotency_claim(*, client_id: int, key: str, fingerprint: str) -> StoredRe
             record.response_location = ""
             record.created_at = now
             record.save()
-            return None
+            return Claim(client_id=client_id, key=key, claimed_at=now)
     if record.request_fingerprint != fingerprint:
         raise IdempotencyKeyReused("This Idempotency-Key was already used with a different request body.")
     if record.status == IdempotencyKeyStatus.IN_PROGRESS:
@@ -85,19 +115,42 @@ def idempotency_claim(*, client_id: int, key: str, fingerprint: str) -> StoredRe
     return StoredResponse(status=record.response_status, body=record.response_body, location=record.response_location)
 
 
-def idempotency_complete(*, client_id: int, key: str, response: StoredResponse) -> None:
-    """Store the response; call inside the transaction that did the work."""
-    IdempotencyKey.objects.filter(client_id=client_id, key=key).update(
+def _owned(claim: Claim) -> Any:
+    return IdempotencyKey.objects.filter(
+        client_id=claim.client_id,
+        key=claim.key,
+        status=IdempotencyKeyStatus.IN_PROGRESS,
+        created_at=claim.claimed_at,
+    )
+
+
+def idempotency_complete(*, claim: Claim, response: StoredResponse) -> None:
+    """Store the response; call inside the transaction that did the work, last.
+
+    Raises IdempotencyClaimLost when another request took the key over meanwhile:
+    the caller's transaction must roll back so the key's work is done once. The
+    UPDATE waits for a competing request's uncommitted change to the row, then
+    re-checks the claim (READ COMMITTED), so two requests cannot both win.
+    """
+    updated = _owned(claim).update(
         status=IdempotencyKeyStatus.COMPLETED,
         response_status=response.status,
         response_body=response.body,
         response_location=response.location,
     )
+    if updated != 1:
+        raise IdempotencyClaimLost(
+            "This request took so long that another request with the same Idempotency-Key took over; "
+            "nothing was created by this one. Retry to get that request's response."
+        )
 
 
-def idempotency_release(*, client_id: int, key: str) -> None:
-    """Forget an unfinished claim after a failed request, so the client can retry with the same key."""
-    IdempotencyKey.objects.filter(client_id=client_id, key=key, status=IdempotencyKeyStatus.IN_PROGRESS).delete()
+def idempotency_release(*, claim: Claim) -> None:
+    """Forget an unfinished claim after a failed request, so the client can retry with the same key.
+
+    Only this claim: a takeover by a later request is left alone.
+    """
+    _owned(claim).delete()
 
 
 def idempotency_keys_purge(*, batch_size: int = 1000) -> int:

@@ -264,7 +264,8 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # UTF-8 JSON only, nesting depth bounded before parsing (a deep body is a 400, not a RecursionError).
+    "DEFAULT_PARSER_CLASSES": ["orders_project.api.parsers.StrictJSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "orders_project.api.pagination.SkipLimitPagination",
     "EXCEPTION_HANDLER": "orders_project.api.errors.exception_handler",
@@ -273,6 +274,9 @@ REST_FRAMEWORK = {
     "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%S.%fZ",
     "COERCE_DECIMAL_TO_STRING": True,
 }
+# An Idempotency-Key claim whose request has not finished after this long is taken
+# to belong to a crashed process and may be taken over (orders/idempotency.py).
+IDEMPOTENCY_STALE_CLAIM_SECONDS = 300
 # How many proxies in front of the app append to X-Forwarded-For (1 behind an
 # ingress); 0 uses the peer address. Rate limits and login lockout count clients
 # by this address (orders_project/client_ip.py).
@@ -312,6 +316,8 @@ SECURE_HSTS_PRELOAD = not DEBUG
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+# A browser session's missing or bad CSRF token: 403 in the API's one error shape.
+CSRF_FAILURE_VIEW = "orders_project.api.errors.csrf_failure_view"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -14,5 +14,8 @@ urlpatterns = [
     path("", include("django_prometheus.urls")),
 ]
 
+# Errors outside DRF (admin, login pages, unknown paths) answer in the API's one shape too.
+handler400 = "orders_project.api.errors.bad_request_view"
+handler403 = "orders_project.api.errors.permission_denied_view"
 handler404 = "orders_project.api.errors.not_found_view"
 handler500 = "orders_project.api.errors.server_error_view"

@@ -22,7 +22,9 @@ from orders.api.serializers import (
     OrderStatusChangeSerializer,
 )
 from orders.idempotency import (
+    KEY_PATTERN,
     MAX_KEY_LENGTH,
+    Claim,
     StoredResponse,
     idempotency_claim,
     idempotency_complete,
@@ -40,7 +42,7 @@ def _errors(*codes: int) -> dict[int, OpenApiResponse]:
         403: "This client may not act for the order's customer (`permission_denied`).",
         404: "No such order visible to this client (`not_found`).",
         405: "Method not allowed (`method_not_allowed`).",
-        409: "Conflict (`order_not_cancellable`, `idempotency_key_in_progress`).",
+        409: "Conflict (`order_not_cancellable`, `idempotency_key_in_progress`, `idempotency_claim_lost`).",
         415: "Body is not JSON (`unsupported_media_type`).",
         422: "Refused (`idempotency_key_reused`, `user_not_found`, `user_inactive`).",
         500: "Unexpected error (`internal_error`).",
@@ -107,18 +109,19 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             return self._create(request)
         if not 1 <= len(key) <= MAX_KEY_LENGTH:
             raise serializers.ValidationError({"Idempotency-Key": [f"Must be 1 to {MAX_KEY_LENGTH} characters."]})
-        client_id = _client_id(request)
+        if not KEY_PATTERN.fullmatch(key):
+            raise serializers.ValidationError({"Idempotency-Key": ["Must be printable ASCII, no control characters."]})
         fingerprint = request_fingerprint(method=request.method or "", path=request.path, body=request.data)
-        stored = idempotency_claim(client_id=client_id, key=key, fingerprint=fingerprint)
-        if stored is not None:
-            return Response(stored.body, status=stored.status, headers={"Location": stored.location})
+        claim = idempotency_claim(client_id=_client_id(request), key=key, fingerprint=fingerprint)
+        if isinstance(claim, StoredResponse):
+            return Response(claim.body, status=claim.status, headers={"Location": claim.location})
         try:
-            return self._create(request, idempotency_key=key)
+            return self._create(request, claim=claim)
         except BaseException:
-            idempotency_release(client_id=client_id, key=key)
+            idempotency_release(claim=claim)
             raise
 
-    def _create(self, request: Request, idempotency_key: str | None = None) -> Response:
+    def _create(self, request: Request, claim: Claim | None = None) -> Response:
         params = OrderCreateInputSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         # Scope first: the customer lookup after it would tell a stranger who exists.
@@ -133,9 +136,9 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             )
             body = OrderSerializer(order, context=self.get_serializer_context()).data
             location = request.build_absolute_uri(f"{request.path}{order.id}/")
-            if idempotency_key is not None:
+            if claim is not None:
                 stored = StoredResponse(status=status.HTTP_201_CREATED, body=body, location=location)
-                idempotency_complete(client_id=_client_id(request), key=idempotency_key, response=stored)
+                idempotency_complete(claim=claim, response=stored)
         return Response(body, status=status.HTTP_201_CREATED, headers={"Location": location})
 
     @extend_schema(

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 import outbox.services
-from orders.idempotency import idempotency_claim, request_fingerprint
+from orders.idempotency import Claim, idempotency_claim, request_fingerprint
 from orders.models import IdempotencyKey, Order
 from orders.tests.conftest import ORDERS_URL
 from orders.tests.factories import SEED_PAYLOAD, OrderFactory
@@ -57,7 +57,7 @@ def test_same_key_different_body_is_422(api_client):
 def test_a_request_while_the_first_is_in_progress_is_409(api_client, user):
     # given the first request has claimed the key and is still running
     fingerprint = request_fingerprint(method="POST", path=ORDERS_URL, body=SEED_PAYLOAD)
-    assert idempotency_claim(client_id=user.pk, key=KEY, fingerprint=fingerprint) is None
+    assert isinstance(idempotency_claim(client_id=user.pk, key=KEY, fingerprint=fingerprint), Claim)
 
     # when the same request arrives
     response = _post(api_client)
@@ -160,3 +160,29 @@ def test_a_key_of_bad_length_is_400_naming_the_header(api_client, key):
     assert response.status_code == 400
     assert response.json()["details"] == {"Idempotency-Key": ["Must be 1 to 255 characters."]}
     assert Order.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["a\x00b", "a\nb", "\t", "a\x1fb", "a\x7fb", "caf\u00e9"],
+    ids=["NUL", "newline", "tab", "unit-separator", "DEL", "latin-1"],
+)
+def test_a_key_with_control_or_non_ascii_characters_is_400_naming_the_header(api_client, key):
+    # PostgreSQL refuses NUL in text: before the check this was a DataError and a 500
+    response = _post(api_client, key=key)
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "code": "validation_error",
+        "message": "The request has invalid fields.",
+        "details": {"Idempotency-Key": ["Must be printable ASCII, no control characters."]},
+    }
+    assert IdempotencyKey.objects.count() == 0
+    assert Order.objects.count() == 0
+
+
+def test_a_key_of_printable_ascii_with_spaces_and_punctuation_is_accepted(api_client):
+    response = _post(api_client, key="order:2026/11 #1~")
+
+    assert response.status_code == 201
+    assert IdempotencyKey.objects.get().key == "order:2026/11 #1~"

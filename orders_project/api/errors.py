@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import BadRequest, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, JsonResponse
@@ -36,6 +37,17 @@ _CODES: dict[type[exceptions.APIException], str] = {
 }
 
 
+def _too_large_message() -> str:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return f"The request body is larger than {limit} bytes, the most this service accepts."
+
+
+class RequestTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is larger than this service accepts."
+    default_code = "request_too_large"
+
+
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"code": code, "message": message, "details": details if details is not None else {}}
 
@@ -60,7 +72,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         if isinstance(exc, ServiceUnavailableError):
             headers["Retry-After"] = str(exc.retry_after_seconds)
         return Response(error_body(exc.code, exc.message), status=exc.http_status, headers=headers)
-    if isinstance(exc, Http404):
+    if isinstance(exc, RequestDataTooBig):
+        # Django's limit (DATA_UPLOAD_MAX_MEMORY_SIZE), hit when DRF reads the body.
+        exc = RequestTooLarge(_too_large_message())
+    elif isinstance(exc, SuspiciousOperation | BadRequest):
+        exc = exceptions.ParseError(str(exc) or "Malformed request.")
+    elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
@@ -79,6 +96,29 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
 def not_found_view(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     """handler404: URLs outside DRF answer in the same shape."""
     return JsonResponse(error_body("not_found", "No such resource."), status=404)
+
+
+def bad_request_view(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    """handler400: Django's 400s outside DRF (a body over DATA_UPLOAD_MAX_MEMORY_SIZE is a 413).
+
+    Django calls it for SuspiciousOperation and BadRequest raised anywhere, e.g. an
+    oversized or undecodable form body sent to the admin or the login page, or a
+    Host header not in ALLOWED_HOSTS.
+    """
+    if isinstance(exception, RequestDataTooBig):
+        return JsonResponse(error_body("request_too_large", _too_large_message()), status=413)
+    return JsonResponse(error_body("malformed_request", "The request could not be understood."), status=400)
+
+
+def permission_denied_view(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    """handler403: PermissionDenied outside DRF (e.g. an admin page the staff user may not see)."""
+    message = "You do not have permission to perform this action."
+    return JsonResponse(error_body("permission_denied", message), status=403)
+
+
+def csrf_failure_view(request: HttpRequest, reason: str = "") -> JsonResponse:
+    """CSRF_FAILURE_VIEW: a browser session's missing or bad CSRF token, worded as DRF words it inside the API."""
+    return JsonResponse(error_body("permission_denied", f"CSRF Failed: {reason}"), status=403)
 
 
 def server_error_view(request: HttpRequest) -> JsonResponse:

@@ -5,17 +5,23 @@ from typing import Any
 from rest_framework import serializers
 
 
+def _printable(name: str) -> str:
+    return name.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 class StrictInputSerializer(serializers.Serializer):
     """An input serializer that refuses fields it does not declare.
 
     A typo such as `shiping_address` must be an error, not silently dropped.
+    The unknown name is echoed in the error with lone surrogates (valid in a JSON
+    escape, not encodable as UTF-8) written as `\\udXXX`, so the response can be sent.
     """
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, dict):
             unknown = sorted(set(data) - set(self.fields))
             if unknown:
-                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+                raise serializers.ValidationError({_printable(name): ["Unknown field."] for name in unknown})
         return super().to_internal_value(data)
 
 
