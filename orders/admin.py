@@ -85,7 +85,8 @@ class ApiTokenAdmin(admin.ModelAdmin):
     list_display = ["user", "created", "expiry"]
     list_filter = ["expiry"]
     search_fields = ["user__username"]
-    fields = readonly_fields = ["user", "created", "expiry"]
+    fields = ("user", "created", "expiry")
+    readonly_fields = fields
     paginator = BoundedCountPaginator
     show_full_result_count = False
 
