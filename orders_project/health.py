@@ -20,6 +20,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django_redis import get_redis_connection
@@ -45,7 +46,9 @@ def _check_postgres() -> None:
 
 
 def _check_redis() -> None:
-    get_redis_connection("default").ping()
+    # Every Redis the settings name (cache, user replica), which may be separate servers.
+    for alias in settings.CACHES:
+        get_redis_connection(alias).ping()
 
 
 def _check_kafka() -> None:
