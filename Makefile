@@ -18,7 +18,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 PYTHON_CANDIDATES := python3.13 python3.12 python3
 PYTEST_ARGS ?=
 
-.PHONY: help install dev test lint check-deploy dev-reset deploy-check deploy-smoke
+.PHONY: help install dev test lint check-deploy dev-reset deploy-check deploy-smoke fuzz
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-13s %s\n", $$1, $$2}'
@@ -58,6 +58,10 @@ dev: install ## Run the service: embedded servers where env names none, migrate,
 
 test: install ## Run the test suite (embedded PostgreSQL/Valkey when env names none)
 	$(PY) -m devstack test -- $(PYTEST_ARGS)
+
+FUZZ_MAX_EXAMPLES ?= 1000
+fuzz: install ## Schemathesis, long and random: FUZZ_MAX_EXAMPLES (1000) requests per operation and mode
+	FUZZ_MAX_EXAMPLES=$(FUZZ_MAX_EXAMPLES) FUZZ_RANDOM=1 $(PY) -m devstack test -- orders/tests/test_schemathesis.py $(PYTEST_ARGS)
 
 lint: install ## ruff check, ruff format --check, mypy
 	$(VENV)/bin/ruff check .

@@ -13,6 +13,7 @@ from orders.models import (
     MAX_ITEMS_PER_ORDER,
     Order,
     OrderItem,
+    OrderStatus,
     OrderStatusChange,
 )
 from orders.services import ItemInput, items_total
@@ -96,6 +97,11 @@ class OrderSerializer(serializers.ModelSerializer):
 
 
 class OrderStatusChangeSerializer(serializers.ModelSerializer):
+    # Declared so the schema says what is sent: "" on the creation row (was documented as a status only).
+    from_status = serializers.ChoiceField(
+        choices=OrderStatus.choices, allow_blank=True, read_only=True, help_text="Empty on the creation row."
+    )
+
     class Meta:
         model = OrderStatusChange
         fields = ["order_version", "from_status", "to_status", "changed_at", "changed_by", "reason"]

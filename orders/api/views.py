@@ -54,7 +54,7 @@ def _errors(*codes: int) -> dict[int, OpenApiResponse]:
 
 _IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
-    str,
+    {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH, "pattern": f"^{KEY_PATTERN.pattern}$"},
     OpenApiParameter.HEADER,
     required=False,
     description="Same key + same body within 24 h returns the first response again and creates nothing.",

@@ -208,3 +208,18 @@ def test_a_surrogate_encoded_in_the_query_is_read_as_replacement_characters(api_
     response = api_client.get(f"{ORDERS_URL}?user_id=%ed%a0%80")
 
     assert (response.status_code, response.json()["count"]) == (200, 0)
+
+
+def test_a_time_offset_postgresql_does_not_accept_is_read_in_utc(api_client):
+    # Found by Schemathesis: Python accepts offsets to +/-23:59, PostgreSQL to +/-15:59 (was a 500)
+    response = api_client.get(f"{ORDERS_URL}?created_before=0156-09-18T16:26:51-18:44")
+
+    assert (response.status_code, response.json()["count"]) == (200, 0)
+
+
+def test_a_moment_before_year_1_in_utc_is_400(api_client):
+    response = api_client.get(f"{ORDERS_URL}?created_after=0001-01-01T00:00:00%2B05:00")
+
+    assert_error(
+        response, 400, "validation_error", {"created_after": ["Enter a date-time between the years 1 and 9999 in UTC."]}
+    )
