@@ -209,6 +209,9 @@ OUTBOX_MAX_RETRY_ATTEMPTS = env_int("OUTBOX_MAX_RETRY_ATTEMPTS", 5, minimum=1)
 # Retry n waits about BASE * 2^(n-1) seconds (with jitter), never more than MAX.
 OUTBOX_BACKOFF_BASE_SECONDS = env_int("OUTBOX_BACKOFF_BASE_SECONDS", 1, minimum=0)
 OUTBOX_BACKOFF_MAX_SECONDS = env_int("OUTBOX_BACKOFF_MAX_SECONDS", 60, minimum=0)
+# A relay leases a key while it sends it; one that died holds its keys this long at
+# most before another relay takes them over (longer than the 10 s Kafka ack timeout).
+OUTBOX_RELAY_LEASE_SECONDS = env_int("OUTBOX_RELAY_LEASE_SECONDS", 15, minimum=1)
 OUTBOX_RETENTION_DAYS = env_int("OUTBOX_RETENTION_DAYS", 7, minimum=0)
 # Rows deleted per cleanup statement: ~1k rows keeps each DELETE to milliseconds.
 OUTBOX_CLEANUP_BATCH_SIZE = env_int("OUTBOX_CLEANUP_BATCH_SIZE", 1000, minimum=1)

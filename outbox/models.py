@@ -27,6 +27,11 @@ class OutboxEvent(models.Model):
     last_error = models.TextField(blank=True, default="")
     created_at = models.DateTimeField()
     published_at = models.DateTimeField(null=True, blank=True)
+    # The relay's lease on a key's head row while it sends that key (outbox/relay.py):
+    # set in a short transaction, cleared when the outcome is recorded, and simply
+    # ignored once claimed_until has passed (the relay died: another takes over).
+    claimed_by = models.UUIDField(null=True, blank=True, editable=False)
+    claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["id"]

@@ -5,19 +5,27 @@ Guarantees (docs/architecture.md, "Outbox relay"):
 * At-least-once: a row is marked published only after Kafka acknowledged it
   (acks=all). A relay that dies before marking leaves its rows pending, and
   the next run sends them again with the same event ids.
-* Per-key order with any number of relays: a run first takes a transaction
-  advisory lock on every key it will send, so one key is in flight in one
-  relay at a time, and it sends a key's rows only from the key's oldest
-  unpublished row on. A key whose oldest row waits for a retry, or is dead,
-  sends nothing until that row is published (or requeued/discarded by staff).
-* Rows are claimed with SELECT ... FOR UPDATE SKIP LOCKED and stay locked
-  until their outcome is committed in the same transaction.
+* Per-key order with any number of relays: a relay sends a key's rows only
+  from the key's oldest unpublished row (its head) on, and only while it
+  holds a lease on that head (claimed_by/claimed_until), so one key is in
+  flight in one relay at a time. A key whose head waits for a retry, is dead
+  or is leased by another relay sends nothing until that changes.
+* No transaction is open while the relay waits for Kafka: leases are taken
+  in one short transaction (heads picked with FOR UPDATE SKIP LOCKED, so
+  concurrent relays take different keys), the rows are sent, and the outcome
+  is written in a second short transaction. A relay that dies mid-batch
+  leaves leases that run out after OUTBOX_RELAY_LEASE_SECONDS; another relay then takes
+  the rows over and sends them again (same event ids).
+* The claim reads only due pending rows in their index order plus one index
+  probe per candidate (is there an older unpublished row of its key?), so
+  its cost does not grow with the backlog.
 """
 
 import json
 import logging
 import random
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -32,40 +40,35 @@ from outbox.producer import producer_discard, producer_get
 
 logger = logging.getLogger(__name__)
 
-# First argument of the two-key advisory lock: keeps our locks apart from any
-# other advisory-lock user of the same database.
-ADVISORY_LOCK_NAMESPACE = 7_271_001
 # How long one run keeps taking batches. Short, so a worker slot frees up soon
 # and beat's next sweep (or the next on-commit kick) carries on.
 DEFAULT_TIME_BUDGET_SECONDS = 5.0
-ACK_TIMEOUT_SECONDS = 15.0
+# Matches the producer's delivery timeout (orders_project.kafka): an ack later than
+# that will not come.
+ACK_TIMEOUT_SECONDS = 10.0
 
-# The lock is tried while the ordered heads are read, and the LIMIT stops the
-# reading: concurrent relays skip keys another relay holds and take the next
-# ones, instead of all aiming at the same oldest heads. MATERIALIZED keeps
-# PostgreSQL from evaluating the (volatile) lock function on every head first.
-_CLAIM_KEYS_SQL = """
-WITH heads AS (
-    SELECT DISTINCT ON (key) key, id, status, next_attempt_at
-    FROM outbox_outboxevent
-    WHERE status <> 'published'
-    ORDER BY key, id
-), ready AS MATERIALIZED (
-    SELECT key, id FROM heads
-    WHERE status = 'pending' AND next_attempt_at <= now()
-    ORDER BY id
-)
-SELECT key FROM ready
-WHERE pg_try_advisory_xact_lock(%(namespace)s, hashtext(key))
+# Due pending rows in the partial index's order; a row is a head when no older
+# unpublished row of its key exists (one probe of the (key, id) partial index).
+# SKIP LOCKED: a head another relay is leasing right now is passed over.
+_CLAIM_HEADS_SQL = """
+SELECT o.id, o.key FROM outbox_outboxevent o
+WHERE o.status = 'pending' AND o.next_attempt_at <= now()
+  AND (o.claimed_until IS NULL OR o.claimed_until < now())
+  AND NOT EXISTS (
+      SELECT 1 FROM outbox_outboxevent older
+      WHERE older.key = o.key AND older.status <> 'published' AND older.id < o.id
+  )
+ORDER BY o.next_attempt_at, o.id
 LIMIT %(limit)s
+FOR UPDATE OF o SKIP LOCKED
 """
 
+# The leased keys' rows from their heads on, oldest first, as many as fit the batch.
 _CLAIM_ROWS_SQL = """
 SELECT id FROM outbox_outboxevent
 WHERE key = ANY(%(keys)s) AND status <> 'published'
 ORDER BY id
 LIMIT %(limit)s
-FOR UPDATE SKIP LOCKED
 """
 
 
@@ -83,15 +86,19 @@ def backoff_seconds(attempts: int) -> float:
     return float(min(cap, base * 2 ** max(attempts - 1, 0)) * random.uniform(0.5, 1.0))
 
 
-def _claim(batch_size: int) -> list[OutboxEvent]:
-    """Lock up to batch_size sendable rows: each key's run of rows from its oldest unpublished one."""
+@transaction.atomic
+def _claim(batch_size: int, lease: uuid.UUID) -> list[OutboxEvent]:
+    """Lease up to batch_size keys' heads and return their sendable rows (each key's run from its head)."""
     with connection.cursor() as cursor:
-        cursor.execute(_CLAIM_KEYS_SQL, {"limit": batch_size, "namespace": ADVISORY_LOCK_NAMESPACE})
-        keys = [row[0] for row in cursor.fetchall()]
-        if not keys:
+        cursor.execute(_CLAIM_HEADS_SQL, {"limit": batch_size})
+        heads = cursor.fetchall()
+        if not heads:
             return []
-        cursor.execute(_CLAIM_ROWS_SQL, {"keys": keys, "limit": batch_size})
+        cursor.execute(_CLAIM_ROWS_SQL, {"keys": [key for _, key in heads], "limit": batch_size})
         ids = [row[0] for row in cursor.fetchall()]
+    OutboxEvent.objects.filter(id__in=[head_id for head_id, _ in heads]).update(
+        claimed_by=lease, claimed_until=timezone.now() + timedelta(seconds=settings.OUTBOX_RELAY_LEASE_SECONDS)
+    )
     rows = list(OutboxEvent.objects.filter(id__in=ids).order_by("id"))
     now = timezone.now()
     sendable: list[OutboxEvent] = []
@@ -138,8 +145,13 @@ def _send(producer: KafkaProducer, rows: list[OutboxEvent]) -> dict[int, KafkaEr
     return failures
 
 
-def _record(rows: list[OutboxEvent], failures: dict[int, KafkaError]) -> tuple[int, int]:
-    """Mark sent rows published (one UPDATE) and schedule the retry of each key's first failure."""
+@transaction.atomic
+def _record(rows: list[OutboxEvent], failures: dict[int, KafkaError], lease: uuid.UUID) -> tuple[int, int]:
+    """Mark sent rows published (one UPDATE), schedule the retry of each key's first failure, end the lease.
+
+    A failure is recorded only while the lease is still ours: if it ran out and
+    another relay took the key over, that relay's outcome counts, not ours.
+    """
     now = timezone.now()
     failed_keys: set[str] = set()
     published_ids: list[int] = []
@@ -151,6 +163,8 @@ def _record(rows: list[OutboxEvent], failures: dict[int, KafkaError]) -> tuple[i
             published_ids.append(row.id)
             continue
         failed_keys.add(row.key)
+        if not OutboxEvent.objects.filter(id=row.id, claimed_by=lease).exists():
+            continue
         row.attempts += 1
         row.last_error = f"{type(error).__name__}: {error}"[:2000]
         row.next_attempt_at = now + timedelta(seconds=backoff_seconds(row.attempts))
@@ -159,22 +173,32 @@ def _record(rows: list[OutboxEvent], failures: dict[int, KafkaError]) -> tuple[i
         if not error.retriable and row.attempts >= settings.OUTBOX_MAX_RETRY_ATTEMPTS:
             row.status = OutboxStatus.DEAD
             logger.error("Outbox event %s is dead after %d attempts: %s", row.event_id, row.attempts, row.last_error)
-        row.save(update_fields=["attempts", "last_error", "next_attempt_at", "status"])
-    OutboxEvent.objects.filter(id__in=published_ids).update(status=OutboxStatus.PUBLISHED, published_at=now)
+        row.claimed_by, row.claimed_until = None, None
+        row.save(update_fields=["attempts", "last_error", "next_attempt_at", "status", "claimed_by", "claimed_until"])
+    OutboxEvent.objects.filter(id__in=published_ids, status=OutboxStatus.PENDING).update(
+        status=OutboxStatus.PUBLISHED, published_at=now, claimed_by=None, claimed_until=None
+    )
+    # Heads whose key stopped before them (nothing sent) give their lease back at once.
+    OutboxEvent.objects.filter(claimed_by=lease).update(claimed_by=None, claimed_until=None)
     return len(published_ids), len(failed_keys)
 
 
 def relay_batch(*, producer: KafkaProducer | None, batch_size: int) -> tuple[int, int] | None:
-    """Relay one batch in one transaction. Returns (published, failed), or None if nothing was due."""
-    with transaction.atomic():
-        rows = _claim(batch_size)
-        if not rows:
-            return None
-        try:
-            failures = _send(producer or producer_get(), rows)
-        except KafkaError as exc:  # could not even build a producer: the broker is unreachable
-            failures = {row.id: exc for row in rows}
-        return _record(rows, failures)
+    """Relay one batch: lease (short transaction), send (no transaction), record (short transaction).
+
+    Returns (published, failed), or None if nothing was due.
+    """
+    lease = uuid.uuid4()
+    rows = _claim(batch_size, lease)
+    if not rows:
+        # Heads may be leased although none of their rows may go now (dead, backing off).
+        OutboxEvent.objects.filter(claimed_by=lease).update(claimed_by=None, claimed_until=None)
+        return None
+    try:
+        failures = _send(producer or producer_get(), rows)
+    except KafkaError as exc:  # could not even build a producer: the broker is unreachable
+        failures = {row.id: exc for row in rows}
+    return _record(rows, failures, lease)
 
 
 def relay_run(

@@ -2,13 +2,16 @@
 when it is back every row is delivered, in order per key. The link is cut by a TCP proxy in front
 of a Tansu of the test's own, which advertises the proxy so no connection bypasses it."""
 
+import threading
 import time
 from datetime import timedelta
 
 import pytest
+from django.db import connection, connections
 from django.utils import timezone
 
 from orders_project.kafka import topics_create
+from orders_project.tests.waiting import wait_for
 from outbox.models import OutboxEvent, OutboxStatus
 from outbox.relay import relay_run
 from outbox.tests.conftest import all_published, by_key, consume, enqueue, relay_until
@@ -64,3 +67,41 @@ def test_an_outage_leaves_rows_pending_with_backoff_and_none_is_lost_when_the_br
     for key, event_ids in by_key(messages).items():
         expected = [str(r.event_id) for r in written if r.key == key]
         assert list(dict.fromkeys(event_ids)) == expected
+
+
+def test_no_transaction_stays_open_while_the_relay_waits_for_kafka(proxied_kafka, unique_topics):
+    # given a relay whose producer is connected, then a link that stops answering
+    topics_create(partitions=3, replication_factor=1)
+    enqueue("k0", {"n": 0})
+    relay_until(all_published)
+    proxied_kafka.proxy.cut()
+    waiting = [enqueue(KEYS[n % 4], {"n": n}) for n in range(1, 9)]
+
+    # when a relay sends them and waits for acknowledgements that do not come
+    def run_relay() -> None:
+        try:
+            relay_run()
+        finally:
+            connections.close_all()  # a thread keeps its connection otherwise
+
+    relay = threading.Thread(target=run_relay)
+    relay.start()
+    wait_for(lambda: OutboxEvent.objects.filter(claimed_until__isnull=False).exists(), "the relay to lease its keys")
+
+    # then, for as long as it waits (10 s for the acknowledgements), no session of this database
+    # holds a transaction open for more than a second (the old relay held one, with row locks,
+    # for the whole wait); the lease and the outcome are each a transaction of milliseconds
+    long_transactions: set[int] = set()
+    while relay.is_alive():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND now() - xact_start > interval '1 second'"
+            )
+            long_transactions.update(pid for (pid,) in cursor.fetchall())
+    relay.join()
+    assert long_transactions == set()
+    # and the outcome was recorded afterwards: each key's head failed, its lease given back
+    rows = list(OutboxEvent.objects.filter(id__in=[r.id for r in waiting]).order_by("id"))
+    assert {(r.status, r.claimed_by, r.claimed_until) for r in rows} == {(OutboxStatus.PENDING, None, None)}
+    assert [r.attempts for r in rows] == [1, 1, 1, 1, 0, 0, 0, 0]
