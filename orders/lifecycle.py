@@ -22,6 +22,7 @@ from django.utils import timezone
 from orders.events import order_confirmed_data, order_shipped_data
 from orders.models import Order, OrderStatus, OrderStatusChange
 from orders.transitions import sources_of
+from orders_project import tracing
 from outbox.services import EventSpec, events_enqueue
 
 logger = logging.getLogger(__name__)
@@ -70,7 +71,20 @@ class AdvanceResult:
 
 
 def _advance_batch(*, from_status: str, to_status: str, limit: int) -> int:
-    """Move one batch of due orders; returns how many moved."""
+    """Move one batch of due orders, in a span of its own; returns how many moved.
+
+    The batch's events carry the span's traceparent (under the Celery task's span when
+    tracing is on), so the relay and the consumers continue the batch's trace.
+    """
+    with tracing.span(f"orders.lifecycle {to_status}") as span:
+        moved = _advance_batch_traced(from_status=from_status, to_status=to_status, limit=limit)
+        if moved:
+            span.set_attribute("orders.moved", moved)
+            logger.info("Lifecycle batch: %d orders %s", moved, to_status)
+    return moved
+
+
+def _advance_batch_traced(*, from_status: str, to_status: str, limit: int) -> int:
     now = timezone.now()
     if to_status == OrderStatus.CONFIRMED:
         time_column, delay, update_sql = "created_at", settings.ORDER_CONFIRM_DELAY, _CONFIRM_SQL

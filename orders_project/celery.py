@@ -8,6 +8,7 @@ from functools import partial
 from typing import Any
 
 from celery import Celery, bootsteps
+from celery.signals import setup_logging, worker_process_init, worker_process_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orders_project.settings")
 
@@ -35,3 +36,30 @@ class HeartbeatStep(bootsteps.StartStopStep):
 
 
 app.steps["worker"].add(HeartbeatStep)
+
+
+@setup_logging.connect
+def _logging_from_django(**kwargs: Any) -> None:
+    """Worker and beat log as every process does (orders_project/logs.py: JSON or text, with
+    trace ids): settings.LOGGING is applied here, and a receiver of this signal keeps Celery
+    from installing its own handlers and format on top."""
+    from django.conf import settings
+    from django.utils.log import configure_logging
+
+    configure_logging(settings.LOGGING_CONFIG, settings.LOGGING)
+
+
+@worker_process_init.connect
+def _tracing_in_pool_process(**kwargs: Any) -> None:
+    # Each prefork pool process traces on its own (exporter thread and connection are
+    # per process); a no-op unless OTEL_EXPORTER_OTLP_ENDPOINT is set.
+    from orders_project.tracing import tracing_setup
+
+    tracing_setup("worker")
+
+
+@worker_process_shutdown.connect
+def _tracing_flush(**kwargs: Any) -> None:
+    from orders_project.tracing import tracing_flush
+
+    tracing_flush()

@@ -55,3 +55,20 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 # neither has nor could write (read-only root): without this, every start logs an
 # error. Nothing here uses it; kubectl and signals manage the process.
 control_socket_disable = True
+# Start-up, worker and access lines in the app's format (JSON in production), the access
+# line as fields without the query string or any header: orders_project/gunicorn_logging.py.
+logger_class = "orders_project.gunicorn_logging.GunicornLogger"
+
+
+def post_fork(server: object, worker: object) -> None:
+    # The span exporter's thread and HTTP connection belong to one process: each worker
+    # starts its own (a no-op unless OTEL_EXPORTER_OTLP_ENDPOINT is set).
+    from orders_project.tracing import tracing_start
+
+    tracing_start("web")
+
+
+def worker_exit(server: object, worker: object) -> None:
+    from orders_project.tracing import tracing_flush
+
+    tracing_flush()

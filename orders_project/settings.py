@@ -12,6 +12,7 @@ from urllib.parse import quote
 from django.core.exceptions import ImproperlyConfigured
 
 from orders_project.env import env_bool, env_int, env_list, env_rate, env_str
+from orders_project.logs import log_format, logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -55,6 +56,8 @@ MIDDLEWARE = [
     # First: probes are answered before the host check and the HTTPS redirect
     # (a kubelet sends the pod IP as Host); see orders_project/health.py.
     "orders_project.health.HealthCheckMiddleware",
+    # traceparent and X-Request-Id on every other response, and in its log lines.
+    "orders_project.request_ids.TraceContextMiddleware",
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files straight after the security headers, before sessions and auth.
@@ -234,6 +237,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout"
 # django-celery-beat's DatabaseScheduler, touching HEARTBEAT_FILE on every tick.
 CELERY_BEAT_SCHEDULER = "orders_project.beat_scheduler:HeartbeatDatabaseScheduler"
 CELERY_WORKER_CONCURRENCY = env_int("CELERY_WORKER_CONCURRENCY", 2, minimum=1)
+# Worker and beat log through LOGGING below (JSON or text), not Celery's own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     # The safety net behind the on-commit kick: picks up retries and anything a kick missed.
@@ -348,11 +353,7 @@ STORAGES = {
     },
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"kafka": {"level": "WARNING"}},
-}
+# JSON lines (production) or text (make dev), with trace, span and request ids: orders_project/logs.py.
+LOGGING = logging_config(
+    level=env_str("LOG_LEVEL", "INFO"), fmt=log_format(), celery_tasks=env_bool("LOG_CELERY_TASKS", False)
+)

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from orders_project.rfc3339 import rfc3339
+from orders_project.tracing import traceparent_current
 from outbox.kick import relay_kick
 from outbox.models import OutboxEvent, OutboxStatus
 
@@ -22,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 
 def traceparent_new() -> str:
-    """A fresh W3C traceparent (version 00, sampled) for work no request started."""
+    """A fresh W3C traceparent (version 00, sampled) for work no request or span started."""
     return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
 
 
@@ -41,6 +42,8 @@ def event_enqueue(*, event_type: str, key: str, data: dict[str, Any], traceparen
 def events_enqueue(*, events: list[EventSpec], traceparent: str | None = None) -> list[OutboxEvent]:
     """Write events into the outbox with one INSERT, inside the caller's transaction.
 
+    Their `traceparent` header is the given one when valid, else the current span's, else new.
+
     Must run inside `transaction.atomic()`: the events exist exactly when the
     change that caused them commits. Rows get ids in list order, which is the
     order they reach Kafka within a key. The topic comes from settings by event
@@ -49,7 +52,9 @@ def events_enqueue(*, events: list[EventSpec], traceparent: str | None = None) -
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("events_enqueue must be called inside the transaction of the change it reports.")
     if traceparent is None or not _TRACEPARENT.match(traceparent):
-        traceparent = traceparent_new()
+        # The span this change happens in (the request's server span, a lifecycle batch's,
+        # a user event's): the relay and the event's consumers continue that trace.
+        traceparent = traceparent_current() or traceparent_new()
     now = timezone.now()
     rows = []
     for spec in events:

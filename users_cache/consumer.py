@@ -24,8 +24,10 @@ from django.db import DatabaseError, DataError, close_old_connections
 from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
+from opentelemetry.trace import SpanKind
 from redis.exceptions import RedisError
 
+from orders_project import tracing
 from orders_project.heartbeat import heartbeat_touch
 from orders_project.kafka import client_config, producer_new
 from users_cache.handlers import Outcome, message_handle
@@ -121,6 +123,21 @@ class UserEventConsumer:
         return offsets
 
     def _handle_until_done(self, record: ConsumerRecord) -> bool:
+        """Handle one message in a CONSUMER span, child of the traceparent in its headers
+        (the user service's trace goes on here, and into the cancels a deletion causes)."""
+        traceparent = next((value.decode("latin-1") for name, value in record.headers if name == "traceparent"), None)
+        attributes = {
+            "messaging.system": "kafka",
+            "messaging.destination.name": record.topic,
+            "messaging.destination.partition.id": str(record.partition),
+            "messaging.kafka.offset": record.offset,
+        }
+        with tracing.span(
+            f"{record.topic} process", traceparent=traceparent, kind=SpanKind.CONSUMER, attributes=attributes
+        ):
+            return self._handle_until_done_traced(record)
+
+    def _handle_until_done_traced(self, record: ConsumerRecord) -> bool:
         delay = 0.5
         while True:
             try:
@@ -128,6 +145,17 @@ class UserEventConsumer:
                 if outcome.result == "bad":
                     self._dead_letter(record, outcome.reason)
                 self.stats.add(outcome)
+                # One line per message; a rebuild reads whole topics, its progress lines say enough.
+                logger.log(
+                    logging.DEBUG if self.rebuild else logging.INFO,
+                    "User event %s from %s[%d]@%d: %s",
+                    outcome.event_id or "-",
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    outcome.result,
+                    extra={"event_id": outcome.event_id or None},
+                )
                 return True
             except (RedisError, DatabaseError, KafkaError) as exc:
                 logger.warning(
@@ -221,6 +249,8 @@ class UserEventConsumer:
             highwater = consumer.highwater(partition)
             if highwater is not None:
                 lag += max(highwater - consumer.position(partition), 0)
+        if not count and not lag:
+            return  # idle and caught up: nothing worth a line
         logger.info(
             "%d messages in %.0fs (%.1f/s), lag %d, totals %s", count, seconds, count / seconds, lag, self.stats.counts
         )

@@ -1,7 +1,7 @@
 """What one user event does: one message in, one outcome out (testable without Kafka)."""
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 
@@ -19,6 +19,8 @@ class Outcome:
     result: str  # "applied", "stale", "duplicate", "replayed" or "bad"
     reason: str = ""
     cancelled_orders: int = 0
+    # For log lines; empty when the message could not be parsed. Not part of the outcome's value.
+    event_id: str = field(default="", compare=False)
 
 
 def topic_kind(topic: str) -> str | None:
@@ -41,7 +43,7 @@ def message_handle(*, topic: str, value: bytes | None, replay: bool = False) -> 
         return Outcome("bad", reason=exc.reason)
     if event.kind == "deleted":
         return _deleted_handle(event, replay=replay)
-    return Outcome(_apply(event, mark=True, replay=replay))
+    return Outcome(_apply(event, mark=True, replay=replay), event_id=event.event_id)
 
 
 def _apply(event: UserEvent, *, mark: bool, replay: bool) -> str:
@@ -67,9 +69,9 @@ def _deleted_handle(event: UserEvent, *, replay: bool) -> Outcome:
     """
     result = _apply(event, mark=False, replay=replay)
     if result in ("duplicate", "replayed"):
-        return Outcome(result)  # its orders were cancelled when it was first processed
+        return Outcome(result, event_id=event.event_id)  # its orders were cancelled when it was first processed
     cancelled = order_services.orders_cancel_for_user(
         user_id=event.user_id, reason=CANCEL_REASON, changed_by="consumer:user-events"
     )
     event_mark_processed(event_id=event.event_id, outcome=result)
-    return Outcome(result, cancelled_orders=cancelled)
+    return Outcome(result, cancelled_orders=cancelled, event_id=event.event_id)

@@ -1,5 +1,6 @@
 """Order endpoints. Thin: parse input, call one service or selector, represent."""
 
+import logging
 import uuid
 from typing import Any
 
@@ -33,6 +34,8 @@ from orders.idempotency import (
 )
 from orders.models import Order
 from orders_project.api.serializers import ErrorSerializer
+
+logger = logging.getLogger(__name__)
 
 
 def _errors(*codes: int) -> dict[int, OpenApiResponse]:
@@ -132,13 +135,13 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
                 **params.validated_data,
                 created_by_id=request.user.pk,
                 changed_by=_changed_by(request),
-                traceparent=request.headers.get("traceparent"),
             )
             body = OrderSerializer(order, context=self.get_serializer_context()).data
             location = request.build_absolute_uri(f"{request.path}{order.id}/")
             if claim is not None:
                 stored = StoredResponse(status=status.HTTP_201_CREATED, body=body, location=location)
                 idempotency_complete(claim=claim, response=stored)
+        logger.info("Order %s created for %s", order.id, order.user_id, extra={"order_id": str(order.id)})
         return Response(body, status=status.HTTP_201_CREATED, headers={"Location": location})
 
     @extend_schema(
@@ -168,9 +171,9 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
                 order_id=order.id,
                 reason=params.validated_data["reason"],
                 changed_by=_changed_by(request),
-                traceparent=request.headers.get("traceparent"),
             )
         except Order.DoesNotExist:
             raise Http404 from None
+        logger.info("Order %s cancelled", order.id, extra={"order_id": str(order.id)})
         fresh = selectors.order_get(user=request.user, order_id=order.id)
         return Response(OrderSerializer(fresh, context=self.get_serializer_context()).data)

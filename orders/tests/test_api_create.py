@@ -273,4 +273,11 @@ def test_create_writes_exactly_one_order_created_event_matching_the_contract(api
             "created_at": rfc3339(order.created_at),
         },
     }
-    assert event.headers == {"event_id": str(event.event_id), "event_type": "order.created", "traceparent": traceparent}
+    # and its traceparent is the request's span: the caller's trace, this request's span id (as returned)
+    assert event.headers == {
+        "event_id": str(event.event_id),
+        "event_type": "order.created",
+        "traceparent": response["traceparent"],
+    }
+    assert response["traceparent"].startswith("00-0af7651916cd43dd8448eb211c80319c-")
+    assert response["traceparent"] != traceparent

@@ -9,6 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from orders_project.tracing import tracing_flush, tracing_setup
 from users_cache.consumer import PROGRESS_INTERVAL_SECONDS, UserEventConsumer
 
 
@@ -59,6 +60,8 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
+        # Spans of this process go to OTLP only when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+        tracing_setup("consumer")
         stats = UserEventConsumer(
             group_id=group_id,
             stop=stop,
@@ -68,4 +71,5 @@ class Command(BaseCommand):
             progress_seconds=progress_seconds,
             report=self.stdout.write,
         ).run()
+        tracing_flush()
         self.stdout.write(f"Stopped after {stats.total} messages: {stats.counts}")
