@@ -28,13 +28,17 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, StatusCode
 
+from orders_project import tracing
 from outbox.models import OutboxEvent, OutboxStatus
 from outbox.producer import producer_discard, producer_get
 
@@ -112,6 +116,50 @@ def _claim(batch_size: int, lease: uuid.UUID) -> list[OutboxEvent]:
     return sendable
 
 
+def _event_span(row: OutboxEvent) -> Span:
+    """The PRODUCER span of one event: a child of the traceparent stored with the row, so the
+    request (or lifecycle batch) that wrote the event and its delivery are one trace. The
+    Kafka header keeps the stored traceparent, as the event contract says."""
+    return tracing.span_start(
+        f"{row.topic} publish",
+        traceparent=row.headers.get("traceparent"),
+        kind=SpanKind.PRODUCER,
+        attributes={
+            "messaging.system": "kafka",
+            "messaging.operation.type": "send",
+            "messaging.destination.name": row.topic,
+            "messaging.message.id": str(row.event_id),
+            "messaging.kafka.message.key": row.key,
+        },
+    )
+
+
+def _event_done(row: OutboxEvent, span: Span, metadata: Any = None, error: KafkaError | None = None) -> None:
+    """End the event's span and write its log line (inside the span: the line carries its trace id)."""
+    extra = {"event_id": str(row.event_id)}
+    order_id = row.payload.get("data", {}).get("order_id") if isinstance(row.payload, dict) else None
+    if order_id:
+        extra["order_id"] = str(order_id)  # order events name their order: the trail of one order
+    with trace.use_span(span, end_on_exit=True):
+        if error is None:
+            span.set_attribute("messaging.destination.partition.id", str(metadata.partition))
+            span.set_attribute("messaging.kafka.offset", metadata.offset)
+            logger.info(
+                "Sent %s %s to %s[%d]@%d",
+                row.event_type,
+                row.event_id,
+                row.topic,
+                metadata.partition,
+                metadata.offset,
+                extra=extra,
+            )
+            return
+        span.set_status(StatusCode.ERROR, f"{type(error).__name__}: {error}")
+        # An outage fails every row of the batch; relay_run logs that once, a refusal per event.
+        level = logging.DEBUG if error.retriable else logging.WARNING
+        logger.log(level, "Kafka refused %s %s: %r", row.event_type, row.event_id, error, extra=extra)
+
+
 def _send(producer: KafkaProducer, rows: list[OutboxEvent]) -> dict[int, KafkaError]:
     """Send every row and wait for every acknowledgement. Returns the failures by row id."""
     failures: dict[int, KafkaError] = {}
@@ -120,6 +168,7 @@ def _send(producer: KafkaProducer, rows: list[OutboxEvent]) -> dict[int, KafkaEr
     for row in rows:
         if row.key in refused_keys:
             continue  # an earlier row of this key was refused: sending this one would overtake it
+        span = _event_span(row)
         try:
             future = producer.send(
                 row.topic,
@@ -129,19 +178,23 @@ def _send(producer: KafkaProducer, rows: list[OutboxEvent]) -> dict[int, KafkaEr
             )
         except KafkaError as exc:
             failures[row.id] = exc
+            _event_done(row, span, error=exc)
             if exc.retriable:  # broker unreachable: the rest would wait max_block_ms each
                 for rest in rows[rows.index(row) + 1 :]:
                     failures[rest.id] = exc
                 break
             refused_keys.add(row.key)
             continue
-        futures.append((row, future))
+        futures.append((row, future, span))
     deadline = time.monotonic() + ACK_TIMEOUT_SECONDS
-    for row, future in futures:
+    for row, future, span in futures:
         try:
-            future.get(timeout=max(deadline - time.monotonic(), 0.1))
+            metadata = future.get(timeout=max(deadline - time.monotonic(), 0.1))
         except KafkaError as exc:
             failures[row.id] = exc
+            _event_done(row, span, error=exc)
+        else:
+            _event_done(row, span, metadata)
     return failures
 
 

@@ -47,11 +47,13 @@ def test_an_order_created_through_the_api_reaches_order_created_once_and_is_mark
     assert len(messages) == 1
     message = messages[0]
     assert message.key == "user-relay-1"
+    # (the traceparent is the request's span, returned to the client: the client's trace goes on)
     assert message.headers == {
         "event_id": str(row.event_id),
         "event_type": "order.created",
-        "traceparent": TRACEPARENT,
+        "traceparent": response["traceparent"],
     }
+    assert response["traceparent"].split("-")[1] == TRACEPARENT.split("-")[1]
     assert message.value == {
         "event_id": str(row.event_id),
         "event_type": "order.created",
