@@ -4,7 +4,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Prefetch
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.db.models import Exists, OuterRef, Prefetch, Q, Subquery
 
 from orders.models import ApiClient, Order, OrderItem, OrderQuerySet, OrderStatusChange
 from orders_project.errors import ServiceUnavailableError
@@ -22,13 +24,53 @@ class ClientScope:
         return self.any_customer or (self.customer_id is not None and user_id == self.customer_id)
 
 
+# Where authentication leaves the scope it loaded with the token (one query for both):
+# the user object lives for one request, so the scope is as fresh as the token.
+SCOPE_ATTRIBUTE = "orders_client_scope"
+
+
+def client_scope_columns(*, user_ref: str) -> tuple[Exists, Subquery]:
+    """The columns client_scope() needs, annotated as scope_any_customer and scope_customer_id
+    on a query whose `user_ref` is the client's user id (`pk` on users, `user_id` on tokens):
+    whether the user holds `orders.act_for_any_customer` (given directly or through a group,
+    as ModelBackend sees it) and its ApiClient binding."""
+    granted = Permission.objects.filter(
+        Q(user=OuterRef(user_ref)) | Q(group__user=OuterRef(user_ref)),
+        content_type__app_label="orders",
+        codename="act_for_any_customer",
+    )
+    bound = ApiClient.objects.filter(user_id=OuterRef(user_ref)).values("customer_id")[:1]
+    return Exists(granted), Subquery(bound)
+
+
+def client_scope_of(*, user: Any, any_customer: bool, customer_id: str | None) -> ClientScope:
+    """The scope from the columns of client_scope_columns()."""
+    if user.is_staff or (user.is_active and (user.is_superuser or any_customer)):
+        return ClientScope(any_customer=True)
+    return ClientScope(any_customer=False, customer_id=customer_id)
+
+
 def client_scope(*, user: Any) -> ClientScope:
     """Staff and clients with `orders.act_for_any_customer` act for every customer;
-    a client bound by an ApiClient row for its customer only; any other for nobody."""
-    if user.is_staff or user.has_perm("orders.act_for_any_customer"):
+    a client bound by an ApiClient row for its customer only; any other for nobody.
+
+    Token authentication loads it with the token (orders.api.authentication); otherwise
+    one query for permission and binding together (through has_perm it took three).
+    """
+    loaded: ClientScope | None = getattr(user, SCOPE_ATTRIBUTE, None)
+    if loaded is not None:
+        return loaded
+    if user.is_staff or (user.is_active and user.is_superuser):
         return ClientScope(any_customer=True)
-    customer_id = ApiClient.objects.filter(user_id=user.pk).values_list("customer_id", flat=True).first()
-    return ClientScope(any_customer=False, customer_id=customer_id)
+    granted, bound = client_scope_columns(user_ref="pk")
+    any_customer, customer_id = (
+        get_user_model()
+        .objects.filter(pk=user.pk)
+        .annotate(scope_any_customer=granted, scope_customer_id=bound)
+        .values_list("scope_any_customer", "scope_customer_id")
+        .get()
+    )
+    return client_scope_of(user=user, any_customer=any_customer, customer_id=customer_id)
 
 
 def order_list(*, user: Any) -> OrderQuerySet:
