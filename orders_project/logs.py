@@ -19,6 +19,7 @@ second, and two lines a second bury what matters. Task failures are logged eithe
 
 import datetime as dt
 import logging
+import logging.config
 import re
 from contextvars import ContextVar
 from typing import Any
@@ -70,6 +71,10 @@ class ContextFilter(logging.Filter):
     unless the call site passed them."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        # django.request logs a 4xx/5xx after the middleware returned: the request holds its ids.
+        request_ids = getattr(getattr(record, "request", None), "log_ids", None)
+        if request_ids is not None and not hasattr(record, "trace_id"):
+            record.trace_id, record.span_id, record.request_id = request_ids
         if not hasattr(record, "trace_id"):
             span_context = trace.get_current_span().get_span_context()
             if span_context.is_valid:
@@ -106,6 +111,13 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
+
+
+def logging_configure(config: dict[str, Any]) -> None:
+    """settings.LOGGING_CONFIG: dictConfig, and Python warnings through logging (logger
+    `py.warnings`), so a warning is a JSON line too instead of raw text on stderr."""
+    logging.config.dictConfig(config)
+    logging.captureWarnings(True)
 
 
 def logging_config(*, level: str, fmt: str, celery_tasks: bool) -> dict[str, Any]:

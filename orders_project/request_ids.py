@@ -54,6 +54,9 @@ class TraceContextMiddleware:
                     response = self.get_response(request)
         finally:
             request_id_var.reset(token)
-        response["traceparent"] = tracing.traceparent_of(server_span.get_span_context())
+        span_context = server_span.get_span_context()
+        response["traceparent"] = tracing.traceparent_of(span_context)
         response[REQUEST_ID_HEADER] = request_id
+        # For django.request's line about this response, written after the middleware returned.
+        request.log_ids = (f"{span_context.trace_id:032x}", f"{span_context.span_id:016x}", request_id)  # type: ignore[attr-defined]
         return response

@@ -354,6 +354,7 @@ STORAGES = {
 }
 
 # JSON lines (production) or text (make dev), with trace, span and request ids: orders_project/logs.py.
+LOGGING_CONFIG = "orders_project.logs.logging_configure"
 LOGGING = logging_config(
     level=env_str("LOG_LEVEL", "INFO"), fmt=log_format(), celery_tasks=env_bool("LOG_CELERY_TASKS", False)
 )
