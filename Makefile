@@ -18,7 +18,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 PYTHON_CANDIDATES := python3.13 python3.12 python3
 PYTEST_ARGS ?=
 
-.PHONY: help install dev test lint check-deploy dev-reset deploy-check deploy-smoke fuzz
+.PHONY: help install dev test lint check-deploy dev-reset deploy-check deploy-smoke fuzz bench contract-check contract-docs contract-release
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-13s %s\n", $$1, $$2}'
@@ -67,6 +67,19 @@ lint: install ## ruff check, ruff format --check, mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
+
+contract-check: install ## Event schemas vs the last released copy (breaking changes fail); docs/events.md in sync
+	$(PY) -m devstack.contract check
+
+contract-docs: install ## Rewrite docs/events.md's field tables from orders_project/contract/schemas
+	$(PY) -m devstack.contract docs
+
+contract-release: install ## At a release: copy the event schemas to docs/contract/released/ (the next check's baseline)
+	$(PY) -m devstack.contract release
+
+BENCH_ARGS ?=
+bench: install ## Issue 17's figures on fresh servers beside bare baselines (~10 min; BENCH_ARGS=--quick ~2 min)
+	$(PY) -m devstack.bench $(BENCH_ARGS)
 
 dev-reset: install ## Stop what runs from .dev/ and delete it (asks first)
 	$(PY) -m devstack reset

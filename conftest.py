@@ -87,3 +87,45 @@ def proxied_kafka(tmp_path: Path, settings: Any) -> Iterator[ProxiedKafka]:
         if proxy is not None:
             proxy.cut()
         broker.stop()
+
+
+# --- the event contract: the one place produced events are validated ---
+
+_DB_FIXTURES = ("db", "transactional_db", "django_db_reset_sequences", "django_db_serialized_rollback")
+
+
+@pytest.fixture(autouse=True)
+def _outbox_events_match_the_contract(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After every database test, every outbox row it left (its own: the database is
+    rolled back or flushed after each test) must match its schema: payload, headers,
+    key. No test can forget it. Tests of the outbox's mechanics write payloads that
+    are not order events on purpose; they say so with @pytest.mark.opaque_events.
+    """
+    uses_db = request.node.get_closest_marker("django_db") is not None or any(
+        name in request.fixturenames for name in _DB_FIXTURES
+    )
+    if not uses_db or request.node.get_closest_marker("opaque_events") is not None:
+        yield
+        return
+    # Set the database up first, so this teardown runs before its rollback or flush.
+    request.getfixturevalue("_django_db_helper")
+    yield
+    from django.db import DatabaseError, connection
+
+    from orders_project.tests.contract import outbox_row_problems
+    from outbox.models import OutboxEvent
+
+    if connection.needs_rollback:
+        return  # the test left its transaction broken: nothing can be read (it fails on its own)
+    try:
+        rows = list(OutboxEvent.objects.order_by("id").values_list("event_type", "key", "payload", "headers"))
+    except DatabaseError:
+        return  # e.g. the test cut the database off: nothing to read
+    problems = [
+        problem
+        for event_type, key, payload, headers in rows
+        for problem in outbox_row_problems(event_type=event_type, key=key, payload=payload, headers=headers)
+    ]
+    if problems:
+        shown = "\n  ".join(problems[:20])
+        pytest.fail(f"{len(problems)} outbox event problem(s) against the contract:\n  {shown}", pytrace=False)

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,6 +32,16 @@ from outbox.relay import relay_run
 from outbox.services import event_enqueue
 
 TOPIC_PARTITIONS = 3
+_HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The outbox knows nothing of orders: its tests send opaque payloads ({"n": 1}) on
+    purpose, so the root conftest's contract check leaves them out. The order events
+    themselves are checked in every orders and users_cache test that writes them."""
+    for item in items:
+        if item.path.is_relative_to(_HERE):
+            item.add_marker(pytest.mark.opaque_events)
 
 
 @dataclass(frozen=True)
