@@ -20,6 +20,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from orders.events import order_confirmed_data, order_shipped_data
+from orders.metrics import transitions_count
 from orders.models import Order, OrderStatus, OrderStatusChange
 from orders.transitions import sources_of
 from orders_project import tracing
@@ -126,6 +127,7 @@ def _advance_batch_traced(*, from_status: str, to_status: str, limit: int) -> in
             for order in orders
         )
         events_enqueue(events=[EventSpec(event_type, order.user_id, event_data(order)) for order in orders])
+        transitions_count(from_status=from_status, to_status=to_status, count=len(orders))
     return len(orders)
 
 

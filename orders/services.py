@@ -10,9 +10,10 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from orders.events import order_cancelled_data, order_created_data
+from orders.metrics import orders_created_count, transitions_count, user_validation
 from orders.models import Order, OrderItem, OrderStatus, OrderStatusChange
 from orders.transitions import InvalidTransition, transition_check
-from orders_project.errors import DomainError
+from orders_project.errors import DomainError, ServiceUnavailableError
 from outbox.services import EventSpec, event_enqueue, events_enqueue
 from users_cache import services as users_cache
 
@@ -36,22 +37,42 @@ def items_total(items: list[ItemInput]) -> Decimal:
     return sum((item.price * item.quantity for item in items), Decimal("0.00"))
 
 
-def order_customer_check(*, user_id: str) -> None:
+def _customer_verdict(*, user_id: str) -> str:
+    user = users_cache.user_get(user_id=user_id)
+    if user is None:
+        return "not_found" if settings.ORDER_REQUIRE_KNOWN_USER else "unknown"
+    if user.deleted:
+        return "deleted"
+    return "inactive" if user.status == "inactive" else "valid"
+
+
+_REFUSALS: dict[str, tuple[type[DomainError], str]] = {
+    "not_found": (UserNotFound, "User {user_id!r} is not known to this service."),
+    "deleted": (UserNotFound, "User {user_id!r} has been deleted."),
+    "inactive": (UserInactive, "User {user_id!r} is inactive; only active users can order."),
+}
+
+
+def order_customer_check(*, user_id: str, record: bool = True) -> None:
     """Refuse orders for users the user cache marks unknown, inactive or deleted.
 
     Call it before opening the order transaction: it talks to Redis, and no
     network call happens inside a transaction. Redis down raises
     ServiceUnavailableError (503), never a misleading "not found".
+    `record` counts the outcome in user_validation_total (once per request: the
+    recheck inside order_create does not count again).
     """
-    user = users_cache.user_get(user_id=user_id)
-    if user is None:
-        if settings.ORDER_REQUIRE_KNOWN_USER:
-            raise UserNotFound(f"User {user_id!r} is not known to this service.")
-        return
-    if user.deleted:
-        raise UserNotFound(f"User {user_id!r} has been deleted.")
-    if user.status == "inactive":
-        raise UserInactive(f"User {user_id!r} is {user.status}; only active users can order.")
+    try:
+        verdict = _customer_verdict(user_id=user_id)
+    except ServiceUnavailableError:
+        if record:
+            user_validation.labels(result="unavailable").inc()
+        raise
+    if record:
+        user_validation.labels(result=verdict).inc()
+    if verdict in _REFUSALS:
+        error, message = _REFUSALS[verdict]
+        raise error(message.format(user_id=user_id))
 
 
 # First argument of the two-key advisory lock on a customer (the outbox relay uses
@@ -119,7 +140,7 @@ def order_create(
     Raises UserNotFound / UserInactive / ServiceUnavailableError.
     """
     _customer_lock(user_id=user_id, shared=True)
-    order_customer_check(user_id=user_id)
+    order_customer_check(user_id=user_id, record=False)  # the API's check before counted it
     spec = OrderInput(user_id=user_id, currency=currency, items=items, shipping_address=shipping_address)
     return orders_create(orders=[spec], created_by_id=created_by_id, changed_by=changed_by, traceparent=traceparent)[0]
 
@@ -173,6 +194,7 @@ def orders_create(
         events=[EventSpec("order.created", order.user_id, order_created_data(order)) for order in created],
         traceparent=traceparent,
     )
+    orders_created_count(len(created))
     return created
 
 
@@ -207,6 +229,7 @@ def order_cancel(*, order_id: uuid.UUID, reason: str, changed_by: str, tracepare
     event_enqueue(
         event_type="order.cancelled", key=order.user_id, data=order_cancelled_data(order), traceparent=traceparent
     )
+    transitions_count(from_status=from_status, to_status=OrderStatus.CANCELLED)
     return order
 
 

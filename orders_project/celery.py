@@ -10,6 +10,9 @@ from typing import Any
 from celery import Celery, bootsteps
 from celery.signals import setup_logging, worker_process_init, worker_process_shutdown
 
+# Connects the receivers that serve /metrics of the worker and beat and count tasks in flight.
+from orders_project import celery_metrics  # noqa: F401
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orders_project.settings")
 
 app = Celery("orders_project")

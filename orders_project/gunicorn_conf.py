@@ -25,10 +25,31 @@ Why these defaults:
 """
 
 import os
+import shutil
+import tempfile
+from typing import Any
 
-from django.core.exceptions import ImproperlyConfigured
+# Metrics of several workers (orders_project/metrics.py): prometheus_client's
+# multiprocess mode, chosen when it is first imported, so before anything below
+# imports it. The chart sets PROMETHEUS_MULTIPROC_DIR (/tmp/prometheus); without it,
+# a private folder is made here and removed on exit.
+_PRIVATE_METRICS_DIR = None
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    _PRIVATE_METRICS_DIR = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="orders-web-metrics-")
 
-from orders_project.env import env_int, env_str
+from django.core.exceptions import ImproperlyConfigured  # noqa: E402
+
+from orders_project.env import env_int, env_str  # noqa: E402
+from orders_project.metrics import (  # noqa: E402
+    metrics_serve,
+    multiprocess_dir_reset,
+    multiprocess_registry,
+)
+
+# This module is imported once, by the master, before it loads the app (preload_app)
+# and forks: the right moment to drop a previous run's metric files (a restarted
+# container keeps its /tmp emptyDir, and their counters would add up with ours).
+multiprocess_dir_reset(os.environ["PROMETHEUS_MULTIPROC_DIR"])
 
 try:
     bind = [env_str("GUNICORN_BIND", "0.0.0.0:8000")]
@@ -72,3 +93,24 @@ def worker_exit(server: object, worker: object) -> None:
     from orders_project.tracing import tracing_flush
 
     tracing_flush()
+
+
+def when_ready(server: Any) -> None:
+    # The master serves /metrics on METRICS_PORT, adding up every worker's files: it
+    # outlives the workers (max_requests replaces them) and is not busy with requests.
+    try:
+        metrics_serve("web", registry=multiprocess_registry())
+    except ImproperlyConfigured as exc:
+        raise SystemExit(f"gunicorn: {exc}") from None
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    # A worker that exited stops counting in the live gauges; its counters stay (they add up).
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server: Any) -> None:
+    if _PRIVATE_METRICS_DIR is not None:
+        shutil.rmtree(_PRIVATE_METRICS_DIR, ignore_errors=True)

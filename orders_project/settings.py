@@ -24,8 +24,9 @@ else:
     if len(SECRET_KEY) < 50:
         raise ImproperlyConfigured("Environment variable DJANGO_SECRET_KEY must be at least 50 characters long.")
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1"] if DEBUG else [])
-# Prometheus scrapes a pod by its IP, which is then the Host header: the chart passes
-# the pod's own IP (downward API) so /metrics answers it. Probes need no such entry:
+# The chart passes the pod's own IP (downward API), so a request addressed to the pod
+# itself (a sidecar, a port-forward) is not refused. /metrics no longer needs it: it is
+# served on METRICS_PORT, outside Django. Probes need no such entry either:
 # orders_project.health answers them before the host check.
 if env_str("POD_IP", "-") != "-":
     ALLOWED_HOSTS = [*ALLOWED_HOSTS, env_str("POD_IP")]
@@ -316,8 +317,6 @@ SPECTACULAR_SETTINGS = {
 if env_bool("DJANGO_SECURE_PROXY_SSL_HEADER", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
-# Prometheus talks plain HTTP inside the cluster (probes never reach the redirect).
-SECURE_REDIRECT_EXEMPT = [r"^metrics$"]
 SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG

@@ -1,51 +1,100 @@
-"""Prometheus gauges of the outbox, read from the database at scrape time.
+"""Metrics of the outbox: what the relay did (counters, histograms) and what waits (gauges).
 
-`outbox_events{status="pending"|"dead"}` and the age of the oldest pending
-row are what an alert needs: dead rows block their key until staff act, and
-a growing oldest-pending age means the relay is not keeping up or Kafka is
-down. Published rows are not counted (the table may hold millions of them).
+The counters are written where the relay runs (the worker's pool processes) once the
+outcome is committed. The gauges need a query; they are served by the worker only
+(orders_project/celery_metrics.py), computed at most every few seconds
+(orders_project.metrics.CachedQueryCollector). Dead rows block their key until staff
+act; a growing oldest-pending age means the relay is not keeping up or Kafka is down.
+Published rows are not counted (the table may hold millions of them).
 """
 
-import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable
+from typing import Any
 
-from django.db import DatabaseError
 from django.db.models import Count, Min
 from django.utils import timezone
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
+from prometheus_client import Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
 
+from orders_project.metrics import CachedQueryCollector
 from outbox.models import OutboxEvent, OutboxStatus
 
-logger = logging.getLogger(__name__)
+events_processed = Counter(
+    "outbox_events_processed_total",
+    "Outbox rows the relay finished an attempt on: published, failed (retry scheduled) or dead",
+    ["status"],
+)
+retry_attempts = Counter("outbox_retry_attempts_total", "Sends of outbox rows that had failed before")
+publish_duration = Histogram(
+    "outbox_publish_duration_seconds",
+    "From handing one event to the Kafka producer to its acknowledgement",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+# The service-level indicator: how long after its change committed an event was in Kafka.
+delivery_delay = Histogram(
+    "outbox_delivery_delay_seconds",
+    "From the outbox row's commit (created_at) to Kafka's acknowledgement, as the relay records it",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0),
+)
+kafka_published = Counter(
+    "kafka_events_published_total",
+    "Events sent to Kafka by the relay, by outcome (success or failure)",
+    ["topic", "event_type", "status"],
+)
 
 
-_COUNTS = ("outbox_events", "Outbox rows waiting to be sent or dead")
+def publish_timer(future: Any) -> None:
+    """Observe publish_duration when the producer's `future` is acknowledged (in the producer's thread)."""
+    started = time.monotonic()
+    future.add_callback(lambda _metadata: publish_duration.observe(time.monotonic() - started))
+
+
+def relay_outcome_record(
+    *, published: Iterable[OutboxEvent], failed: Iterable[OutboxEvent], dead: Iterable[OutboxEvent], retried: int
+) -> None:
+    """Count one relay batch's outcome. Call it once the outcome is committed (on_commit)."""
+    now = timezone.now()
+    for row in published:
+        events_processed.labels(status="published").inc()
+        kafka_published.labels(topic=row.topic, event_type=row.event_type, status="success").inc()
+        delivery_delay.observe(max((now - row.created_at).total_seconds(), 0.0))
+    for status, rows in (("failed", failed), ("dead", dead)):
+        for row in rows:
+            events_processed.labels(status=status).inc()
+            kafka_published.labels(topic=row.topic, event_type=row.event_type, status="failure").inc()
+    if retried:
+        retry_attempts.inc(retried)
+
+
+_PENDING = ("outbox_events_pending", "Outbox rows waiting to be sent (database-wide)")
+_DEAD = ("outbox_events_dead", "Outbox rows that failed too often and block their key until staff act")
 _OLDEST = ("outbox_oldest_pending_age_seconds", "Age of the oldest pending outbox row (0 if none)")
 
 
-class OutboxCollector(Collector):
-    def describe(self) -> Iterator[GaugeMetricFamily]:
-        # Without describe(), registering would call collect() and query the
-        # database at start-up, before it may even exist.
-        yield GaugeMetricFamily(*_COUNTS, labels=["status"])
-        yield GaugeMetricFamily(*_OLDEST)
+def _describe() -> list[Metric]:
+    return [GaugeMetricFamily(*_PENDING), GaugeMetricFamily(*_DEAD), GaugeMetricFamily(*_OLDEST)]
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        try:
-            rows = (
-                OutboxEvent.objects.filter(status__in=[OutboxStatus.PENDING, OutboxStatus.DEAD])
-                .values("status")
-                .annotate(count=Count("id"), oldest=Min("created_at"))
-            )
-            by_status = {row["status"]: row for row in rows}
-        except DatabaseError:
-            logger.warning("Outbox metrics unavailable: database error", exc_info=True)
-            return
-        counts = GaugeMetricFamily(*_COUNTS, labels=["status"])
-        for status in (OutboxStatus.PENDING, OutboxStatus.DEAD):
-            counts.add_metric([status], by_status[status]["count"] if status in by_status else 0)
-        yield counts
-        pending = by_status.get(OutboxStatus.PENDING)
-        age = (timezone.now() - pending["oldest"]).total_seconds() if pending else 0.0
-        yield GaugeMetricFamily(*_OLDEST, value=age)
+
+def _compute() -> list[Metric]:
+    # One statement; counts over the pending partial index and the dead rows only.
+    rows = (
+        OutboxEvent.objects.filter(status__in=[OutboxStatus.PENDING, OutboxStatus.DEAD])
+        .values("status")
+        .annotate(count=Count("id"), oldest=Min("created_at"))
+        .order_by()
+    )
+    by_status = {row["status"]: row for row in rows}
+    pending = by_status.get(OutboxStatus.PENDING)
+    dead = by_status.get(OutboxStatus.DEAD)
+    age = max((timezone.now() - pending["oldest"]).total_seconds(), 0.0) if pending else 0.0
+    return [
+        GaugeMetricFamily(*_PENDING, value=pending["count"] if pending else 0),
+        GaugeMetricFamily(*_DEAD, value=dead["count"] if dead else 0),
+        GaugeMetricFamily(*_OLDEST, value=age),
+    ]
+
+
+def outbox_collector(**options: Any) -> CachedQueryCollector:
+    """The outbox gauges, cached (options: max_age, clock; see CachedQueryCollector)."""
+    return CachedQueryCollector(_compute, describe=_describe, **options)

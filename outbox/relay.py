@@ -39,6 +39,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, StatusCode
 
 from orders_project import tracing
+from outbox import metrics
 from outbox.models import OutboxEvent, OutboxStatus
 from outbox.producer import producer_discard, producer_get
 
@@ -185,6 +186,7 @@ def _send(producer: KafkaProducer, rows: list[OutboxEvent]) -> dict[int, KafkaEr
                 break
             refused_keys.add(row.key)
             continue
+        metrics.publish_timer(future)
         futures.append((row, future, span))
     deadline = time.monotonic() + ACK_TIMEOUT_SECONDS
     for row, future, span in futures:
@@ -206,8 +208,10 @@ def _record(rows: list[OutboxEvent], failures: dict[int, KafkaError], lease: uui
     another relay took the key over, that relay's outcome counts, not ours.
     """
     now = timezone.now()
+    retried = sum(1 for row in rows if row.attempts)  # before this batch's failures count
     failed_keys: set[str] = set()
     published_ids: list[int] = []
+    failed: list[OutboxEvent] = []
     for row in rows:
         if row.key in failed_keys:
             continue  # maybe delivered, but behind a failure: it goes again after it (a duplicate)
@@ -228,11 +232,21 @@ def _record(rows: list[OutboxEvent], failures: dict[int, KafkaError], lease: uui
             logger.error("Outbox event %s is dead after %d attempts: %s", row.event_id, row.attempts, row.last_error)
         row.claimed_by, row.claimed_until = None, None
         row.save(update_fields=["attempts", "last_error", "next_attempt_at", "status", "claimed_by", "claimed_until"])
+        failed.append(row)
     OutboxEvent.objects.filter(id__in=published_ids, status=OutboxStatus.PENDING).update(
         status=OutboxStatus.PUBLISHED, published_at=now, claimed_by=None, claimed_until=None
     )
     # Heads whose key stopped before them (nothing sent) give their lease back at once.
     OutboxEvent.objects.filter(claimed_by=lease).update(claimed_by=None, claimed_until=None)
+    sent = set(published_ids)
+    transaction.on_commit(
+        lambda: metrics.relay_outcome_record(
+            published=[row for row in rows if row.id in sent],
+            failed=[row for row in failed if row.status != OutboxStatus.DEAD],
+            dead=[row for row in failed if row.status == OutboxStatus.DEAD],
+            retried=retried,
+        )
+    )
     return len(published_ids), len(failed_keys)
 
 

@@ -31,7 +31,9 @@ from orders_project import tracing
 from orders_project.heartbeat import heartbeat_touch
 from orders_project.kafka import client_config, producer_new
 from users_cache.handlers import Outcome, message_handle
+from users_cache.metrics import consumer_lag_observe, event_consumed_count
 from users_cache.rebuild import RebuildProgress
+from users_cache.status import ConsumerStatusReporter
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +81,7 @@ class UserEventConsumer:
         self.progress = RebuildProgress(self.topics) if rebuild else None
         self.stats = ConsumerStats()
         self._producer: KafkaProducer | None = None
+        self.status = ConsumerStatusReporter(group_id=self.group_id)  # lag and last event, for the web
 
     def run(self) -> ConsumerStats:
         consumer = KafkaConsumer(
@@ -100,6 +103,8 @@ class UserEventConsumer:
                 batch = consumer.poll(timeout_ms=1000)
                 processed = self._process(batch)
                 self._commit(consumer, processed)
+                self.status.observe(consumer, batch)
+                consumer_lag_observe(consumer, self.topics)
                 if self.progress is not None and self._rebuild_step(consumer, last_report):
                     break
                 if time.monotonic() - last_report >= self.progress_seconds:
@@ -145,6 +150,7 @@ class UserEventConsumer:
                 if outcome.result == "bad":
                     self._dead_letter(record, outcome.reason)
                 self.stats.add(outcome)
+                event_consumed_count(topic=record.topic, result=outcome.result)
                 # One line per message; a rebuild reads whole topics, its progress lines say enough.
                 logger.log(
                     logging.DEBUG if self.rebuild else logging.INFO,

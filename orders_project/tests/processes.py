@@ -10,12 +10,15 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from django.conf import settings
 from django.db import connection
+
+from devstack.procs import free_port
 
 BIN = Path(sys.executable).parent
 TEST_SECRET_KEY = "process-test-secret-key-" + "x" * 40
@@ -41,6 +44,10 @@ def service_env(**overrides: str) -> dict[str, str]:
         "REDIS_DB": str(settings.REDIS_DB),
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "KAFKA_BOOTSTRAP_SERVERS": ",".join(settings.KAFKA_BOOTSTRAP_SERVERS),
+        # Each child serves /metrics on a port of its own (the default 9100 would collide
+        # between children) and, if it has several processes, shares a fresh folder.
+        "METRICS_PORT": str(free_port()),
+        "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="orders-test-metrics-"),
     }
     env.pop("PYTEST_CURRENT_TEST", None)
     env.update(overrides)

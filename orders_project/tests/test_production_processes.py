@@ -70,9 +70,10 @@ def test_gunicorn_serves_the_api_docs_offline_from_collected_static(tmp_path, co
         wait_for(lambda: _answers(f"{base}/api/v1/health/live") or not web.alive(), "gunicorn to answer")
         assert web.alive()
 
-        # Prometheus scrapes by pod IP: POD_IP (from the chart) is an allowed host, others are not
-        assert _get(f"{base}/metrics", Host="10.42.0.17")[0] == 200
-        assert _get(f"{base}/metrics", Host="10.42.0.18")[0] == 400
+        # POD_IP (from the chart) is an allowed host, others are not (/metrics is on METRICS_PORT:
+        # test_process_metrics.py)
+        assert _get(f"{base}/api/v1/orders/", Host="10.42.0.17")[0] == 401
+        assert _get(f"{base}/api/v1/orders/", Host="10.42.0.18")[0] == 400
 
         for page in ("/api/docs/", "/api/redoc/"):
             status, _, body = _get(base + page)

@@ -7,8 +7,10 @@ from types import FrameType
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from orders_project.metrics import metrics_serve
 from orders_project.tracing import tracing_flush, tracing_setup
 from users_cache.consumer import PROGRESS_INTERVAL_SECONDS, UserEventConsumer
 
@@ -62,6 +64,11 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, request_stop)
         # Spans of this process go to OTLP only when OTEL_EXPORTER_OTLP_ENDPOINT is set.
         tracing_setup("consumer")
+        if not until_caught_up:  # a one-off rebuild Job reports its progress on stdout instead
+            try:
+                metrics_serve("consumer")
+            except ImproperlyConfigured as exc:  # METRICS_PORT taken or malformed
+                raise CommandError(str(exc)) from None
         stats = UserEventConsumer(
             group_id=group_id,
             stop=stop,
