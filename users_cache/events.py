@@ -1,7 +1,15 @@
-"""Parse and validate one user event from Kafka (contract: docs/events.md).
+"""Parse and validate one user event from Kafka (contract: docs/events.md and
+orders_project/contract/schemas/user.*.json).
 
 Anything that does not match the contract raises BadMessage with a reason;
 the consumer sends such messages to the dead-letter topic and moves on.
+
+One source of truth: the schema. The field table, the statuses and the user_id
+bound below are read from it; the hand checks come first only to give the
+common faults a plain reason ("missing user_id"), and the schema is checked last,
+so anything else it refuses is refused with its reason ("schema: data.email: ...").
+The checks no JSON Schema can make stay here: lone surrogates, a real calendar
+date, and the future-skew bound.
 """
 
 import datetime as dt
@@ -14,18 +22,30 @@ from typing import Any
 
 from django.conf import settings
 
-KINDS = {"user.created": "created", "user.updated": "updated", "user.deleted": "deleted"}
-# Fields each kind may carry in `data` besides user_id, and whether they are required.
+from orders_project import contract
+
+KINDS = {event_type: event_type.removeprefix("user.") for event_type in contract.USER_EVENT_TYPES}
+
+
+def _data_schema(event_type: str) -> dict[str, Any]:
+    data: dict[str, Any] = contract.schema(event_type)["properties"]["data"]
+    return data
+
+
+# Fields each kind may carry in `data` besides user_id, and whether they are required (from the schemas).
 _FIELDS: dict[str, dict[str, bool]] = {
-    "created": {"email": True, "name": True, "status": True, "created_at": False},
-    "updated": {"email": False, "name": False, "status": False, "updated_at": False},
-    "deleted": {"deleted_at": False, "reason": False},
+    kind: {
+        name: name in _data_schema(event_type)["required"]
+        for name in _data_schema(event_type)["properties"]
+        if name != "user_id"
+    }
+    for event_type, kind in KINDS.items()
 }
-USER_STATUSES = {"active", "inactive"}
+USER_STATUSES = set(_data_schema("user.created")["properties"]["status"]["enum"])
 # A user_id is a key in Redis and a value in PostgreSQL queries: bounded, and
 # printable (PostgreSQL refuses NUL in text, which would fail the cancel query
 # forever as if the database were down).
-USER_ID_MAX_LENGTH = 64
+USER_ID_MAX_LENGTH = int(_data_schema("user.created")["properties"]["user_id"]["maxLength"])
 
 
 class BadMessage(ValueError):
@@ -136,4 +156,7 @@ def event_parse(value: bytes | None, *, topic_kind: str | None = None, now_ms: i
         fields[name] = data[name]
     if "status" in fields and fields["status"] not in USER_STATUSES:
         raise BadMessage(f"status must be one of {sorted(USER_STATUSES)}")
+    reason = contract.first_error(f"user.{kind}", body)
+    if reason is not None:
+        raise BadMessage(f"schema: {reason}"[:500])
     return UserEvent(event_id=event_id, kind=kind, user_id=user_id, timestamp_ms=timestamp_ms, fields=fields)

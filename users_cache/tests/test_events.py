@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 
+from orders_project import contract
 from users_cache.events import BadMessage, UserEvent, event_parse
 from users_cache.tests.conftest import at, ms
 
@@ -218,3 +219,44 @@ def test_the_skew_is_configurable(settings: Any) -> None:
 def test_a_future_timestamp_is_measured_against_the_real_clock_by_default() -> None:
     with pytest.raises(BadMessage, match=r"^timestamp is \d+s in the future"):
         event_parse(_encode(_body(timestamp="2099-01-01T00:00:00Z")))
+
+
+# What no JSON Schema can say: a lone surrogate (valid JSON, not valid Unicode) and a time
+# too far ahead of the consumer's clock. event_parse checks these by hand.
+BEYOND_THE_SCHEMA = {"lone-surrogate-name", "lone-surrogate-user-id", "far-future"}
+
+
+def _schema_refuses(value: bytes | None) -> bool:
+    try:
+        body = json.loads(value or b"")
+    except (ValueError, RecursionError):
+        return True  # not JSON: no schema can even be applied
+    event_type = body.get("event_type") if isinstance(body, dict) else None
+    if event_type not in contract.USER_EVENT_TYPES:
+        return True  # no schema for it: refused as unknown
+    return contract.first_error(event_type, body) is not None
+
+
+@pytest.mark.parametrize("value", [pytest.param(p.values[0], id=p.id) for p in BAD if p.id not in BEYOND_THE_SCHEMA])
+def test_the_hand_checks_refuse_nothing_the_schema_accepts(value: bytes | None) -> None:
+    # One source of truth: each hand check is a plainer-worded refusal the schema makes too,
+    # except the checks beyond what a schema can say.
+    assert _schema_refuses(value)
+
+
+def test_an_event_only_the_schema_refuses_is_refused_with_the_schema_reason() -> None:
+    with pytest.raises(BadMessage) as raised:
+        event_parse(_encode(_body(version="2.0")), now_ms=NOW_MS)
+
+    assert raised.value.reason == "schema: version: '1.0' was expected"
+
+
+def test_the_good_events_here_match_the_schema() -> None:
+    for event_type, data in [
+        ("user.created", _data(email="a@example.com", name="Ada", status="active", created_at=None)),
+        ("user.updated", _data(name=None, status=None)),
+        ("user.deleted", _data(deleted_at="2026-11-01T12:00:00Z", reason=None, extra="ignored")),
+    ]:
+        body = _body(event_type=event_type, data=data)
+        assert contract.first_error(event_type, body) is None
+        assert event_parse(_encode(body), now_ms=NOW_MS).kind == event_type.removeprefix("user.")
