@@ -1,22 +1,23 @@
 """The outbox's door: `event_enqueue` / `events_enqueue` are the only way anything writes an event."""
 
+import datetime as dt
 import logging
 import re
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from orders_project import contract
 from orders_project.rfc3339 import rfc3339
 from orders_project.tracing import traceparent_current
 from outbox.kick import relay_kick
 from outbox.models import OutboxEvent, OutboxStatus
 
-ENVELOPE_VERSION = "1.0"
 _TRACEPARENT = re.compile(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 
 logger = logging.getLogger(__name__)
@@ -32,6 +33,11 @@ class EventSpec:
     event_type: str
     key: str
     data: dict[str, Any]
+    # Set only for events rebuilt by a replay: their deterministic id, their original
+    # time, and headers to add (`replayed`). New events get a random id and now.
+    event_id: uuid.UUID | None = None
+    timestamp: dt.datetime | None = None
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def event_enqueue(*, event_type: str, key: str, data: dict[str, Any], traceparent: str | None = None) -> OutboxEvent:
@@ -47,7 +53,9 @@ def events_enqueue(*, events: list[EventSpec], traceparent: str | None = None) -
     Must run inside `transaction.atomic()`: the events exist exactly when the
     change that caused them commits. Rows get ids in list order, which is the
     order they reach Kafka within a key. The topic comes from settings by event
-    type, so deployments can rename topics without touching callers.
+    type, so deployments can rename topics without touching callers; the envelope
+    `version` from the event's schema (orders_project.contract), so raising it there
+    is the one step that changes what is sent.
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("events_enqueue must be called inside the transaction of the change it reports.")
@@ -55,23 +63,30 @@ def events_enqueue(*, events: list[EventSpec], traceparent: str | None = None) -
         # The span this change happens in (the request's server span, a lifecycle batch's,
         # a user event's): the relay and the event's consumers continue that trace.
         traceparent = traceparent_current() or traceparent_new()
-    now = timezone.now()
+    rows = _rows(events, traceparent=traceparent, now=timezone.now())
+    created = OutboxEvent.objects.bulk_create(rows)
+    transaction.on_commit(relay_kick, robust=True)
+    return created
+
+
+def _rows(events: list[EventSpec], *, traceparent: str, now: dt.datetime) -> list[OutboxEvent]:
     rows = []
     for spec in events:
-        event_id = uuid.uuid4()
+        topic = settings.KAFKA_TOPICS[spec.event_type]
+        event_id = spec.event_id or uuid.uuid4()
         payload = {
             "event_id": str(event_id),
             "event_type": spec.event_type,
-            "timestamp": rfc3339(now),
-            "version": ENVELOPE_VERSION,
+            "timestamp": rfc3339(spec.timestamp or now),
+            "version": contract.event_version(spec.event_type),
             "data": spec.data,
         }
-        headers = {"event_id": str(event_id), "event_type": spec.event_type, "traceparent": traceparent}
+        headers = {"event_id": str(event_id), "event_type": spec.event_type, "traceparent": traceparent, **spec.headers}
         rows.append(
             OutboxEvent(
                 event_id=event_id,
                 event_type=spec.event_type,
-                topic=settings.KAFKA_TOPICS[spec.event_type],
+                topic=topic,
                 key=spec.key,
                 payload=payload,
                 headers=headers,
@@ -79,9 +94,79 @@ def events_enqueue(*, events: list[EventSpec], traceparent: str | None = None) -
                 created_at=now,
             )
         )
-    created = OutboxEvent.objects.bulk_create(rows)
-    transaction.on_commit(relay_kick, robust=True)
-    return created
+    return rows
+
+
+@dataclass
+class ReplayWritten:
+    resent: int = 0  # published rows moved to the tail of their key, unchanged
+    rebuilt: int = 0  # rebuilt events written as new rows
+    skipped: int = 0  # rows no longer published (pending, dead, or cleaned up meanwhile), or ids already present
+
+
+def events_replay(*, items: list[int | EventSpec], traceparent: str | None = None) -> ReplayWritten:
+    """Queue events to be sent again, in the given order, inside the caller's transaction.
+
+    An int is the id of a *published* row still in the outbox: it is sent again
+    unchanged (same event id, payload and headers; consumers drop it if they have
+    it). It is deleted and written again as a new pending row, so it goes to the
+    tail of its key: the relay sends a key from its oldest unpublished row, and a
+    row set back to pending in place would jump ahead of that key's unsent rows
+    and of rebuilt events listed before it. An EventSpec is an event rebuilt by
+    the caller (with its own event id), written as a new pending row; an id that
+    is already in the outbox is skipped (a replay running at the same time).
+
+    Within a key, rows reach Kafka in list order, after the key's rows that were
+    unpublished before this call, and before rows written after it commits.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("events_replay must be called inside a transaction.")
+    if traceparent is None or not _TRACEPARENT.match(traceparent):
+        traceparent = traceparent_new()
+    now = timezone.now()
+    result = ReplayWritten()
+    row_ids = [item for item in items if isinstance(item, int)]
+    # Locked, so the cleanup (which deletes published rows) and a second replay wait for us.
+    held = {
+        row.id: row
+        for row in OutboxEvent.objects.select_for_update().filter(id__in=row_ids, status=OutboxStatus.PUBLISHED)
+    }
+    OutboxEvent.objects.filter(id__in=list(held)).delete()
+    rebuilt_ids = [item.event_id for item in items if isinstance(item, EventSpec) and item.event_id]
+    present = set(OutboxEvent.objects.filter(event_id__in=rebuilt_ids).values_list("event_id", flat=True))
+    rows: list[OutboxEvent] = []
+    for item in items:
+        if isinstance(item, EventSpec):
+            if item.event_id in present:
+                result.skipped += 1
+            else:
+                rows.extend(_rows([item], traceparent=traceparent, now=now))
+                result.rebuilt += 1
+            continue
+        old = held.get(item)
+        if old is None:
+            result.skipped += 1
+            continue
+        rows.append(
+            OutboxEvent(
+                event_id=old.event_id,
+                event_type=old.event_type,
+                topic=old.topic,
+                key=old.key,
+                payload=old.payload,
+                headers=old.headers,
+                next_attempt_at=now,
+                # The row's own write time (the admin's age, the oldest-pending metric);
+                # the event's time stays in the payload.
+                created_at=now,
+            )
+        )
+        result.resent += 1
+    if rows:
+        # ignore_conflicts: a replay of the same events committing meanwhile wrote them first.
+        OutboxEvent.objects.bulk_create(rows, ignore_conflicts=True)
+        transaction.on_commit(relay_kick, robust=True)
+    return result
 
 
 def event_requeue(*, event_ids: list[int]) -> int:
