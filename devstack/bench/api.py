@@ -1,0 +1,201 @@
+"""Figures 4 and 5: API create and list through gunicorn (the project's own configuration)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psutil  # type: ignore[import-untyped]
+import psycopg
+
+from devstack.bench import http_load
+from devstack.bench.stack import Stack
+from devstack.procs import LOOPBACK, DevstackError, free_port, log_tail, wait_for_port
+
+ORDERS = "/api/v1/orders/"
+_COUNT_STATEMENTS = """
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
+client = APIClient(SERVER_NAME="127.0.0.1")
+client.credentials(HTTP_AUTHORIZATION="Token {token}")
+body = {{"user_id": "count-1", "currency": "USD", "items": [{{"product_id": "p1", "quantity": 2, "price": "4.50"}}]}}
+client.post("{path}", body, format="json")  # warm: first-request work is not per create
+with CaptureQueriesContext(connection) as queries:
+    response = client.post("{path}", body, format="json")
+assert response.status_code == 201, response.content
+print(len(queries.captured_queries))
+"""
+
+
+class PeakMemory:
+    """Peak resident memory (MB) of a process tree, sampled every 0.2 s in a thread."""
+
+    def __init__(self, pid: int) -> None:
+        self.root = psutil.Process(pid)
+        self.peak: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.2):
+            try:
+                procs = [self.root, *self.root.children(recursive=True)]
+                for index, proc in enumerate(procs):
+                    name = "master" if index == 0 else f"worker-{index}"
+                    mb = proc.memory_info().rss / 2**20
+                    self.peak[name] = max(self.peak.get(name, 0.0), mb)
+            except psutil.Error:
+                continue
+
+    def stop(self) -> float:
+        """The largest single process's peak, in MB."""
+        self._stop.set()
+        self._thread.join()
+        return max(self.peak.values(), default=0.0)
+
+
+@contextmanager
+def gunicorn(stack: Stack) -> Iterator[tuple[int, PeakMemory]]:
+    port = free_port()
+    env = {**stack.env, "GUNICORN_BIND": f"{LOOPBACK}:{port}", "GUNICORN_MAX_REQUESTS": "0"}
+    log = (stack.folder / "gunicorn.log").open("wb")
+    command = [str(Path(sys.executable).parent / "gunicorn"), "--config", "python:orders_project.gunicorn_conf"]
+    child = subprocess.Popen(
+        [*command, "--access-logfile", "/dev/null", "orders_project.wsgi"],
+        cwd=stack.repo,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        try:
+            wait_for_port(LOOPBACK, port, time.monotonic() + 60, lambda: child.poll() is None, "gunicorn")
+        except DevstackError as exc:
+            raise DevstackError(f"{exc}:\n{log_tail(stack.folder / 'gunicorn.log')}") from exc
+        memory = PeakMemory(child.pid)
+        yield port, memory
+    finally:
+        child.terminate()
+        child.wait(30)
+        log.close()
+
+
+def token(stack: Stack) -> str:
+    return stack.manage("create_api_token", "bench", "--service").strip().splitlines()[-1].split()[-1]
+
+
+def _create_body(n: int) -> bytes:
+    user = f"bench-{n % 1000}"
+    return json.dumps(
+        {"user_id": user, "currency": "USD", "items": [{"product_id": "p1", "quantity": 2, "price": "4.50"}]}
+    ).encode()
+
+
+def create_figures(stack: Stack, *, seconds: float, connections: list[int]) -> dict[str, Any]:
+    """API creates/s at each connection count, the bare loop in as many processes as workers,
+    the statements of one create, gunicorn's peak memory."""
+    key = token(stack)
+    statements = int(stack.manage("shell", "-c", _COUNT_STATEMENTS.format(token=key, path=ORDERS)).split()[-1])
+    headers = {"Authorization": f"Token {key}", "Content-Type": "application/json"}
+    figures: dict[str, Any] = {"statements_per_create": statements}
+    with gunicorn(stack) as (port, memory):
+        warm = dict(headers)
+        http_load.run(
+            host=LOOPBACK, port=port, method="POST", paths=lambda n: ORDERS, connections=4,
+            seconds=1.0, headers=warm, bodies=_create_body,
+        )  # fmt: skip
+        for count in connections:
+            result = http_load.run(
+                host=LOOPBACK, port=port, method="POST", paths=lambda n: ORDERS, connections=count,
+                seconds=seconds, headers=dict(headers), bodies=_create_body,
+            )  # fmt: skip
+            figures[f"c{count}"] = _summary(result, expect=201)
+        figures["web_peak_mb"] = round(memory.stop(), 1)
+    workers = int(stack.env.get("GUNICORN_WORKERS", "2"))
+    bare = [
+        subprocess.Popen(
+            [sys.executable, "-m", "devstack.bench.bare", "create", stack.dsn, str(seconds)],
+            cwd=stack.repo,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(workers)
+    ]
+    figures["bare_tps"] = round(sum(int(proc.communicate()[0]) for proc in bare) / seconds, 1)
+    return figures
+
+
+def _summary(result: http_load.LoadResult, *, expect: int) -> dict[str, float]:
+    wrong = sum(count for status, count in result.statuses.items() if status != expect)
+    if wrong:
+        raise RuntimeError(f"{wrong} of {result.requests} answers were not {expect}: {result.statuses}")
+    return {
+        "rps": round(result.rate, 1),
+        "p50_ms": round(result.percentile(50), 1),
+        "p95_ms": round(result.percentile(95), 1),
+        "p99_ms": round(result.percentile(99), 1),
+    }
+
+
+_DEEP_CURSOR = """
+from orders.models import Order
+from orders_project.api.pagination import cursor_encode
+row = Order.objects.filter(status="pending").order_by("-created_at", "-id").values_list("created_at", "id")[{offset}]
+print(cursor_encode(*row))
+"""
+_FILL = """
+INSERT INTO orders_order (id, user_id, status, currency, total_amount, shipping_address, payment_id,
+  tracking_number, carrier, cancel_reason, version, created_at, updated_at)
+SELECT md5(n::text || %(seed)s)::uuid, 'user-' || (n %% 1000),
+  (ARRAY['pending','confirmed','shipped','cancelled'])[1 + n %% 4], 'USD', 9.00, '1 Bench Street',
+  '', '', '', '', 1, now() - n * interval '1 second', now() - n * interval '1 second'
+FROM generate_series(1, %(count)s) AS n;
+INSERT INTO orders_orderitem (order_id, product_id, quantity, price)
+SELECT id, 'p1', 2, 4.50 FROM orders_order;
+ANALYZE orders_order; ANALYZE orders_orderitem;
+"""
+
+
+def fill(stack: Stack, count: int) -> float:
+    """`count` orders (1,000 customers, four statuses) with one item each, by INSERT ... SELECT
+    generate_series into the real tables. Returns seconds."""
+    started = time.monotonic()
+    with psycopg.connect(stack.dsn, autocommit=True) as conn:
+        for statement in _FILL.split(";"):
+            if statement.strip():
+                conn.execute(statement, {"seed": "bench", "count": count})
+    return time.monotonic() - started
+
+
+def list_figures(stack: Stack, *, orders: int, seconds: float, connections: int) -> dict[str, Any]:
+    """p95 (and requests/s) of list pages of 100: all orders, one customer's, one status's first page,
+    and a deep page of that status (by keyset cursor, half way down)."""
+    fill_seconds = fill(stack, orders)
+    # The API's own cursor of the pending order half way down its list (orders_project.api.pagination).
+    deep = stack.manage("shell", "-c", _DEEP_CURSOR.format(offset=orders // 8)).split()[-1]
+    pages = {
+        "all": lambda n: f"{ORDERS}?limit=100",
+        "user": lambda n: f"{ORDERS}?limit=100&user_id=user-{n % 1000}",
+        "status": lambda n: f"{ORDERS}?limit=100&status=pending",
+        "status_deep": lambda n: f"{ORDERS}?limit=100&status=pending&cursor={deep}",
+    }
+    key = token(stack)
+    figures: dict[str, Any] = {"orders": orders, "fill_seconds": round(fill_seconds, 1)}
+    with gunicorn(stack) as (port, memory):
+        for name, path in pages.items():
+            result = http_load.run(
+                host=LOOPBACK, port=port, method="GET", paths=path, connections=connections,
+                seconds=seconds, headers={"Authorization": f"Token {key}"},
+            )  # fmt: skip
+            figures[name] = _summary(result, expect=200)
+        memory.stop()
+    return figures

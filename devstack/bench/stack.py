@@ -1,0 +1,102 @@
+"""Fresh servers for one figure: PostgreSQL, Valkey and (when asked) Tansu, migrated, gone after.
+
+Every figure that depends on servers gets its own (Tansu's memory storage slows
+as data piles up, and a database full of the last figure's rows changes the
+next one's plans). PostgreSQL runs with fsync off, like the test servers: the
+figures and their bare baselines use the same server, so the ratio holds.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from devstack import kafka, postgres, valkey
+from devstack.procs import free_port
+
+SECRET_KEY = "bench-only-secret-key-" + "b" * 40
+DATABASE = "orders"
+
+
+@dataclass
+class Stack:
+    repo: Path
+    folder: Path
+    env: dict[str, str]
+
+    @property
+    def dsn(self) -> str:
+        return f"host={self.env['POSTGRES_SERVER']} port={self.env['POSTGRES_PORT']} user=postgres dbname={DATABASE}"
+
+    def manage(self, *args: str, timeout: float = 600) -> str:
+        """Run manage.py with this stack's env; returns its stdout (raises with all its output on failure)."""
+        done = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=self.repo,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if done.returncode:
+            raise RuntimeError(f"manage.py {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+        return done.stdout
+
+
+def production_env(repo: Path, **servers: str) -> dict[str, str]:
+    """Production settings (debug off) without what a load test on plain HTTP cannot use:
+    the HTTPS redirect and the rate limits."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("POSTGRES_", "REDIS_", "KAFKA_"))}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    env.update(
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        DJANGO_DEBUG="false",
+        DJANGO_SECRET_KEY=SECRET_KEY,
+        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
+        DJANGO_SECURE_SSL_REDIRECT="false",
+        DJANGO_SECURE_HSTS_SECONDS="0",
+        API_THROTTLE_WRITE_RATE="off",
+        API_THROTTLE_READ_RATE="off",
+        API_THROTTLE_ANON_RATE="off",
+        ORDER_REQUIRE_KNOWN_USER="false",
+        LOG_LEVEL="WARNING",
+        POSTGRES_USER="postgres",
+        POSTGRES_PASSWORD="",
+        POSTGRES_DB=DATABASE,
+        REDIS_PASSWORD="",
+        **servers,
+    )
+    return env
+
+
+@contextmanager
+def fresh(repo: Path, *, kafka_broker: bool = False) -> Iterator[Stack]:
+    folder = Path(tempfile.mkdtemp(prefix="orders-bench-"))
+    with ExitStack() as stack:
+        stack.callback(shutil.rmtree, folder, True)
+        pg = postgres.start(folder / "postgres", free_port(), database=DATABASE, durable=False)
+        stack.callback(pg.stop)
+        redis = valkey.start(folder / "valkey", free_port(), durable=False)
+        stack.callback(redis.stop)
+        servers = {
+            "POSTGRES_SERVER": pg.host,
+            "POSTGRES_PORT": str(pg.port),
+            "REDIS_HOST": redis.host,
+            "REDIS_PORT": str(redis.port),
+        }
+        if kafka_broker:
+            broker = kafka.start(free_port(), log_path=folder / "tansu.log")
+            stack.callback(broker.stop)
+            servers["KAFKA_BOOTSTRAP_SERVERS"] = broker.address
+        else:
+            servers["KAFKA_BOOTSTRAP_SERVERS"] = "127.0.0.1:1"  # nothing: the figure needs no Kafka
+        result = Stack(repo=repo, folder=folder, env=production_env(repo, **servers))
+        result.manage("migrate", "--noinput")
+        yield result
