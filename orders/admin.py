@@ -5,12 +5,18 @@ choices (no date hierarchy; the currency choices come from recent orders)."""
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from knox.models import AuthToken
 
 from orders.models import Order, OrderItem, OrderStatusChange
+from orders.replay import ReplayFilter, orders_replay
 from orders_project.counting import BoundedCountPaginator
+
+# The replay action works inside the request: a few orders (each has at most three
+# events), not a bulk replay, which is `manage.py outbox_replay`'s job.
+REPLAY_MAX_ORDERS = 20
 
 # The currency filter offers the currencies of this many newest orders (a bounded
 # read through the created_at index) instead of a DISTINCT over every order.
@@ -59,6 +65,24 @@ class OrderAdmin(admin.ModelAdmin):
     readonly_fields = [field.name for field in Order._meta.fields]
     paginator = BoundedCountPaginator
     show_full_result_count = False  # it would COUNT(*) the whole table on every filtered view
+    actions = ["replay_events"]
+
+    @admin.action(description="Replay the selected orders' events to Kafka", permissions=["replay"])
+    def replay_events(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
+        order_ids = list(queryset.values_list("id", flat=True)[: REPLAY_MAX_ORDERS + 1])
+        if len(order_ids) > REPLAY_MAX_ORDERS:
+            self.message_user(
+                request,
+                f"Select at most {REPLAY_MAX_ORDERS} orders; use manage.py outbox_replay for more.",
+                messages.ERROR,
+            )
+            return
+        result = orders_replay(replay_filter=ReplayFilter(order_ids=order_ids))
+        self.message_user(request, f"Replay of {len(order_ids)} order(s): {result.line()}.", messages.SUCCESS)
+
+    def has_replay_permission(self, request: HttpRequest) -> bool:
+        # Replaying writes outbox rows: it asks for the permission that requeues them.
+        return bool(request.user.has_perm("outbox.change_outboxevent"))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # orders are created through the API so they get their event
