@@ -235,6 +235,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Publishing a task must not hang a web request when the broker is down.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 2, "max_retries": 1}
+# kombu's Redis transport, with a worker that survives a Redis restart (orders_project/celery_broker.py).
+CELERY_BROKER_TRANSPORT = "orders_project.celery_broker:Transport"
 # django-celery-beat's DatabaseScheduler, touching HEARTBEAT_FILE on every tick.
 CELERY_BEAT_SCHEDULER = "orders_project.beat_scheduler:HeartbeatDatabaseScheduler"
 CELERY_WORKER_CONCURRENCY = env_int("CELERY_WORKER_CONCURRENCY", 2, minimum=1)
