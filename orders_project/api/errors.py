@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.exceptions import BadRequest, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -65,6 +66,11 @@ def _api_exception_response(exc: exceptions.APIException) -> Response:
     return Response(error_body(code, str(exc.detail)), status=exc.status_code, headers=headers)
 
 
+def _view_name(context: dict[str, Any]) -> str:
+    view = context.get("view")
+    return type(view).__name__ if view else "API view"
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """DRF EXCEPTION_HANDLER: map every exception to the one error shape."""
     if isinstance(exc, DomainError):
@@ -72,6 +78,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         if isinstance(exc, ServiceUnavailableError):
             headers["Retry-After"] = str(exc.retry_after_seconds)
         return Response(error_body(exc.code, exc.message), status=exc.http_status, headers=headers)
+    if isinstance(exc, OperationalError | InterfaceError):
+        # PostgreSQL unreachable, restarting, or our session ended (failover, pg_terminate_backend):
+        # the request can succeed later, so say so; a 500 would say it never will (make chaos, scenario 3).
+        logger.warning("Database unavailable in %s: %r", _view_name(context), exc)
+        retry = str(ServiceUnavailableError.retry_after_seconds)
+        body = error_body("service_unavailable", "The database is unavailable; retry later.")
+        return Response(body, status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": retry})
     if isinstance(exc, RequestDataTooBig):
         # Django's limit (DATA_UPLOAD_MAX_MEMORY_SIZE), hit when DRF reads the body.
         exc = RequestTooLarge(_too_large_message())
@@ -85,8 +98,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         exc = exceptions.ValidationError(as_serializer_error(exc))
     if isinstance(exc, exceptions.APIException):
         return _api_exception_response(exc)
-    view = context.get("view")
-    logger.exception("Unhandled error in %s", type(view).__name__ if view else "API view", exc_info=exc)
+    logger.exception("Unhandled error in %s", _view_name(context), exc_info=exc)
     return Response(
         error_body("internal_error", "An unexpected error occurred; it has been logged."),
         status=status.HTTP_500_INTERNAL_SERVER_ERROR,
