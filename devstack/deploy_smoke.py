@@ -17,7 +17,9 @@ What differs from a pod, and only this (everything else is the chart's):
   PASSWORD/DB, REDIS_HOST/PORT/PASSWORD, KAFKA_BOOTSTRAP_SERVERS and
   CELERY_BROKER_URL when the chart sets it.
 - GUNICORN_BIND is a free loopback port (the chart's container port maps to it
-  for the probes).
+  for the probes), and so is each process's METRICS_PORT (the chart's `metrics`
+  port, 9100 in every pod, would collide on one host); each is scraped once the
+  order went through.
 - Every path under /tmp (HEARTBEAT_FILE=/tmp/heartbeat, ...) becomes a folder of
   its own per process: in the cluster /tmp is an emptyDir per pod, here every
   process shares one host, and two heartbeats in one file would hide a stuck
@@ -404,13 +406,19 @@ def resolve_pod(
         tmp = scratch / f"{component}-{container['name']}"
         tmp.mkdir(parents=True, exist_ok=True)
         env = local_env(chart_env(container, manifests, pod), image_env, servers, tmp, static_root, venv_bin)
+        # Every process shares this host: each container port becomes a free local port,
+        # given to the process through the variable that sets it (the web's http port is
+        # GUNICORN_BIND, every kind's metrics port METRICS_PORT).
         port_map: dict[int, int] = {}
-        if container.get("ports"):
-            if component != "web":
-                raise SmokeFailed(f"{component}: container ports are only mapped for the web (gunicorn) container")
+        for port in container.get("ports") or []:
             local = free_port()
-            env["GUNICORN_BIND"] = f"{LOOPBACK}:{local}"
-            port_map = {int(p["containerPort"]): local for p in container["ports"]}
+            if port.get("name") == "http" and component == "web":
+                env["GUNICORN_BIND"] = f"{LOOPBACK}:{local}"
+            elif port.get("name") == "metrics":
+                env["METRICS_PORT"] = str(local)
+            else:
+                raise SmokeFailed(f"{component}: container port {port} is neither the web's http nor a metrics port")
+            port_map[int(port["containerPort"])] = local
         command = container.get("command")
         args = container.get("args")
         # No command: the image's CMD, which `args` replaces when given.
@@ -615,7 +623,7 @@ def post_order(web: Container, token: str) -> str:
         "Idempotency-Key": f"deploy-smoke-{uuid.uuid4()}",
     }
     body = json.dumps(ORDER_BODY).encode()
-    port = next(iter(web.port_map.values()))
+    port = named_port(web, "http")
     deadline = time.monotonic() + ORDER_DEADLINE
     while True:
         status, answer = http_request(port, "POST", "/api/v1/orders/", headers, body, 10)
@@ -627,6 +635,34 @@ def post_order(web: Container, token: str) -> str:
         if not waiting_for_user or time.monotonic() > deadline:
             raise SmokeFailed(f"POST /api/v1/orders/ answered {status}: {answer[:500]!r}", [web.log])
         time.sleep(0.5)  # the consumer has not stored the user yet
+
+
+def named_port(container: Container, name: str) -> int:
+    """The local port that the container port called `name` maps to."""
+    (port,) = [p["containerPort"] for p in container.spec.get("ports", []) if p.get("name") == name]
+    return container.port_map[int(port)]
+
+
+# What each process kind's /metrics must show once the order went through: the names the
+# chart's dashboard and alerts rely on for that kind.
+METRICS_EXPECTED = {
+    "web": ("orders_created_total", "django_http_responses_total_by_status_total"),
+    "worker": ("kafka_events_published_total", "outbox_delivery_delay_seconds_bucket", "outbox_events_pending"),
+    "beat": ("process_start_time_seconds",),
+    "consumer": ("kafka_events_consumed_total", "kafka_consumer_lag_messages"),
+}
+
+
+def scrape_metrics(container: Container) -> None:
+    """GET /metrics on the container's metrics port (as Prometheus does, by pod IP); each expected name is there."""
+    status, body = http_request(named_port(container, "metrics"), "GET", "/metrics", {"Host": f"{POD_IP}:9100"})
+    if status != 200:
+        raise SmokeFailed(f"{container.label}: GET /metrics on its metrics port answered {status}", [container.log])
+    text = body.decode(errors="replace")
+    missing = [name for name in METRICS_EXPECTED.get(container.pod, ()) if f"\n{name}" not in f"\n{text}"]
+    if missing:
+        raise SmokeFailed(f"{container.label}: /metrics lacks {', '.join(missing)}", [container.log])
+    note(f"{container.label}: /metrics answers on its port ({len(text.splitlines())} lines)")
 
 
 def wait_for_event(bootstrap: str, topic: str, order_id: str, logs: list[Path]) -> None:
@@ -782,6 +818,9 @@ def smoke(repo: Path, scratch: Path, servers: list[Server], running: list[Contai
     with timed("order.created on Kafka (relayed by the worker)"):
         topic = topics.get("KAFKA_TOPIC_ORDER_CREATED", "order.created")
         wait_for_event(addresses.kafka.address, topic, order_id, [c.log for c in running])
+    with timed("scrape /metrics of every process on its metrics port"):
+        for container in running:
+            scrape_metrics(container)
 
     dead = [c for c in running if c.popen is not None and c.popen.poll() is not None]
     if dead:

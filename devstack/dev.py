@@ -143,7 +143,8 @@ def summary(exported: dict[str, str], answered_after: float) -> str:
             f"   API (browsable) {base}/api/v1/orders/",
             f"   Admin           {base}/admin/",
             f"   OpenAPI docs    {base}/api/docs/",
-            f"   Metrics         {base}/metrics",
+            f"   Metrics         {base}/metrics (web); worker, beat, consumer on "
+            + ", ".join(f":{port}" for port in DEV_METRICS_PORTS.values()),
             f" Data: PostgreSQL {pg}, Redis {redis} (kept across restarts); Kafka {kafka_where}.",
             " Other shell: set -a; . .dev/env; set +a   (the addresses above), then",
             "   .venv/bin/python manage.py createsuperuser                  staff user for /admin/",
@@ -164,14 +165,32 @@ def announce_when_up(exported: dict[str, str], done: threading.Event) -> None:
         time.sleep(0.1)
 
 
+# /metrics of each background process on a port of its own (the default 9100 would
+# collide on one machine); the web (runserver) shows its own at /metrics on WEB_PORT.
+DEV_METRICS_PORTS = {"worker": 9101, "beat": 9102, "consumer": 9103}
+
+
+def process_env(repo: Path, name: str) -> dict[str, str]:
+    """The environment of one Procfile.dev process: ours, plus its metrics port, and for the
+    prefork worker the folder its pool processes share their metrics in (emptied at its start)."""
+    env = dict(os.environ)
+    if name in DEV_METRICS_PORTS:
+        env["METRICS_PORT"] = str(DEV_METRICS_PORTS[name])
+    if name == "worker":
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(repo / ".dev" / "prometheus-worker")
+    return env
+
+
 def run_processes(repo: Path, exported: dict[str, str]) -> int:
     procfile = parse_procfile((repo / "Procfile.dev").read_text())
     if not procfile.processes:
         raise DevstackError("Procfile.dev lists no processes")
     ensure_port_free(WEB_HOST, WEB_PORT, "web server", "Stop that program (is another `make dev` running?).")
+    for name, port in DEV_METRICS_PORTS.items():
+        ensure_port_free(WEB_HOST, port, f"{name}'s metrics port", "Is another `make dev` running? Stop it.")
     manager = Manager(Printer(sys.stdout))
     for name, command in procfile.processes.items():
-        manager.add_process(name, command, env=dict(os.environ), cwd=str(repo))
+        manager.add_process(name, command, env=process_env(repo, name), cwd=str(repo))
     step(f"starting {', '.join(procfile.processes)} (Procfile.dev) ...")
     done = threading.Event()
     threading.Thread(target=announce_when_up, args=(exported, done), daemon=True).start()

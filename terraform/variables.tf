@@ -549,7 +549,7 @@ variable "app_extra_config" {
 
 variable "app_values_overrides" {
   type        = any
-  description = "Extra values for the order-service chart, merged over the ones Terraform sets (e.g. web.replicas, web.autoscaling, consumer.replicas, metrics.serviceMonitor.enabled). Shape: charts/order-service/values.yaml."
+  description = "Extra values for the order-service chart, merged over the ones Terraform sets (e.g. web.replicas, web.autoscaling, consumer.replicas, metrics.podMonitor.enabled, metrics.grafanaDashboard.enabled). Shape: charts/order-service/values.yaml."
   default     = {}
 }
 

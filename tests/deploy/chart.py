@@ -39,7 +39,7 @@ KUBERNETES_VERSIONS = ("1.27", "1.33")
 # Prometheus Operator, whose CRD schemas kubernetes-validate does not ship and which
 # are too large to vendor faithfully here. test_chart.py checks their fields instead.
 NOT_VALIDATED_KINDS: dict[tuple[str, str], str] = {
-    ("monitoring.coreos.com/v1", "ServiceMonitor"): "prometheus-operator CRD, not in kubernetes-validate",
+    ("monitoring.coreos.com/v1", "PodMonitor"): "prometheus-operator CRD, not in kubernetes-validate",
     ("monitoring.coreos.com/v1", "PrometheusRule"): "prometheus-operator CRD, not in kubernetes-validate",
 }
 

@@ -2,10 +2,10 @@
 the values it refuses, and the Kubernetes properties every pod must have."""
 
 import base64
+import json
 import shlex
 from pathlib import Path
 
-import django_prometheus
 import pytest
 
 from tests.deploy.chart import (
@@ -211,20 +211,34 @@ def test_every_pod_is_locked_down_with_resources_and_a_tmp_volume(values_file: P
 def test_web_probes_follow_the_contract(default_manifests: list[Manifest]) -> None:
     (web,) = containers(workloads(default_manifests)["web"])
 
-    assert web["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
+    assert web["ports"] == [
+        {"name": "http", "containerPort": 8000, "protocol": "TCP"},
+        {"name": "metrics", "containerPort": 9100, "protocol": "TCP"},
+    ]
     assert web["livenessProbe"]["httpGet"] == {"path": "/api/v1/health/live", "port": "http"}
     assert web["startupProbe"]["httpGet"] == {"path": "/api/v1/health/live", "port": "http"}
     assert web["readinessProbe"]["httpGet"] == {"path": "/api/v1/health/ready?checks=postgres,redis", "port": "http"}
     assert web["readinessProbe"]["timeoutSeconds"] == 5
-    # the pod's IP is an allowed host, for Prometheus scraping /metrics by IP
-    assert web["env"] == [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}]
+    # the pod's IP is an allowed host; /metrics on its own port, the workers adding up in /tmp
+    assert web["env"] == [
+        {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+        {"name": "METRICS_PORT", "value": "9100"},
+        {"name": "PROMETHEUS_MULTIPROC_DIR", "value": "/tmp/prometheus"},
+    ]
 
 
 @pytest.mark.parametrize("name", ["worker", "beat", "consumer"])
 def test_background_processes_have_a_heartbeat_probe(default_manifests: list[Manifest], name: str) -> None:
     (container,) = containers(workloads(default_manifests)[name])
 
-    assert container["env"] == [{"name": "HEARTBEAT_FILE", "value": "/tmp/heartbeat"}]
+    # the prefork worker's pool processes add up their metrics in /tmp; beat and the consumer are one process
+    multiprocess = [{"name": "PROMETHEUS_MULTIPROC_DIR", "value": "/tmp/prometheus"}] if name == "worker" else []
+    assert container["env"] == [
+        {"name": "HEARTBEAT_FILE", "value": "/tmp/heartbeat"},
+        {"name": "METRICS_PORT", "value": "9100"},
+        *multiprocess,
+    ]
+    assert container["ports"] == [{"name": "metrics", "containerPort": 9100, "protocol": "TCP"}]
     assert container["livenessProbe"]["exec"] == {"command": HEARTBEAT_PROBE}
     assert container["startupProbe"]["exec"] == {"command": HEARTBEAT_PROBE}
     assert "readinessProbe" not in container
@@ -303,12 +317,14 @@ def test_autoscaled_deployments_leave_replicas_to_the_hpa(production_manifests: 
     assert (web_hpa["minReplicas"], web_hpa["maxReplicas"]) == (3, 12)
 
 
-def test_network_policy_only_opens_the_web_port_and_the_server_ports(
+def test_network_policy_only_opens_the_web_port_the_metrics_port_and_the_server_ports(
     default_manifests: list[Manifest], production_manifests: list[Manifest]
 ) -> None:
     assert find(default_manifests, "NetworkPolicy") == []
     everyone = find(production_manifests, "NetworkPolicy", "order-service")[0]["spec"]
     web = find(production_manifests, "NetworkPolicy", "order-service-web")[0]["spec"]
+    metrics = find(production_manifests, "NetworkPolicy", "order-service-metrics")[0]["spec"]
+    monitoring = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
 
     assert everyone["ingress"] == []
     assert [[(p["port"], p["protocol"]) for p in rule["ports"]] for rule in everyone["egress"]] == [
@@ -319,25 +335,62 @@ def test_network_policy_only_opens_the_web_port_and_the_server_ports(
     ]
     assert web["policyTypes"] == ["Ingress"]
     assert [rule["ports"] for rule in web["ingress"]] == [[{"port": "http", "protocol": "TCP"}]]
+    assert monitoring not in web["ingress"][0]["from"]
+    # the metrics port of the four long-running kinds, from the monitoring namespace only
+    assert metrics["podSelector"]["matchExpressions"] == [
+        {"key": "app.kubernetes.io/component", "operator": "In", "values": ["web", "worker", "beat", "consumer"]}
+    ]
+    assert metrics["ingress"] == [{"ports": [{"port": "metrics", "protocol": "TCP"}], "from": [monitoring]}]
 
 
-def test_monitoring_is_off_by_default_and_alerts_use_real_metric_names(
+def test_monitoring_is_off_by_default_and_scrapes_every_process_kind_on_its_metrics_port(
     default_manifests: list[Manifest], production_manifests: list[Manifest]
 ) -> None:
-    assert find(default_manifests, "ServiceMonitor") == find(default_manifests, "PrometheusRule") == []
-    (monitor,) = find(production_manifests, "ServiceMonitor")
-    (rule,) = find(production_manifests, "PrometheusRule")
-    exprs = " ".join(r["expr"] for group in rule["spec"]["groups"] for r in group["rules"])
-    outbox_metrics = (REPO / "outbox" / "metrics.py").read_text()
-    prometheus_middleware = (Path(django_prometheus.__file__).parent / "middleware.py").read_text()
+    kinds = ("PodMonitor", "PrometheusRule")
+    assert [doc for kind in kinds for doc in find(default_manifests, kind)] == []
+    assert find(default_manifests, "ConfigMap", "order-service-dashboards") == []
+    (monitor,) = find(production_manifests, "PodMonitor")
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
 
-    assert monitor["spec"]["endpoints"][0]["port"] == "http"
-    assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"
-    for name in ("outbox_events", "outbox_oldest_pending_age_seconds"):
-        assert f"{name}{{" in exprs and f'"{name}"' in outbox_metrics
-    # prometheus_client adds "_total" to the counter django-prometheus registers.
-    assert "django_http_responses_total_by_status_total{" in exprs
-    assert '"django_http_responses_total_by_status"' in prometheus_middleware
+    assert monitor["spec"]["selector"]["matchExpressions"][0]["values"] == ["web", "worker", "beat", "consumer"]
+    assert (endpoint["port"], endpoint["path"]) == ("metrics", "/metrics")
+    assert endpoint["relabelings"][0] == {
+        "sourceLabels": ["__meta_kubernetes_pod_label_app_kubernetes_io_component"],
+        "targetLabel": "job",
+        "replacement": "order-service-$1",
+    }
+
+
+def test_alerts_cover_the_issue_and_select_each_process_kind_by_job(production_manifests: list[Manifest]) -> None:
+    (rule,) = find(production_manifests, "PrometheusRule")
+    rules = [r for group in rule["spec"]["groups"] for r in group["rules"]]
+    exprs = {r["alert"] + r["labels"].get("component", ""): r["expr"] for r in rules}
+
+    worker = 'job="order-service-worker",namespace="orders"'
+    assert exprs["OrderServiceOutboxBacklog"] == f"max(outbox_oldest_pending_age_seconds{{{worker}}}) > 60"
+    assert exprs["OrderServiceOutboxDeadEvents"].endswith("> 0")
+    assert "outbox_delivery_delay_seconds_bucket" in exprs["OrderServiceDeliverySlow"]
+    assert "django_http_responses_total_by_status_total" in exprs["OrderServiceHigh5xxRatio"]
+    assert "delta(kafka_consumer_lag_messages" in exprs["OrderServiceConsumerLagGrowing"]
+    assert "lifecycle_oldest_due_age_seconds" in exprs["OrderServiceLifecycleBehind"]
+    for kind in ("web", "worker", "beat", "consumer"):
+        assert exprs[f"OrderServiceProcessMissing{kind}"] == (
+            f'absent(up{{job="order-service-{kind}",namespace="orders"}} == 1)'
+        )
+    # that these names are really exposed: orders_project/tests/test_process_metrics.py
+
+
+def test_grafana_dashboard_ships_in_a_labelled_configmap(production_manifests: list[Manifest]) -> None:
+    (config_map,) = find(production_manifests, "ConfigMap", "order-service-dashboards")
+    shipped = json.loads(config_map["data"]["order-service.json"])
+
+    assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert config_map["metadata"]["annotations"] == {"grafana_folder": "Orders"}
+    assert shipped == json.loads((REPO / "charts/order-service/dashboards/order-service.json").read_text())
+
+
+def test_metrics_port_must_not_be_the_public_port() -> None:
+    assert "metrics.port" in refusal({"metrics.port": 8000})
 
 
 def test_no_kafka_topics_in_the_chart(production_manifests: list[Manifest]) -> None:

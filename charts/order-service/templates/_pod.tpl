@@ -120,4 +120,23 @@ livenessProbe:
 env:
   - name: HEARTBEAT_FILE
     value: /tmp/heartbeat
+  {{- include "order-service.metricsEnv" . | nindent 2 }}
+{{- end }}
+
+{{/* /metrics of every long-running container, on its own port (docs/observability.md):
+METRICS_PORT, and for the kinds with several processes (gunicorn's workers, the prefork
+pool) the folder where they add up, on the /tmp emptyDir (emptied at each start). */}}
+{{- define "order-service.metricsEnv" -}}
+- name: METRICS_PORT
+  value: {{ .root.Values.metrics.port | quote }}
+{{- if has .component (list "web" "worker") }}
+- name: PROMETHEUS_MULTIPROC_DIR
+  value: /tmp/prometheus
+{{- end }}
+{{- end }}
+
+{{- define "order-service.metricsPort" -}}
+- name: metrics
+  containerPort: {{ .root.Values.metrics.port }}
+  protocol: TCP
 {{- end }}
