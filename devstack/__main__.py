@@ -1,4 +1,4 @@
-"""python -m devstack {dev,test,reset,deploy-check,deploy-smoke}: the commands behind the Makefile targets."""
+"""python -m devstack {dev,test,reset,deploy-check,deploy-smoke,chaos}: the commands behind the Makefile targets."""
 
 from __future__ import annotations
 
@@ -20,8 +20,17 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("deploy-check", help="hadolint, chart lint/render, kubernetes-validate, checkov, terraform fmt")
     smoke = commands.add_parser("deploy-smoke", help="run the chart's containers as processes on embedded servers")
     smoke.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, data) for a look")
+    chaos = commands.add_parser("chaos", help="break the running service under load; check nothing is lost")
+    chaos.add_argument("--scenarios", default="", help="comma-separated scenario numbers (default: all)")
+    chaos.add_argument("--quick", action="store_true", help="only the short scenarios, shortened (CI)")
+    chaos.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, data)")
     args = parser.parse_args(argv)
 
+    if args.command == "chaos":
+        from devstack.chaos import run as chaos_run
+
+        numbers = [int(n) for n in args.scenarios.split(",") if n.strip()]
+        return chaos_run.run(REPO, numbers or None, quick=args.quick, keep=args.keep)
     if args.command == "dev":
         from devstack import dev
 
