@@ -105,3 +105,8 @@ deploy-check: install $(CHECKOV_STAMP) ## hadolint, chart lint+render, kubernete
 SMOKE_ARGS ?=
 deploy-smoke: install ## Run the chart's own commands and env as local processes on embedded servers; order -> Kafka
 	$(PY) -m devstack deploy-smoke $(SMOKE_ARGS)
+
+CHAOS_ARGS ?=
+.PHONY: chaos
+chaos: install ## Break the running service under load (kill -9, outages, SIGTERM); nothing lost, doubled or reordered (~12 min)
+	$(PY) -m devstack chaos $(CHAOS_ARGS)
