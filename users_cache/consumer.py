@@ -112,6 +112,7 @@ class UserEventConsumer:
                     last_report, reported_total = time.monotonic(), self.stats.total
         finally:
             consumer.close()
+            self.status.withdraw()  # stopped: the web says so now, not after a minute of silence
             if self._producer is not None:
                 self._producer.close(timeout=5)
             logger.info("Consumer stopped: %s", self.stats.counts)

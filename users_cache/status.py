@@ -79,6 +79,13 @@ class ConsumerStatusReporter:
         except RedisError as exc:
             logger.warning("Cannot write the consumer status to Redis (%r); next try in %.0fs", exc, self.interval)
 
+    def withdraw(self) -> None:
+        """Remove this member's report (a clean stop); the hash goes with its last member."""
+        try:
+            redis_client().hdel(self.key, self.member)
+        except RedisError as exc:
+            logger.warning("Cannot remove the consumer status from Redis (%r); it goes stale in a minute", exc)
+
 
 def status_write(*, key: str, member: str, report: dict[str, Any]) -> None:
     redis = redis_client()

@@ -125,3 +125,9 @@ def test_the_running_consumer_reports_its_last_event_to_the_web(send, start_cons
     assert read.members == 1
     assert read.lag == 0
     assert abs((read.last_event_at - sent_at).total_seconds()) < 5
+
+    consumer.consumer.stop.set()
+    consumer.thread.join(30)
+    # a clean stop takes its report back: the page says "no consumer" at once
+    assert services.consumer_status_get(group_id=consumer.group_id).members == 0
+    assert not redis_client().exists(status._key(consumer.group_id))
