@@ -2,7 +2,7 @@
 
 The consumer runs in its own process (`manage.py consume_user_events`, one per pod);
 the operations page runs in the web. Every few seconds each consumer writes one
-field of a small Redis hash, `users:consumer-status:<group>`, keyed by its member
+field of a small Redis hash, `consumer-status:<group>`, keyed by its member
 name (host:pid); the web reads the hash and sums the members that reported lately.
 Redis is the replica's own (users_cache.store.redis_client): the consumer talks to
 it anyway, and a report costs one pipeline round trip every PUBLISH_INTERVAL_SECONDS.
@@ -36,7 +36,8 @@ KEY_TTL_SECONDS = 24 * 3600
 
 
 def _key(group_id: str) -> str:
-    return f"users:consumer-status:{group_id}"
+    # Outside users:*, the replica's own keys (tests compare those byte for byte).
+    return f"consumer-status:{group_id}"
 
 
 def consumer_lag(consumer: Any) -> int:
