@@ -79,6 +79,8 @@ class Order(models.Model):
         permissions = [
             ("act_for_any_customer", "Can create, read and cancel orders of any customer through the API"),
             ("view_customer_pii", "Can see the customer's name and email on an order"),
+            # The admin's "Cancel selected orders" action (through orders.services.order_cancel).
+            ("cancel_order", "Can cancel orders from the admin"),
         ]
 
     def __str__(self) -> str:

@@ -2,14 +2,19 @@
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
-from django.db.models import Exists, OuterRef, Prefetch, Q, Subquery
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, Subquery
+from django.db.models.functions import TruncMinute
 
-from orders.models import ApiClient, Order, OrderItem, OrderQuerySet, OrderStatusChange
+from orders.models import ApiClient, Order, OrderItem, OrderQuerySet, OrderStatus, OrderStatusChange
+from orders_project.counting import count_bounded
 from orders_project.errors import ServiceUnavailableError
+from outbox.models import OutboxEvent
 from users_cache import services as users_cache
 
 
@@ -98,3 +103,50 @@ def order_customer(*, order: Order) -> users_cache.CachedUser | None:
         return users_cache.user_get(user_id=order.user_id)
     except ServiceUnavailableError:
         return None
+
+
+# --- staff views (the admin's order page, the operations page) ---
+
+# An order has at most three events of its own; replays can add a few more. Bounded anyway.
+ORDER_EVENTS_LIMIT = 50
+
+
+def order_events(*, order: Order, limit: int = ORDER_EVENTS_LIMIT) -> list[OutboxEvent]:
+    """The outbox rows of this order's events (payload data.order_id), oldest first.
+
+    Served by the expression index orders/migrations/0005 puts on the outbox table;
+    rows the outbox cleanup already deleted (published, past retention) are gone."""
+    rows = OutboxEvent.objects.filter(payload__data__order_id=str(order.id)).order_by("id")
+    return list(rows[:limit])
+
+
+@dataclass(frozen=True)
+class OrdersDue:
+    """Orders the lifecycle processor should already have moved (orders.lifecycle)."""
+
+    to_confirm: int  # pending for longer than ORDER_CONFIRM_DELAY
+    to_ship: int  # confirmed for longer than ORDER_SHIP_DELAY
+
+
+def orders_due(*, now: datetime) -> OrdersDue:
+    """Bounded counts (count_bounded) through the (status, created_at) index."""
+    confirm_before = now - timedelta(seconds=settings.ORDER_CONFIRM_DELAY)
+    ship_before = now - timedelta(seconds=settings.ORDER_SHIP_DELAY)
+    return OrdersDue(
+        to_confirm=count_bounded(Order.objects.filter(status=OrderStatus.PENDING, created_at__lte=confirm_before)),
+        to_ship=count_bounded(Order.objects.filter(status=OrderStatus.CONFIRMED, confirmed_at__lte=ship_before)),
+    )
+
+
+def orders_created_per_minute(*, since: datetime) -> dict[datetime, int]:
+    """Orders created since `since`, per minute (UTC, truncated): one range scan of the
+    created_at index, grouped; minutes without orders are absent."""
+    rows = (
+        Order.objects.filter(created_at__gte=since)
+        .annotate(minute=TruncMinute("created_at"))
+        .order_by()
+        .values("minute")
+        .annotate(count=Count("id"))
+        .values_list("minute", "count")
+    )
+    return dict(rows)
