@@ -5,10 +5,14 @@ from django_prometheus.exports import ExportToDjangoView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from orders_project.contract.views import asyncapi_json, asyncapi_yaml
+from orders_project.operations.views import operations_view
 
 # /api/v1/health/live and /ready are answered by orders_project.health.HealthCheckMiddleware
 # before URL routing (probes must pass whatever their Host header).
 urlpatterns = [
+    # Before admin/ (which would answer it as an unknown app). admin_view: staff only,
+    # anyone else goes to the admin login.
+    path("admin/operations/", admin.site.admin_view(operations_view), name="admin-operations"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("orders.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -1,0 +1,88 @@
+"""/admin/operations/: outbox backlog, lifecycle orders due, the user-event consumer,
+recent dead rows and the last hour's orders and relayed events.
+
+Staff only (wrapped in admin.site.admin_view: anyone else goes to the admin login).
+Every number comes from a bounded, indexed read (orders.selectors, outbox.selectors)
+or from the consumer's own report in Redis (users_cache.services), so the page costs
+a handful of short queries however large the tables are.
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils import timezone
+
+from orders import selectors as orders_selectors
+from orders_project.errors import ServiceUnavailableError
+from orders_project.operations.chart import minute_chart, minute_start
+from outbox import selectors as outbox_selectors
+from users_cache import services as users_cache
+
+CHART_MINUTES = 60
+DEAD_ROWS_SHOWN = 10
+# The page reloads itself: it is meant to stay open on a screen.
+REFRESH_SECONDS = 30
+
+
+def duration_text(seconds: float | None) -> str:
+    """ "2h 5m 7s", "5m 7s", "7s"; "-" for None."""
+    if seconds is None:
+        return "-"
+    hours, rest = divmod(max(int(seconds), 0), 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes}m {secs}s"
+    return f"{minutes}m {secs}s" if minutes else f"{secs}s"
+
+
+def operations_view(request: HttpRequest) -> HttpResponse:
+    now = timezone.now()
+    since = minute_start(now) - timedelta(minutes=CHART_MINUTES - 1)
+    outbox = outbox_selectors.outbox_health()
+    try:
+        consumer, consumer_error = users_cache.consumer_status_get(), ""
+    except ServiceUnavailableError as exc:
+        consumer, consumer_error = None, str(exc)
+    context = {
+        **admin.site.each_context(request),
+        "title": "Operations",
+        "now": now,
+        "refresh_seconds": REFRESH_SECONDS,
+        "outbox": outbox,
+        "oldest_pending_age": duration_text(
+            (now - outbox.oldest_pending_at).total_seconds() if outbox.oldest_pending_at else None
+        ),
+        "due": orders_selectors.orders_due(now=now),
+        "confirm_delay": settings.ORDER_CONFIRM_DELAY,
+        "ship_delay": settings.ORDER_SHIP_DELAY,
+        "consumer": consumer,
+        "consumer_error": consumer_error,
+        "consumer_group": settings.KAFKA_CONSUMER_GROUP_ID,
+        "last_event_age": duration_text(
+            (now - consumer.last_event_at).total_seconds() if consumer and consumer.last_event_at else None
+        ),
+        # The rows themselves (keys are customer ids, errors may quote payloads) for those
+        # who may view the outbox; the counts above for every staff member.
+        "may_view_events": request.user.has_perm("outbox.view_outboxevent"),
+        "dead_rows": outbox_selectors.outbox_dead_recent(limit=DEAD_ROWS_SHOWN)
+        if request.user.has_perm("outbox.view_outboxevent")
+        else [],
+        "charts": [
+            minute_chart(
+                title="Orders created per minute",
+                counts=orders_selectors.orders_created_per_minute(since=since),
+                end=now,
+                minutes=CHART_MINUTES,
+            ),
+            minute_chart(
+                title="Events relayed to Kafka per minute",
+                counts=outbox_selectors.outbox_published_per_minute(since=since),
+                end=now,
+                minutes=CHART_MINUTES,
+            ),
+        ],
+    }
+    return TemplateResponse(request, "admin/operations.html", context)

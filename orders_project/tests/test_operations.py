@@ -1,0 +1,85 @@
+"""The admin's operations page (orders_project/operations): who may see it, what it
+costs, and what it shows when the consumer is silent or Redis is down."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from orders.tests.factories import OrderFactory
+from orders_project.errors import ServiceUnavailableError
+from orders_project.operations.chart import HEIGHT, minute_chart
+from orders_project.operations.views import duration_text
+
+pytestmark = pytest.mark.django_db
+
+URL = "/admin/operations/"
+
+
+@pytest.fixture
+def staff_client() -> Client:
+    client = Client()
+    client.force_login(User.objects.create_user(username="ops", password="x", is_staff=True))
+    return client
+
+
+def test_anyone_but_staff_is_sent_to_the_admin_login(client):
+    anonymous = client.get(URL)
+    client.force_login(User.objects.create_user(username="customer", password="x"))
+    customer = client.get(URL)
+
+    assert anonymous.status_code == customer.status_code == 302
+    assert anonymous["Location"] == customer["Location"] == "/admin/login/?next=/admin/operations/"
+
+
+def test_the_page_counts_nothing_unbounded_and_scans_no_whole_table(staff_client):
+    OrderFactory.create_batch(3)
+
+    with CaptureQueriesContext(connection) as queries:
+        response = staff_client.get(URL)
+
+    assert response.status_code == 200
+    sql = [query["sql"].upper() for query in queries.captured_queries]
+    counts = [query for query in sql if "COUNT(" in query]
+    # bounded counts (a LIMIT-ed subquery) or per-minute counts over a time range
+    assert all("LIMIT" in query or ">=" in query for query in counts), counts
+    assert len(sql) <= 12, sql
+
+
+def test_a_silent_consumer_and_redis_down_are_said_plainly(staff_client, monkeypatch):
+    silent = staff_client.get(URL).content.decode()
+
+    def down(**kwargs):
+        raise ServiceUnavailableError("Redis (the user cache) is unavailable.")
+
+    monkeypatch.setattr("users_cache.services.consumer_status_get", down)
+    unavailable = staff_client.get(URL).content.decode()
+
+    assert "No consumer of group order-service has reported in the last minute." in silent
+    assert "Cannot read the consumer" in unavailable
+    assert "Redis (the user cache) is unavailable." in unavailable
+
+
+def test_the_chart_has_a_bar_per_minute_scaled_to_the_busiest():
+    end = datetime(2026, 1, 1, 12, 30, 40, tzinfo=UTC)
+    counts = {datetime(2026, 1, 1, 12, 30, tzinfo=UTC): 4, datetime(2026, 1, 1, 12, 28, tzinfo=UTC): 2}
+
+    chart = minute_chart(title="t", counts=counts, end=end, minutes=5)
+
+    assert [bar.count for bar in chart.bars] == [0, 0, 2, 0, 4]
+    assert [bar.height for bar in chart.bars] == [0.0, 0.0, HEIGHT / 2, 0.0, HEIGHT]
+    assert (chart.start, chart.end, chart.total, chart.peak) == (
+        end.replace(minute=26, second=0),
+        end.replace(second=0),
+        6,
+        4,
+    )
+    assert chart.bars[1].x - chart.bars[0].x == 120.0
+
+
+def test_durations_read_as_people_write_them():
+    assert [duration_text(s) for s in (None, 7, 307, 7507.9, -3)] == ["-", "7s", "5m 7s", "2h 5m 7s", "0s"]
+    assert duration_text(timedelta(minutes=1).total_seconds()) == "1m 0s"
