@@ -38,6 +38,8 @@ class OrderCreateInputSerializer(StrictInputSerializer):
         max_digits=18,
         decimal_places=2,
         required=False,
+        # null is "no check", as absent is (the browsable API's form starts with null here).
+        allow_null=True,
         min_value=Decimal("0"),
         help_text="Optional check: when given it must equal the sum of quantity x price.",
     )
@@ -59,7 +61,13 @@ class OrderCreateInputSerializer(StrictInputSerializer):
 
 
 class OrderCancelInputSerializer(StrictInputSerializer):
-    reason = serializers.CharField(max_length=200, required=False, allow_blank=False, default="requested_by_client")
+    reason = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=False,
+        default="requested_by_client",
+        initial="requested_by_client",  # what the browsable API's cancel form starts with
+    )
 
 
 class OrderItemSerializer(serializers.ModelSerializer):

@@ -74,6 +74,12 @@ def _changed_by(request: Request) -> str:
     return f"client:{request.user.get_username()}"
 
 
+_INPUT_SERIALIZERS: dict[str, type[serializers.Serializer]] = {
+    "create": OrderCreateInputSerializer,
+    "cancel": OrderCancelInputSerializer,
+}
+
+
 @extend_schema_view(
     list=extend_schema(summary="List orders, newest first", responses={200: OrderSerializer, **_errors(400, 401)}),
     retrieve=extend_schema(summary="Read one order", responses={200: OrderDetailSerializer, **_errors(401, 404)}),
@@ -85,6 +91,12 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     def get_queryset(self) -> Any:
         return selectors.order_list(user=self.request.user)
+
+    def get_serializer_class(self) -> Any:
+        # The browsable API builds its POST forms from get_serializer() for the action the
+        # form posts to: with the input serializers, the create and cancel forms start from
+        # the fields those actions take (with the output one they started as "{}").
+        return _INPUT_SERIALIZERS.get(self.action or "", OrderSerializer)
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         order = self.get_object()
