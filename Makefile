@@ -108,5 +108,5 @@ deploy-smoke: install ## Run the chart's own commands and env as local processes
 
 CHAOS_ARGS ?=
 .PHONY: chaos
-chaos: install ## Break the running service under load (kill -9, outages, SIGTERM); nothing lost, doubled or reordered (~12 min)
+chaos: install ## Break the running service under load (kill -9, outages, SIGTERM); nothing lost, doubled or reordered (~5 min)
 	$(PY) -m devstack chaos $(CHAOS_ARGS)
