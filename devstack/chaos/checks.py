@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 
@@ -99,6 +100,63 @@ def wait_settled(stack: Stack, stats: ApiStats, users: UserEvents, watch: Watch)
         if time.monotonic() - began > SETTLE_DEADLINE:
             return figures or Figures(lost=-1), None
         time.sleep(0.5)
+
+
+class RecoveryClock:
+    """Time to recover: from the end of a fault until what existed then has been caught up on.
+
+    At the fault's end it notes the order events in the outbox (pending ones
+    included) and the user events sent so far; it stops when the watcher has every
+    one of those events and the consumer has processed every one of those user
+    events. Work that arrives later (the load goes on) does not move the line.
+    """
+
+    def __init__(self, stack: Stack, users: UserEvents, watch: Watch) -> None:
+        self.stack, self.users, self.watch = stack, users, watch
+        self.seconds: float | None = None
+        self.began = time.monotonic()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="recovery-clock")
+        self._thread.start()
+
+    def _snapshot(self) -> tuple[set[str], list[str]]:
+        while True:
+            try:
+                rows = self.stack.sql(
+                    "SELECT event_id::text FROM outbox_outboxevent WHERE topic = ANY(%s)", [list(ORDER_TOPICS)]
+                )
+                break
+            except Exception:  # PostgreSQL still coming back
+                if time.monotonic() - self.began > SETTLE_DEADLINE:
+                    raise
+                time.sleep(0.25)
+        with self.users.lock:
+            return {row[0] for row in rows}, list(self.users.sent)
+
+    def _run(self) -> None:
+        events, sent = self._snapshot()
+        client = _users_redis(self.stack)
+        try:
+            while time.monotonic() - self.began < SETTLE_DEADLINE:
+                with self.watch.lock:
+                    events -= self.watch.delivered
+                if not events:
+                    try:
+                        pipe = client.pipeline(transaction=False)
+                        for event_id in sent:
+                            pipe.exists(f"users:event:{event_id}")
+                        sent = [e for e, found in zip(sent, pipe.execute(), strict=True) if not found]
+                    except redis.RedisError:
+                        pass
+                    if not sent:
+                        self.seconds = time.monotonic() - self.began
+                        return
+                time.sleep(0.1)
+        finally:
+            client.close()
+
+    def wait(self) -> float | None:
+        self._thread.join(SETTLE_DEADLINE + 10)
+        return self.seconds
 
 
 def idle_in_transaction(stack: Stack, seconds: float = 5.0) -> int:

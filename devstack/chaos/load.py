@@ -43,6 +43,7 @@ class ApiStats:
     status: Counter[int] = field(default_factory=Counter)
     no_retry_after: int = 0
     connection_errors: int = 0
+    given_up: int = 0  # requests still unanswered (503, 409 in progress, refused) when the load stopped
     gaps: list[float] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
     last_answer: float = 0.0
@@ -74,8 +75,8 @@ class ApiStats:
 class ApiClient:
     """One client: creates orders (retrying each with its own Idempotency-Key), cancels some."""
 
-    def __init__(self, stack: Stack, stats: ApiStats, users: list[str], seed: int) -> None:
-        self.stack, self.stats, self.users = stack, stats, users
+    def __init__(self, stack: Stack, stats: ApiStats, users: list[str], seed: int, stop: threading.Event) -> None:
+        self.stack, self.stats, self.users, self.stop = stack, stats, users, stop
         self.random = random.Random(seed)
         self.token = stack.tokens[seed % len(stack.tokens)]
         self.conn: http.client.HTTPConnection | None = None
@@ -125,7 +126,9 @@ class ApiClient:
             except (OSError, http.client.HTTPException):
                 with self.stats.lock:
                     self.stats.connection_errors += 1
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline or self.stop.is_set():
+                with self.stats.lock:
+                    self.stats.given_up += 1
                 return 0, None
             time.sleep(0.2 + self.random.random() * 0.3)
 
@@ -165,7 +168,7 @@ def api_load(
     deadline = time.monotonic() + seconds
 
     def loop(seed: int) -> None:
-        client = ApiClient(stack, stats, users, seed)
+        client = ApiClient(stack, stats, users, seed, stop)
         try:
             while time.monotonic() < deadline and not stop.is_set():
                 client.one()

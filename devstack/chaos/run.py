@@ -56,7 +56,8 @@ def _line(
         f"delivered {figures.delivered}, lost {figures.lost}, wire duplicates {watch.wire_duplicates - dups_before}, "
         f"duplicate effects {effects}, order violations {watch.order_violations}, "
         f"5xx {stats.server_errors} (500s {stats.errors_500}), recovered in {recover} "
-        f"| {stats.requests} requests ({_statuses(stats)}), p50 {_p50(stats):.3f}s, {', '.join(notes)} | {verdict}"
+        f"| {stats.requests} requests ({_statuses(stats)}), {stats.given_up} given up, "
+        f"p50 {_p50(stats):.3f}s, {', '.join(notes)} | {verdict}"
     )
 
 
@@ -69,7 +70,7 @@ def scenario(ctx: Ctx, number: int) -> tuple[str, bool]:
     say(f"scenario {number}: {title} ...")
     outcome = function(ctx, stats)
     figures, _ = checks.wait_settled(ctx.stack, stats, ctx.events, ctx.watch)
-    recovered = None if not checks.settled(figures) else time.monotonic() - outcome.fault_end
+    recovered = outcome.clock.wait()
     problems = list(outcome.problems)
     if figures.lost:
         problems.append(f"{figures.lost} events lost")
@@ -123,6 +124,9 @@ def run(repo: Path, numbers: list[int] | None, quick: bool, keep: bool) -> int:
         watch_orders(stack.kafka_direct, watch, stop)
         ctx = Ctx(stack, events, watch, users, quick)
         stack.supervise(stop, ctx.crashes)
+        # The consumer stores the users first, or the first orders would be refused (422 user_not_found).
+        _, took = checks.wait_settled(stack, ApiStats(), events, watch)
+        say(f"{USERS} users in the replica after {took:.1f}s" if took is not None else "users not stored in time")
         for number in chosen:
             if time.monotonic() - began > TOTAL_DEADLINE:
                 lines.append(f"[{number}] skipped: the run's {TOTAL_DEADLINE / 60:.0f}-minute budget is spent")

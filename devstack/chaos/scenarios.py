@@ -26,10 +26,14 @@ class Ctx:
     quick: bool
     crashes: list[str] = field(default_factory=list)
 
+    def fault_over(self) -> checks.RecoveryClock:
+        """The fault has ended: start timing the recovery (the load may go on)."""
+        return checks.RecoveryClock(self.stack, self.events, self.watch)
+
 
 @dataclass
 class Outcome:
-    fault_end: float
+    clock: checks.RecoveryClock
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -38,6 +42,7 @@ def _load(ctx: Ctx, stats: ApiStats, seconds: float, clients: int = 4, pause: fl
     """Start API load; returns a function that stops it and waits for the clients."""
     stop = threading.Event()
     threads = api_load(ctx.stack, stats, ctx.users, clients=clients, seconds=seconds, pause=pause, stop=stop)
+    # stop also ends a client's retries: a create left unanswered is counted as given up
 
     def finish() -> None:
         stop.set()
@@ -65,9 +70,11 @@ def relay_kill(ctx: Ctx, stats: ApiStats) -> Outcome:
             ctx.stack.kill9(pod)
             time.sleep(1)
             ctx.stack.restart(pod)
+        clock = ctx.fault_over()
+        time.sleep(3)
     finally:
         finish()
-    return Outcome(time.monotonic(), notes=[f"{rounds} kills, {mid_batch} with a backlog pending"])
+    return Outcome(clock, notes=[f"{rounds} kills, {mid_batch} with a backlog pending"])
 
 
 def kafka_cut(ctx: Ctx, stats: ApiStats) -> Outcome:
@@ -80,10 +87,10 @@ def kafka_cut(ctx: Ctx, stats: ApiStats) -> Outcome:
         ctx.stack.proxy.cut()
         time.sleep(seconds)
         ctx.stack.proxy.restore()
-        fault_end = time.monotonic()
+        clock = ctx.fault_over()
     finally:
         finish()
-    return Outcome(fault_end, notes=[f"Kafka cut {seconds}s"])
+    return Outcome(clock, notes=[f"Kafka cut {seconds}s"])
 
 
 def postgres_faults(ctx: Ctx, stats: ApiStats) -> Outcome:
@@ -104,11 +111,11 @@ def postgres_faults(ctx: Ctx, stats: ApiStats) -> Outcome:
         began = time.monotonic()
         ctx.stack.postgres_restart()
         down = time.monotonic() - began
-        fault_end = time.monotonic()
+        clock = ctx.fault_over()
         time.sleep(5)
     finally:
         finish()
-    return Outcome(fault_end, notes=[f"{terminated} sessions terminated, restart took {down:.1f}s"])
+    return Outcome(clock, notes=[f"{terminated} sessions terminated, restart took {down:.1f}s"])
 
 
 def redis_restart(ctx: Ctx, stats: ApiStats) -> Outcome:
@@ -118,7 +125,7 @@ def redis_restart(ctx: Ctx, stats: ApiStats) -> Outcome:
         ctx.events.burst(ctx.users, 300)
         time.sleep(2)
         ctx.stack.valkey_restart(down_seconds=3)
-        fault_end = time.monotonic()
+        clock = ctx.fault_over()
         ctx.events.burst(ctx.users, 300)
         time.sleep(5)
     finally:
@@ -126,7 +133,7 @@ def redis_restart(ctx: Ctx, stats: ApiStats) -> Outcome:
     problems = []
     if stats.status[503] == 0:
         problems.append("no 503 while Redis was down (was the outage noticed?)")
-    return Outcome(fault_end, problems, notes=[f"503s {stats.status[503]}"])
+    return Outcome(clock, problems, notes=[f"503s {stats.status[503]}"])
 
 
 def consumer_kill(ctx: Ctx, stats: ApiStats) -> Outcome:
@@ -141,10 +148,10 @@ def consumer_kill(ctx: Ctx, stats: ApiStats) -> Outcome:
         time.sleep(1)
         ctx.stack.restart(pod)
         ctx.events.burst(ctx.users, size, poison_at=size // 2)
-        fault_end = time.monotonic()
+        clock = ctx.fault_over()
     finally:
         finish()
-    return Outcome(fault_end, notes=[f"2 bursts of {size} with a poison message each, 1 kill"])
+    return Outcome(clock, notes=[f"2 bursts of {size} with a poison message each, 1 kill"])
 
 
 def two_beats(ctx: Ctx, stats: ApiStats) -> Outcome:
@@ -157,10 +164,10 @@ def two_beats(ctx: Ctx, stats: ApiStats) -> Outcome:
         time.sleep(seconds)
         ctx.stack.terminate(extra)
         ctx.stack.remove(extra)
-        fault_end = time.monotonic()
+        clock = ctx.fault_over()
     finally:
         finish()
-    return Outcome(fault_end, notes=[f"two beats for {seconds}s"])
+    return Outcome(clock, notes=[f"two beats for {seconds}s"])
 
 
 def many_clients(ctx: Ctx, stats: ApiStats) -> Outcome:
@@ -173,8 +180,8 @@ def many_clients(ctx: Ctx, stats: ApiStats) -> Outcome:
     while time.monotonic() - began < seconds:
         time.sleep(5)
         samples.append(ctx.stack.rss_mb("web"))
+    clock = ctx.fault_over()
     finish()
-    fault_end = time.monotonic()
     idle = checks.idle_in_transaction(ctx.stack)
     problems = []
     errors = stats.server_errors + stats.connection_errors + stats.status[429]
@@ -196,7 +203,7 @@ def many_clients(ctx: Ctx, stats: ApiStats) -> Outcome:
         f"web RSS {rss_before:.0f} -> {max(samples, default=0):.0f} -> {samples[-1] if samples else 0:.0f} MB",
         f"idle in transaction {idle}",
     ]
-    return Outcome(fault_end, problems, notes)
+    return Outcome(clock, problems, notes)
 
 
 def sigterm_all(ctx: Ctx, stats: ApiStats) -> Outcome:
@@ -216,10 +223,10 @@ def sigterm_all(ctx: Ctx, stats: ApiStats) -> Outcome:
             ctx.stack.restart(pod)
             if component == "worker":
                 ctx.events.burst(ctx.users, 500)
-        fault_end = time.monotonic()
+        clock = ctx.fault_over()
     finally:
         finish()
-    return Outcome(fault_end, problems, notes=["stopped in " + ", ".join(took)])
+    return Outcome(clock, problems, notes=["stopped in " + ", ".join(took)])
 
 
 SCENARIOS: dict[int, tuple[str, Callable[[Ctx, ApiStats], Outcome], bool]] = {

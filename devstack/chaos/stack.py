@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
+import socket
 import sys
 import threading
 import time
@@ -49,6 +51,22 @@ from django.core.management import call_command
 for i in range({API_CLIENTS}):
     call_command("create_api_token", f"chaos-load-{{i}}", "--service")
 """
+
+
+def _pod_port() -> int:
+    """A free port below the ephemeral range: a port the kernel hands out (free_port) can be
+    taken meanwhile by the source port of one of the load's thousands of connections, and
+    the pod would then fail to start (seen: METRICS_PORT already in use)."""
+    low, _ = (int(n) for n in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    for _ in range(200):
+        port = random.randint(max(1024, low - 12000), low - 1)
+        with socket.socket() as sock:
+            try:
+                sock.bind((LOOPBACK, port))
+            except OSError:
+                continue
+        return port
+    return free_port()
 
 
 def say(message: str) -> None:
@@ -93,13 +111,14 @@ class Stack:
     # --- servers ---
 
     def start_servers(self, database: str) -> None:
-        pg = postgres.start(self.scratch / "postgres", free_port(), database=database, durable=False)
+        pg = postgres.start(self.scratch / "postgres", _pod_port(), database=database, durable=False)
         self.servers.append(pg)
         # Durable: a Redis restart keeps the user replica and queued tasks, as a persisted one does.
-        vk = valkey.start(self.scratch / "valkey", free_port(), durable=True)
+        vk = valkey.start(self.scratch / "valkey", _pod_port(), durable=True)
         self.servers.append(vk)
-        broker_port = free_port()
-        self.proxy = TcpProxy((LOOPBACK, broker_port))
+        broker_port = _pod_port()
+        # Below the ephemeral range too: these ports are listened on again after a restart or a cut.
+        self.proxy = TcpProxy((LOOPBACK, broker_port), port=_pod_port())
         kf = kafka.start(broker_port, log_path=self.scratch / "kafka.log", advertised_port=self.proxy.port)
         self.servers.append(kf)
         # Clients that must not see the outage (the load's producer, the watcher) connect
@@ -201,13 +220,13 @@ class Stack:
         env.update(ENV_OVERRIDES)
         argv = [part.replace(str(template.tmp), str(tmp)) for part in template.argv]
         # One host: every pod's metrics server needs a port of its own (in a pod, 9100 is its own).
-        env["METRICS_PORT"] = str(free_port())
+        env["METRICS_PORT"] = str(_pod_port())
         if "PROMETHEUS_MULTIPROC_DIR" not in env:  # prefork worker and gunicorn need one (emptyDir in a pod)
             env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp / "prometheus")
         Path(env["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
         port_map: dict[int, int] = {}
         if template.port_map:
-            port = free_port()
+            port = _pod_port()
             env["GUNICORN_BIND"] = f"{LOOPBACK}:{port}"
             port_map = {k: port for k in template.port_map}
         container = replace(template, argv=argv, env=env, tmp=tmp, port_map=port_map, popen=None)
