@@ -18,7 +18,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 PYTHON_CANDIDATES := python3.13 python3.12 python3
 PYTEST_ARGS ?=
 
-.PHONY: help install dev test lint check-deploy dev-reset deploy-check deploy-smoke fuzz bench contract-check contract-docs contract-release
+.PHONY: help install dev test test-browser lint check-deploy dev-reset deploy-check deploy-smoke fuzz bench contract-check contract-docs contract-release
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-13s %s\n", $$1, $$2}'
@@ -60,6 +60,11 @@ test: install ## Run the test suite (embedded PostgreSQL/Valkey when env names n
 	$(PY) -m devstack test -- $(PYTEST_ARGS)
 
 FUZZ_MAX_EXAMPLES ?= 1000
+# BROWSER_SCREENSHOTS=<dir> (relative to the repo, or absolute) also saves the named
+# pages the tests visit, for a reviewer; failures always save one (.dev/browser-failures/).
+test-browser: install ## Only the Chromium tests (tests/browser): admin, operations page, browsable API, API docs
+	$(PY) -m devstack test -- -m browser tests/browser $(PYTEST_ARGS)
+
 fuzz: install ## Schemathesis, long and random: FUZZ_MAX_EXAMPLES (1000) requests per operation and mode
 	FUZZ_MAX_EXAMPLES=$(FUZZ_MAX_EXAMPLES) FUZZ_RANDOM=1 $(PY) -m devstack test -- orders/tests/test_schemathesis.py $(PYTEST_ARGS)
 

@@ -1,0 +1,26 @@
+"""Without Debian's Chromium the browser tests skip, saying what is missing and how to get it."""
+
+from pathlib import Path
+
+from tests.browser import conftest
+
+
+def test_a_missing_browser_or_driver_is_named_in_the_skip_reason(monkeypatch, tmp_path: Path):
+    monkeypatch.setattr(conftest, "CHROMIUM", tmp_path / "chromium")
+
+    reason = conftest._missing()
+
+    assert reason.startswith(f"{tmp_path / 'chromium'} not found: install Debian's chromium and chromium-driver")
+    assert "apt-get install chromium chromium-driver" in reason
+
+
+def test_screenshots_go_where_browser_screenshots_says(monkeypatch, tmp_path: Path):
+    monkeypatch.setenv("BROWSER_SCREENSHOTS", ".dev/shots")
+    relative = conftest.screenshot_dir()
+    monkeypatch.setenv("BROWSER_SCREENSHOTS", str(tmp_path))
+    absolute = conftest.screenshot_dir()
+    monkeypatch.delenv("BROWSER_SCREENSHOTS")
+
+    assert relative == conftest.REPO / ".dev" / "shots"
+    assert absolute == tmp_path
+    assert conftest.screenshot_dir() is None
