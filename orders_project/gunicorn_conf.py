@@ -43,6 +43,7 @@ from orders_project.env import env_int, env_str  # noqa: E402
 from orders_project.metrics import (  # noqa: E402
     metrics_serve,
     multiprocess_dir_reset,
+    multiprocess_process_exited,
     multiprocess_registry,
 )
 
@@ -105,10 +106,9 @@ def when_ready(server: Any) -> None:
 
 
 def child_exit(server: Any, worker: Any) -> None:
-    # A worker that exited stops counting in the live gauges; its counters stay (they add up).
-    from prometheus_client import multiprocess
-
-    multiprocess.mark_process_dead(worker.pid)
+    # A worker that exited stops counting in the live gauges; its counters stay (they add
+    # up), folded into one archive file so replaced workers do not pile up files.
+    multiprocess_process_exited(worker.pid)
 
 
 def on_exit(server: Any) -> None:

@@ -72,14 +72,65 @@ def multiprocess_dir_reset(path: str) -> None:
         os.remove(stale)
 
 
+# Held while a scrape reads the folder and while an exited process's files are folded
+# into the archive (both in gunicorn's master), so a scrape never sees a count twice or not at all.
+_FOLDER_LOCK = threading.Lock()
+# Files of processes that exited and may have counted something: kept in one file per type.
+_ARCHIVED_TYPES = ("counter", "histogram", "summary")
+
+
 def multiprocess_registry() -> CollectorRegistry:
     """A registry that adds up the files of every process writing to PROMETHEUS_MULTIPROC_DIR."""
     from prometheus_client import CollectorRegistry
     from prometheus_client.multiprocess import MultiProcessCollector
 
+    class LockedCollector(MultiProcessCollector):
+        def collect(self) -> Iterable[Metric]:
+            with _FOLDER_LOCK:
+                return list(super().collect())
+
     registry = CollectorRegistry()
-    MultiProcessCollector(registry)
+    LockedCollector(registry)
     return registry
+
+
+def multiprocess_process_exited(pid: int) -> None:
+    """Bookkeeping for an exited process (gunicorn's child_exit): its live gauges stop counting,
+    and its counters and histograms move into `<type>_archive.db`. Without that, every worker
+    that max_requests replaces would leave files behind (thousands a day under load), and
+    every scrape would read them all."""
+    from prometheus_client import multiprocess
+    from prometheus_client.mmap_dict import MmapedDict, mmap_key
+
+    path = multiprocess_dir()
+    if path is None:
+        return
+    multiprocess.mark_process_dead(pid, path)
+    with _FOLDER_LOCK:
+        for kind in _ARCHIVED_TYPES:
+            exited = os.path.join(path, f"{kind}_{pid}.db")
+            if not os.path.exists(exited):
+                continue
+            archive = os.path.join(path, f"{kind}_archive.db")
+            merged = multiprocess.MultiProcessCollector.merge(
+                [f for f in (archive, exited) if os.path.exists(f)], accumulate=False
+            )
+            partial = os.path.join(path, f"{kind}_archive.partial")  # not *.db: no scrape reads it
+            if os.path.exists(partial):
+                os.remove(partial)  # left by a master that died mid-write: MmapedDict would keep its values
+            store = MmapedDict(partial)
+            try:
+                for metric in merged:
+                    for sample in metric.samples:
+                        labels = dict(sample.labels)
+                        key = mmap_key(
+                            metric.name, sample.name, list(labels), list(labels.values()), metric.documentation
+                        )
+                        store.write_value(key, sample.value, 0.0)
+            finally:
+                store.close()
+            os.replace(partial, archive)
+            os.remove(exited)
 
 
 class _QuietHandler(WSGIRequestHandler):

@@ -24,15 +24,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import redis
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.db import connection
 from kafka import KafkaProducer
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from devstack.procs import LOOPBACK, free_port
+from orders.services import CUSTOMER_LOCK_NAMESPACE
 from orders.tests.factories import grant, token_for
 from orders_project.tests.processes import BIN, ServiceProcess, service_env
 from orders_project.tests.scraping import Scrape, promql_metric_names, scrape
@@ -57,7 +60,7 @@ PROMETHEUS_NAMES = {"up"}
 class Scenario:
     scrapes: dict[str, Scrape]
     topics: dict[str, str]
-    user_id: str
+    users: list[str]
     web_master_pid: int
     web_per_process: dict[int, Scrape]  # the web's files, one per process
     public_metrics_status: int
@@ -88,30 +91,42 @@ def _per_process(directory: Path) -> dict[int, Scrape]:
     return result
 
 
-def _orders_by_each_web_worker(port: int, token: str, order: dict[str, Any], silent: socket.socket) -> None:
+def _orders_by_each_web_worker(port: int, token: str, users: list[str]) -> None:
     """Two orders, one served by each of the two (sync) workers, whatever the kernel prefers.
 
-    A readiness check of Kafka against `silent` (accepts, never answers) keeps the worker
-    that took it busy for 2 s; the request sent meanwhile can only go to the other one.
+    The test holds the first customer's advisory lock (the one order_create takes), so the
+    worker that takes that customer's order waits inside it; the second customer's order
+    can then only go to the other worker. Releasing the lock lets the first one finish.
     """
     auth = {"Authorization": f"Token {token}"}
-
-    def held(results: list[int]) -> threading.Thread:
-        thread = threading.Thread(
-            target=lambda: results.append(_request(port, "GET", "/api/v1/health/ready?checks=kafka")[0])
+    body = {"currency": "USD", "items": [{"product_id": "prod-1", "quantity": 2, "price": "9.99"}]}
+    database = connection.settings_dict
+    with psycopg.connect(
+        host=database["HOST"],
+        port=database["PORT"],
+        user=database["USER"],
+        password=database["PASSWORD"],
+        dbname=database["NAME"],
+        autocommit=True,
+    ) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", [CUSTOMER_LOCK_NAMESPACE, users[0]])
+        results: list[int] = []
+        first = threading.Thread(
+            target=lambda: results.append(
+                _request(port, "POST", "/api/v1/orders/", {**body, "user_id": users[0]}, **auth)[0]
+            )
         )
-        thread.start()
-        silent.accept()[0].close()  # now that worker is inside the check
-        return thread
+        first.start()
 
-    results: list[int] = []
-    first = held(results)  # worker A busy
-    assert _request(port, "POST", "/api/v1/orders/", order, **auth)[0] == 201  # served by B
-    second = held(results)  # B busy (A still is): only B was free to take it
-    first.join(30)  # A free again
-    assert _request(port, "POST", "/api/v1/orders/", order, **auth)[0] == 201  # served by A
-    second.join(30)
-    assert results == [503, 503]
+        def waiting() -> bool:
+            row = holder.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted").fetchone()
+            return bool(row and row[0])
+
+        wait_for(waiting, "the first order to wait for its customer's lock in one worker")
+        second = _request(port, "POST", "/api/v1/orders/", {**body, "user_id": users[1]}, **auth)
+        holder.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", [CUSTOMER_LOCK_NAMESPACE, users[0]])
+        first.join(30)
+    assert (results, second[0]) == ([201], 201), second
 
 
 @pytest.fixture(scope="module")
@@ -124,11 +139,9 @@ def scenario(
         name: f"metrics.{name}.{suffix}"
         for name in ("order.created", "order.confirmed", "order.shipped", "order.cancelled", "user.created")
     }
-    user_id = f"metrics-user-{suffix}"
+    users = [f"metrics-user-{suffix}-{n}" for n in (1, 2)]
     broker_db = (settings.REDIS_DB + 5) % 16  # the Celery queue of this scenario only, emptied afterwards
     broker_url = f"redis://{settings.REDIS_HOST}:{settings.REDIS_PORT}/{broker_db}"
-    silent = socket.create_server((LOOPBACK, 0))
-    silent.settimeout(30)
     ports = {kind: free_port() for kind in ("web", "web-metrics", "worker", "beat", "consumer")}
     common = {
         **{f"KAFKA_TOPIC_{name.upper().replace('.', '_')}": topic for name, topic in topics.items()},
@@ -144,7 +157,7 @@ def scenario(
             GUNICORN_THREADS="1",  # sync workers: one request each, which the test relies on
             METRICS_PORT=str(ports["web-metrics"]),
             PROMETHEUS_MULTIPROC_DIR=str(tmp / "web-prometheus"),
-            KAFKA_BOOTSTRAP_SERVERS=f"{LOOPBACK}:{silent.getsockname()[1]}",  # the web needs no Kafka
+            POSTGRES_LOCK_TIMEOUT_MS="0",  # the first order waits for the test's lock as long as it takes
         ),
         "worker": service_env(
             **common,
@@ -174,29 +187,25 @@ def scenario(
                 wait_for(lambda: scrape(port) or not process.alive(), f"the {kind}'s /metrics")  # noqa: B023 (called now, in this iteration)
                 assert process.alive(), process.log()[-3000:]
 
-            # a user event, then the same event again (a redelivery)
-            event = created(user_id, dt.datetime.now(dt.UTC), event_id=str(uuid.uuid4()))
+            # two users' events, then the first one again (a redelivery)
+            now = dt.datetime.now(dt.UTC)
+            events = [(user, created(user, now, event_id=str(uuid.uuid4()))) for user in users]
             producer = KafkaProducer(
                 bootstrap_servers=kafka_bootstrap,
                 request_timeout_ms=5000,
                 delivery_timeout_ms=10_000,
                 max_block_ms=10_000,
             )
-            for _ in range(2):
-                producer.send(topics["user.created"], key=user_id.encode(), value=event).get(timeout=10)
+            for user, event in [*events, events[0]]:
+                producer.send(topics["user.created"], key=user.encode(), value=event).get(timeout=10)
             producer.close(5)
             wait_for(
-                lambda: (scrape(ports["consumer"]) or Scrape()).value("kafka_events_consumed_total") == 2,
-                "the consumer to handle both messages",
+                lambda: (scrape(ports["consumer"]) or Scrape()).value("kafka_events_consumed_total") == 3,
+                "the consumer to handle the three messages",
             )
 
-            # two orders for that user through gunicorn, one per worker
-            order = {
-                "user_id": user_id,
-                "currency": "USD",
-                "items": [{"product_id": "prod-1", "quantity": 2, "price": "9.99"}],
-            }
-            _orders_by_each_web_worker(ports["web"], token, order, silent)
+            # an order for each user through gunicorn, one per worker
+            _orders_by_each_web_worker(ports["web"], token, users)
 
             # relayed, confirmed by the lifecycle (beat's tick), and the confirmations relayed
             def relayed() -> bool:
@@ -212,7 +221,7 @@ def scenario(
             yield Scenario(
                 scrapes={kind: value for kind, value in scrapes.items() if value is not None},
                 topics=topics,
-                user_id=user_id,
+                users=users,
                 web_master_pid=processes["web"].popen.pid,
                 web_per_process=_per_process(tmp / "web-prometheus"),
                 public_metrics_status=public_status,
@@ -224,7 +233,6 @@ def scenario(
         finally:
             for process in processes.values():
                 process.stop()
-            silent.close()
             redis.Redis.from_url(broker_url).flushdb()
             call_command("flush", interactive=False, verbosity=0)
 
@@ -276,7 +284,7 @@ def test_worker_counts_what_the_relay_published_and_the_lifecycle_confirmed(scen
 def test_consumer_counts_a_consumed_event_and_its_redelivery_as_a_duplicate(scenario):
     consumer, topic = scenario.scrapes["consumer"], scenario.topics["user.created"]
 
-    assert consumer.value("kafka_events_consumed_total", topic=topic, result="applied") == 1
+    assert consumer.value("kafka_events_consumed_total", topic=topic, result="applied") == 2
     assert consumer.value("kafka_events_consumed_total", topic=topic, result="duplicate") == 1
     assert consumer.value("kafka_events_duplicate_total", topic=topic) == 1
     assert consumer.value("kafka_consumer_lag_messages", topic=topic) == 0

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import transaction
 
+from devstack.procs import free_port
 from orders.models import Order, OrderStatus
 from orders.tests.factories import OrderFactory
 from outbox.models import OutboxEvent
@@ -69,7 +70,7 @@ def run_command(kafka_bootstrap: str, user_topics: dict[str, str], tmp_path: Pat
         log = open(tmp_path / f"consumer-{len(started)}.log", "wb")  # noqa: SIM115  # the child writes it
         proc = subprocess.Popen(
             [sys.executable, str(MANAGE_PY), *args],
-            env=env,
+            env={**env, "METRICS_PORT": str(free_port())},  # each its own: 9100 may be taken here
             stdout=subprocess.PIPE,
             stderr=log,
             stdin=subprocess.DEVNULL,

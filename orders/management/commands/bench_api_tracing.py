@@ -68,6 +68,8 @@ def _server_env(port: int, endpoint: str | None) -> dict[str, str]:
         "ORDER_REQUIRE_KNOWN_USER": "false",
         "API_THROTTLE_WRITE_RATE": "off",
         "GUNICORN_BIND": f"{LOOPBACK}:{port}",
+        # The master's /metrics on a port of its own: the default 9100 may be taken here.
+        "METRICS_PORT": str(free_port()),
         "LOG_FORMAT": "json",
     }
     for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
