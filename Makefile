@@ -86,10 +86,6 @@ BENCH_ARGS ?=
 bench: install ## Issue 17's figures on fresh servers beside bare baselines (~10 min; BENCH_ARGS=--quick ~2 min)
 	$(PY) -m devstack.bench $(BENCH_ARGS)
 
-BENCH_ARGS ?=
-bench: install ## Issue 17's figures on fresh servers beside bare baselines (~10 min; BENCH_ARGS=--quick ~2 min)
-	$(PY) -m devstack.bench $(BENCH_ARGS)
-
 dev-reset: install ## Stop what runs from .dev/ and delete it (asks first)
 	$(PY) -m devstack reset
 
