@@ -48,11 +48,14 @@ def _errors(*codes: int) -> dict[int, OpenApiResponse]:
         409: "Conflict (`order_not_cancellable`, `idempotency_key_in_progress`, `idempotency_claim_lost`).",
         415: "Body is not JSON (`unsupported_media_type`).",
         422: "Refused (`idempotency_key_reused`, `user_not_found`, `user_inactive`).",
+        429: "Over this client's rate; see Retry-After (`throttled`).",
         500: "Unexpected error (`internal_error`).",
         503: "A server the request needs is down; see Retry-After (`service_unavailable`).",
     }
-    # Every operation can fail unexpectedly; 500 is documented everywhere.
-    return {code: OpenApiResponse(ErrorSerializer, description=descriptions[code]) for code in (*codes, 500)}
+    # Every operation is rate-limited (429), can meet a database or cache outage (503) and can
+    # fail unexpectedly (500): those are documented everywhere.
+    every = dict.fromkeys((*codes, 429, 500, 503))
+    return {code: OpenApiResponse(ErrorSerializer, description=descriptions[code]) for code in sorted(every)}
 
 
 _IDEMPOTENCY_HEADER = OpenApiParameter(

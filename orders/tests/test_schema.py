@@ -10,13 +10,13 @@ from openapi_spec_validator import validate
 pytestmark = pytest.mark.django_db
 
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
-# Every operation and the statuses it documents (500 on all: any operation can fail unexpectedly).
+# Every operation and the statuses it documents (429, 500 and 503 on all: rate limits, outages, the unexpected).
 OPERATIONS = {
-    ("/api/v1/orders/", "get"): {"200", "400", "401", "500"},
-    ("/api/v1/orders/", "post"): {"201", "400", "401", "403", "409", "415", "422", "500", "503"},
-    ("/api/v1/orders/{id}/", "get"): {"200", "401", "404", "500"},
-    ("/api/v1/orders/{id}/history/", "get"): {"200", "401", "404", "500"},
-    ("/api/v1/orders/{id}/cancel/", "post"): {"200", "400", "401", "404", "409", "415", "500"},
+    ("/api/v1/orders/", "get"): {"200", "400", "401", "429", "500", "503"},
+    ("/api/v1/orders/", "post"): {"201", "400", "401", "403", "409", "415", "422", "429", "500", "503"},
+    ("/api/v1/orders/{id}/", "get"): {"200", "401", "404", "429", "500", "503"},
+    ("/api/v1/orders/{id}/history/", "get"): {"200", "401", "404", "429", "500", "503"},
+    ("/api/v1/orders/{id}/cancel/", "post"): {"200", "400", "401", "404", "409", "415", "429", "500", "503"},
 }
 
 
