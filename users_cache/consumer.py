@@ -33,7 +33,7 @@ from orders_project.kafka import client_config, producer_new
 from users_cache.handlers import Outcome, message_handle
 from users_cache.metrics import consumer_lag_observe, event_consumed_count
 from users_cache.rebuild import RebuildProgress
-from users_cache.status import ConsumerStatusReporter
+from users_cache.status import ConsumerStatusReporter, consumer_lag
 
 logger = logging.getLogger(__name__)
 
@@ -251,11 +251,7 @@ class UserEventConsumer:
             logger.warning("Offset commit failed (%r); those messages will be redelivered", exc)
 
     def _report(self, consumer: KafkaConsumer, count: int, seconds: float) -> None:
-        lag = 0
-        for partition in consumer.assignment():
-            highwater = consumer.highwater(partition)
-            if highwater is not None:
-                lag += max(highwater - consumer.position(partition), 0)
+        lag = consumer_lag(consumer)
         if not count and not lag:
             return  # idle and caught up: nothing worth a line
         logger.info(

@@ -8,6 +8,8 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge
 
+from users_cache.status import consumer_lag_by_topic
+
 events_consumed = Counter(
     "kafka_events_consumed_total",
     "User events handled by the consumer, by topic and outcome (applied, stale, duplicate, replayed, bad)",
@@ -38,11 +40,6 @@ def consumer_lag_observe(consumer: Any, topics: list[str]) -> None:
     Every topic is set, to 0 when none of its partitions is assigned here: after a
     rebalance a topic's lag moves to the member that took its partitions.
     """
-    lag = dict.fromkeys(topics, 0)
-    for partition in consumer.assignment():
-        highwater = consumer.highwater(partition)
-        if highwater is None or partition.topic not in lag:
-            continue  # nothing fetched from it yet
-        lag[partition.topic] += max(highwater - consumer.position(partition), 0)
-    for topic, messages in lag.items():
-        consumer_lag.labels(topic=topic).set(messages)
+    lag = consumer_lag_by_topic(consumer)
+    for topic in topics:
+        consumer_lag.labels(topic=topic).set(lag.get(topic, 0))

@@ -40,14 +40,22 @@ def _key(group_id: str) -> str:
     return f"consumer-status:{group_id}"
 
 
-def consumer_lag(consumer: Any) -> int:
-    """Messages on the assigned partitions not read yet, from what the last fetches told."""
-    lag = 0
+def consumer_lag_by_topic(consumer: Any) -> dict[str, int]:
+    """Messages on the assigned partitions not read yet, per topic, from what the last
+    fetches told (highwater) and the read positions: the one home of the lag figure
+    (status report, metrics gauge, progress line). Partitions nothing was fetched
+    from yet count nothing."""
+    lag: dict[str, int] = {}
     for partition in consumer.assignment():
         highwater = consumer.highwater(partition)
         if highwater is not None:
-            lag += max(highwater - consumer.position(partition), 0)
+            lag[partition.topic] = lag.get(partition.topic, 0) + max(highwater - consumer.position(partition), 0)
     return lag
+
+
+def consumer_lag(consumer: Any) -> int:
+    """Messages on the assigned partitions not read yet, summed over the topics."""
+    return sum(consumer_lag_by_topic(consumer).values())
 
 
 class ConsumerStatusReporter:
