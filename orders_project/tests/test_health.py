@@ -7,7 +7,9 @@ import pytest
 from django.db import connection
 from django.test import Client
 
+from devstack import valkey
 from devstack.procs import free_port
+from orders_project.tests.waiting import wait_for
 
 LIVE = "/api/v1/health/live"
 READY = "/api/v1/health/ready"
@@ -120,3 +122,45 @@ def test_connections_have_statement_and_lock_timeouts():
         lock_timeout = cursor.fetchone()[0]
 
     assert (statement_timeout, lock_timeout) == ("30s", "5s")
+
+
+@pytest.mark.kafka
+def test_ready_turns_503_while_the_broker_is_unreachable_and_200_when_it_returns(probe, proxied_kafka):
+    assert probe.get(READY).status_code == 200
+
+    proxied_kafka.proxy.cut()
+    down = probe.get(READY)
+    proxied_kafka.proxy.restore()
+    back = wait_for(lambda: (r := probe.get(READY)).status_code == 200 and r, "readiness to come back")
+
+    assert down.status_code == 503
+    assert down.json()["checks"]["kafka"]["ok"] is False
+    assert back.json()["status"] == "ok"
+
+
+def test_ready_turns_503_while_redis_is_down_and_200_when_it_is_back(probe, settings, tmp_path):
+    # given the readiness check pointed at a Valkey of the test's own
+    port = free_port()
+    server = valkey.start(tmp_path / "valkey", port, durable=False)
+    settings.CACHES = {
+        alias: {**cache, "LOCATION": f"redis://127.0.0.1:{port}/0"} for alias, cache in settings.CACHES.items()
+    }
+    try:
+        up = probe.get(READY, {"checks": "redis"})
+        # when it stops, then starts again on the same port
+        server.stop()
+        down = probe.get(READY, {"checks": "redis"})
+        server = valkey.start(tmp_path / "valkey", port, durable=False)
+        back = wait_for(
+            lambda: (r := probe.get(READY, {"checks": "redis"})).status_code == 200 and r, "readiness to come back"
+        )
+    finally:
+        server.stop()
+
+    assert up.status_code == 200
+    assert down.status_code == 503
+    assert down.json()["checks"]["redis"]["ok"] is False
+    assert back.json() == {
+        "status": "ok",
+        "checks": {"redis": {"ok": True, "ms": back.json()["checks"]["redis"]["ms"]}},
+    }
