@@ -43,6 +43,9 @@ class OutboxEvent(models.Model):
             ),
             models.Index(fields=["key", "id"], name="outbox_key_idx", condition=~Q(status="published")),
             models.Index(fields=["status", "topic"], name="outbox_status_topic_idx"),
+            # The relay finds and gives back its leases by claimed_by: only leased heads
+            # are in this index, a handful of rows however large the table.
+            models.Index(fields=["claimed_by"], name="outbox_claimed_by_idx", condition=Q(claimed_by__isnull=False)),
             # "Rows published since t" (the operations page's events-relayed chart) and the
             # cleanup's "published before the retention cutoff": a range on this index
             # instead of a pass over every published row.

@@ -16,9 +16,10 @@ Guarantees (docs/architecture.md, "Outbox relay"):
   is written in a second short transaction. A relay that dies mid-batch
   leaves leases that run out after OUTBOX_RELAY_LEASE_SECONDS; another relay then takes
   the rows over and sends them again (same event ids).
-* The claim reads only due pending rows in their index order plus one index
-  probe per candidate (is there an older unpublished row of its key?), so
-  its cost does not grow with the backlog.
+* The claim reads a bounded window of due pending rows plus one index probe
+  per candidate, and, when a few long-backlogged keys fill that window, one
+  probe per key: its cost follows the batch and the number of keys, never
+  the number of rows waiting.
 """
 
 import json
@@ -52,17 +53,53 @@ DEFAULT_TIME_BUDGET_SECONDS = 5.0
 # that will not come.
 ACK_TIMEOUT_SECONDS = 10.0
 
-# Due pending rows in the partial index's order; a row is a head when no older
-# unpublished row of its key exists (one probe of the (key, id) partial index).
-# SKIP LOCKED: a head another relay is leasing right now is passed over.
+# Heads are found two ways, each bounded by the batch, not by the backlog:
+# 1. the oldest due pending rows, at most SCAN_ROWS of them, through their partial
+#    index, keeping those that are their key's head (no older unpublished row of the
+#    key: one probe of the (key, id) partial index). With many keys this fills the
+#    batch at once. SKIP LOCKED: a head another relay is leasing now is passed over.
+# 2. if that window was full but gave fewer heads than the batch (a few keys with long
+#    backlogs fill it), a loose index scan over the keys: one probe per key that has
+#    unpublished rows, its first row being its head.
+SCAN_ROWS_PER_BATCH = 10
+
 _CLAIM_HEADS_SQL = """
-SELECT o.id, o.key FROM outbox_outboxevent o
+WITH candidates AS MATERIALIZED (
+    SELECT id, key, next_attempt_at FROM outbox_outboxevent
+    WHERE status = 'pending' AND next_attempt_at <= now()
+      AND (claimed_until IS NULL OR claimed_until < now())
+    ORDER BY next_attempt_at, id
+    LIMIT %(scan)s
+)
+SELECT o.id, o.key, (SELECT count(*) FROM candidates) FROM candidates w
+JOIN outbox_outboxevent o ON o.id = w.id
+-- Again on o: after waiting for a row lock PostgreSQL re-checks only conditions on the
+-- locked row itself, so a head another relay leased (or published) meanwhile drops out.
+WHERE o.status = 'pending' AND (o.claimed_until IS NULL OR o.claimed_until < now())
+  AND NOT EXISTS (
+    SELECT 1 FROM outbox_outboxevent older
+    WHERE older.key = w.key AND older.status <> 'published' AND older.id < w.id
+)
+ORDER BY w.next_attempt_at, w.id
+LIMIT %(limit)s
+FOR UPDATE OF o SKIP LOCKED
+"""
+
+_CLAIM_HEADS_BY_KEY_SQL = """
+WITH RECURSIVE heads AS (
+    (SELECT key, id FROM outbox_outboxevent WHERE status <> 'published' ORDER BY key, id LIMIT 1)
+    UNION ALL
+    SELECT next_head.key, next_head.id FROM heads h CROSS JOIN LATERAL (
+        SELECT key, id FROM outbox_outboxevent
+        WHERE status <> 'published' AND key > h.key
+        ORDER BY key, id LIMIT 1
+    ) next_head
+)
+SELECT o.id, o.key FROM heads h
+JOIN outbox_outboxevent o ON o.id = h.id
 WHERE o.status = 'pending' AND o.next_attempt_at <= now()
   AND (o.claimed_until IS NULL OR o.claimed_until < now())
-  AND NOT EXISTS (
-      SELECT 1 FROM outbox_outboxevent older
-      WHERE older.key = o.key AND older.status <> 'published' AND older.id < o.id
-  )
+  AND o.key <> ALL(%(taken)s)
 ORDER BY o.next_attempt_at, o.id
 LIMIT %(limit)s
 FOR UPDATE OF o SKIP LOCKED
@@ -94,9 +131,16 @@ def backoff_seconds(attempts: int) -> float:
 @transaction.atomic
 def _claim(batch_size: int, lease: uuid.UUID) -> list[OutboxEvent]:
     """Lease up to batch_size keys' heads and return their sendable rows (each key's run from its head)."""
+    scan = batch_size * SCAN_ROWS_PER_BATCH
     with connection.cursor() as cursor:
-        cursor.execute(_CLAIM_HEADS_SQL, {"limit": batch_size})
-        heads = cursor.fetchall()
+        cursor.execute(_CLAIM_HEADS_SQL, {"limit": batch_size, "scan": scan})
+        found = cursor.fetchall()
+        heads = [(head_id, key) for head_id, key, _ in found]
+        window_full = bool(found) and found[0][2] >= scan
+        if len(heads) < batch_size and (window_full or not found):
+            taken = [key for _, key in heads]
+            cursor.execute(_CLAIM_HEADS_BY_KEY_SQL, {"limit": batch_size - len(heads), "taken": taken})
+            heads += cursor.fetchall()
         if not heads:
             return []
         cursor.execute(_CLAIM_ROWS_SQL, {"keys": [key for _, key in heads], "limit": batch_size})
