@@ -23,74 +23,54 @@ locals {
   kafka_storage_class = { for key, value in { class = var.storage_class } : key => value if value != null }
 }
 
-# KRaft controllers in a pool of their own, so broker load never starves the quorum.
-resource "kubernetes_manifest" "kafka_node_pool_controller" {
-  manifest = {
-    apiVersion = "kafka.strimzi.io/v1"
-    kind       = "KafkaNodePool"
-    metadata = {
-      name      = "controller"
-      namespace = local.namespace
-      labels    = local.kafka_pool_labels
-    }
-    spec = {
-      replicas = var.kafka_controller_replicas
-      roles    = ["controller"]
-      storage = {
-        type = "jbod"
-        volumes = [merge({
-          id          = 0
-          type        = "persistent-claim"
-          size        = var.kafka_controller_storage_size
-          deleteClaim = false
-        }, local.kafka_storage_class)]
-      }
+# KRaft controllers in a pool of their own, so broker load never starves the quorum;
+# the brokers in another. One resource for both: they differ only in these values.
+locals {
+  kafka_node_pools = {
+    controller = {
+      replicas  = var.kafka_controller_replicas
+      size      = var.kafka_controller_storage_size
       resources = var.kafka_controller_resources
-      template = {
-        pod = {
-          topologySpreadConstraints = [{
-            maxSkew           = 1
-            topologyKey       = "kubernetes.io/hostname"
-            whenUnsatisfiable = "ScheduleAnyway"
-            labelSelector     = { matchLabels = { "strimzi.io/pool-name" = "controller" } }
-          }]
-        }
-      }
+    }
+    broker = {
+      replicas  = var.kafka_broker_replicas
+      size      = var.kafka_broker_storage_size
+      resources = var.kafka_broker_resources
     }
   }
-
-  depends_on = [helm_release.strimzi]
 }
 
-resource "kubernetes_manifest" "kafka_node_pool_broker" {
+resource "kubernetes_manifest" "kafka_node_pool" {
+  for_each = local.kafka_node_pools
+
   manifest = {
     apiVersion = "kafka.strimzi.io/v1"
     kind       = "KafkaNodePool"
     metadata = {
-      name      = "broker"
+      name      = each.key
       namespace = local.namespace
       labels    = local.kafka_pool_labels
     }
     spec = {
-      replicas = var.kafka_broker_replicas
-      roles    = ["broker"]
+      replicas = each.value.replicas
+      roles    = [each.key]
       storage = {
         type = "jbod"
         volumes = [merge({
           id          = 0
           type        = "persistent-claim"
-          size        = var.kafka_broker_storage_size
+          size        = each.value.size
           deleteClaim = false
         }, local.kafka_storage_class)]
       }
-      resources = var.kafka_broker_resources
+      resources = each.value.resources
       template = {
         pod = {
           topologySpreadConstraints = [{
             maxSkew           = 1
             topologyKey       = "kubernetes.io/hostname"
             whenUnsatisfiable = "ScheduleAnyway"
-            labelSelector     = { matchLabels = { "strimzi.io/pool-name" = "broker" } }
+            labelSelector     = { matchLabels = { "strimzi.io/pool-name" = each.key } }
           }]
         }
       }
@@ -154,8 +134,7 @@ resource "kubernetes_manifest" "kafka" {
   }
 
   depends_on = [
-    kubernetes_manifest.kafka_node_pool_controller,
-    kubernetes_manifest.kafka_node_pool_broker,
+    kubernetes_manifest.kafka_node_pool,
   ]
 }
 

@@ -470,16 +470,20 @@ def test_kafka_runs_in_kraft_mode_with_node_pools_and_a_topic_operator():
     assert resolve(broker_config["min.insync.replicas"], module) == 2
     assert resolve(broker_config["default.replication.factor"], module) == 3
 
-    pools = [body["manifest"] for body in module.manifests("KafkaNodePool").values()]
+    pools = [
+        (body["manifest"], each)
+        for body in module.manifests("KafkaNodePool").values()
+        for each in for_each_items(body, module)
+    ]
     assert pools
     roles: set[str] = set()
     replicas: dict[str, int] = {}
-    for pool in pools:
-        assert resolve(resolve(pool["metadata"]["labels"], module)["strimzi.io/cluster"], module) == name
-        pool_roles = resolve(pool["spec"]["roles"], module)
+    for pool, each in pools:
+        assert resolve(resolve(pool["metadata"]["labels"], module, each)["strimzi.io/cluster"], module) == name
+        pool_roles = [resolve(role, module, each) for role in resolve(pool["spec"]["roles"], module, each)]
         roles.update(pool_roles)
         for role in pool_roles:
-            replicas[role] = replicas.get(role, 0) + resolve(pool["spec"]["replicas"], module)
+            replicas[role] = replicas.get(role, 0) + resolve(pool["spec"]["replicas"], module, each)
     assert roles == {"controller", "broker"}
     assert replicas["broker"] >= 3 and replicas["controller"] >= 3
 
