@@ -23,7 +23,7 @@ def order_created_data(order: Order) -> dict[str, Any]:
         "shipping_address": order.shipping_address,
         "items": [
             {"product_id": item.product_id, "quantity": item.quantity, "price": str(item.price)}
-            for item in order.items.all()
+            for item in order.item_list
         ],
         "created_at": rfc3339(order.created_at),
     }

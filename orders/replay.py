@@ -27,10 +27,10 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Q, QuerySet
 
 from orders.events import order_cancelled_data, order_confirmed_data, order_created_data, order_shipped_data
-from orders.models import Order, OrderItem, OrderStatus, OrderStatusChange
+from orders.models import Order, OrderStatus, OrderStatusChange, orders_items_load
 from orders_project.rfc3339 import rfc3339
 from outbox.models import OutboxEvent, OutboxStatus
 from outbox.services import EventSpec, events_replay, traceparent_new
@@ -166,8 +166,7 @@ def replay_plan(replay_filter: ReplayFilter, *, chunk_size: int = CHUNK_SIZE) ->
             return
         after = (chunk[-1].changed_at, chunk[-1].id)
         order_ids = list({change.order_id for change in chunk})
-        orders = Order.objects.prefetch_related(Prefetch("items", queryset=OrderItem.objects.order_by("id")))
-        by_id = orders.in_bulk(order_ids)
+        by_id = {order.id: order for order in orders_items_load(list(Order.objects.filter(id__in=order_ids)))}
         held = _outbox_rows(order_ids)
         yield [_item(change, by_id[change.order_id], held) for change in chunk]
 

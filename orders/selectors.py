@@ -7,11 +7,13 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, Subquery
+from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection
+from django.db.models import Count
 from django.db.models.functions import TruncMinute
 
-from orders.models import ApiClient, Order, OrderItem, OrderQuerySet, OrderStatus, OrderStatusChange
+from orders.models import ApiClient, Order, OrderQuerySet, OrderStatus, OrderStatusChange
 from orders_project.counting import count_bounded
 from orders_project.errors import ServiceUnavailableError
 from outbox.models import OutboxEvent
@@ -34,22 +36,40 @@ class ClientScope:
 SCOPE_ATTRIBUTE = "orders_client_scope"
 
 
-def client_scope_columns(*, user_ref: str) -> tuple[Exists, Subquery]:
-    """The columns client_scope() needs, annotated as scope_any_customer and scope_customer_id
-    on a query whose `user_ref` is the client's user id (`pk` on users, `user_id` on tokens):
-    whether the user holds `orders.act_for_any_customer` (given directly or through a group,
-    as ModelBackend sees it) and its ApiClient binding."""
-    granted = Permission.objects.filter(
-        Q(user=OuterRef(user_ref)) | Q(group__user=OuterRef(user_ref)),
-        content_type__app_label="orders",
-        codename="act_for_any_customer",
+# Codename and app of the permission that lets a client act for every customer.
+_ANY_CUSTOMER_PERMISSION = ("act_for_any_customer", "orders")
+
+
+def client_scope_sql(*, user_column: str) -> tuple[str, list[str]]:
+    """Two SQL columns, (any_customer, customer_id), for the client whose user id is
+    `user_column` in the surrounding query, and their parameters.
+
+    any_customer: the user holds `orders.act_for_any_customer`, directly or through a
+    group (as ModelBackend sees it); customer_id: its ApiClient binding, or NULL.
+    Plain SQL because it runs on every API request (in the token lookup): the ORM
+    took ~2.7 ms to compile the same query on these machines, more than the query.
+    Two EXISTS, not one over an OR of joins, so each uses its index.
+    """
+    user_model = get_user_model()
+    user_permissions = user_model.user_permissions.through._meta.db_table  # type: ignore[attr-defined]
+    user_groups = user_model.groups.through._meta.db_table  # type: ignore[attr-defined]
+    group_permissions = Group.permissions.through._meta.db_table
+    permission_of = (
+        f"JOIN {Permission._meta.db_table} p ON p.id = x.permission_id"
+        f" JOIN {ContentType._meta.db_table} ct ON ct.id = p.content_type_id"
+        " WHERE p.codename = %s AND ct.app_label = %s"
     )
-    bound = ApiClient.objects.filter(user_id=OuterRef(user_ref)).values("customer_id")[:1]
-    return Exists(granted), Subquery(bound)
+    sql = (
+        f"(EXISTS (SELECT 1 FROM {user_permissions} x {permission_of} AND x.user_id = {user_column})"
+        f" OR EXISTS (SELECT 1 FROM {user_groups} g JOIN {group_permissions} x ON x.group_id = g.group_id"
+        f" {permission_of} AND g.user_id = {user_column})),"
+        f" (SELECT customer_id FROM {ApiClient._meta.db_table} WHERE user_id = {user_column})"
+    )
+    return sql, [*_ANY_CUSTOMER_PERMISSION, *_ANY_CUSTOMER_PERMISSION]
 
 
 def client_scope_of(*, user: Any, any_customer: bool, customer_id: str | None) -> ClientScope:
-    """The scope from the columns of client_scope_columns()."""
+    """The scope from the columns of client_scope_sql()."""
     if user.is_staff or (user.is_active and (user.is_superuser or any_customer)):
         return ClientScope(any_customer=True)
     return ClientScope(any_customer=False, customer_id=customer_id)
@@ -67,24 +87,19 @@ def client_scope(*, user: Any) -> ClientScope:
         return loaded
     if user.is_staff or (user.is_active and user.is_superuser):
         return ClientScope(any_customer=True)
-    granted, bound = client_scope_columns(user_ref="pk")
-    any_customer, customer_id = (
-        get_user_model()
-        .objects.filter(pk=user.pk)
-        .annotate(scope_any_customer=granted, scope_customer_id=bound)
-        .values_list("scope_any_customer", "scope_customer_id")
-        .get()
-    )
+    columns, params = client_scope_sql(user_column="client.id")
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {columns} FROM (SELECT %s AS id) client", [*params, user.pk])
+        any_customer, customer_id = cursor.fetchone()
     return client_scope_of(user=user, any_customer=any_customer, customer_id=customer_id)
 
 
 def order_list(*, user: Any) -> OrderQuerySet:
-    """Orders of the customers the caller acts for, newest first, items loaded in one query."""
+    """Orders of the customers the caller acts for, newest first. A page of them gets its
+    items with orders_items_load (one query); a single order loads them when asked."""
     scope = client_scope(user=user)
     orders = Order.objects.all() if scope.any_customer else Order.objects.of_customer(scope.customer_id)
-    return orders.prefetch_related(Prefetch("items", queryset=OrderItem.objects.order_by("id"))).order_by(
-        "-created_at", "-id"
-    )
+    return orders.order_by("-created_at", "-id")
 
 
 def order_get(*, user: Any, order_id: uuid.UUID) -> Order:

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from orders.events import order_cancelled_data, order_created_data
 from orders.metrics import orders_created_count, transitions_count, user_validation
-from orders.models import Order, OrderItem, OrderStatus, OrderStatusChange
+from orders.models import CENTS, Order, OrderItem, OrderStatus, OrderStatusChange
 from orders.transitions import InvalidTransition, transition_check
 from orders_project.errors import DomainError, ServiceUnavailableError
 from outbox.services import EventSpec, event_enqueue, events_enqueue
@@ -92,22 +92,6 @@ def _customer_lock(*, user_id: str, shared: bool) -> None:
         cursor.execute(f"SELECT {function}(%s, hashtext(%s))", [CUSTOMER_LOCK_NAMESPACE, user_id])
 
 
-_CENTS = Decimal("0.01")  # the scale of every money column
-
-
-def _items_attach(orders: list[Order], items: list[OrderItem]) -> None:
-    """Make `order.items.all()` return the given items (in insert order) without a query,
-    as prefetch_related would have loaded them."""
-    by_order: dict[uuid.UUID, list[OrderItem]] = {order.id: [] for order in orders}
-    for item in items:
-        by_order[item.order_id].append(item)
-    for order in orders:
-        cached = OrderItem.objects.filter(order=order)
-        cached._result_cache = by_order[order.id]  # what prefetch_related stores
-        cached._prefetch_done = True  # type: ignore[attr-defined]  # private, as Django's prefetch sets it
-        order._prefetched_objects_cache = {"items": cached}  # type: ignore[attr-defined]  # likewise
-
-
 @dataclass(frozen=True)
 class OrderInput:
     user_id: str
@@ -161,7 +145,7 @@ def orders_create(
         Order(
             user_id=spec.user_id,
             currency=spec.currency,
-            total_amount=items_total(spec.items).quantize(_CENTS),
+            total_amount=items_total(spec.items).quantize(CENTS),
             shipping_address=spec.shipping_address,
             created_by_id=created_by_id,
             status=OrderStatus.PENDING,
@@ -172,7 +156,7 @@ def orders_create(
         for spec in orders
     )
     items = OrderItem.objects.bulk_create(
-        OrderItem(order=order, product_id=item.product_id, quantity=item.quantity, price=item.price.quantize(_CENTS))
+        OrderItem(order=order, product_id=item.product_id, quantity=item.quantity, price=item.price.quantize(CENTS))
         for order, spec in zip(created, orders, strict=True)
         for item in spec.items
     )
@@ -189,7 +173,11 @@ def orders_create(
     )
     # No read back: the rows hold what was inserted (prices and totals as the columns
     # store them, 2 places), so the events and the API answer are built from them.
-    _items_attach(created, items)
+    by_order: dict[uuid.UUID, list[OrderItem]] = {order.id: [] for order in created}
+    for item in items:
+        by_order[item.order_id].append(item)
+    for order in created:
+        order.item_list = by_order[order.id]
     events_enqueue(
         events=[EventSpec("order.created", order.user_id, order_created_data(order)) for order in created],
         traceparent=traceparent,

@@ -1,13 +1,16 @@
 """Input serializers validate; output serializers represent. Nothing here writes."""
 
+import datetime as dt
 from decimal import Decimal
 from typing import Any
 
 import pycountry
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.settings import api_settings
 
 from orders.models import (
+    CENTS,
     MAX_ITEM_PRICE,
     MAX_ITEM_QUANTITY,
     MAX_ITEMS_PER_ORDER,
@@ -76,8 +79,46 @@ class OrderItemSerializer(serializers.ModelSerializer):
         fields = ["product_id", "quantity", "price"]
 
 
+def _money(value: Decimal) -> str:
+    """As DecimalField represents the 2-place money columns (COERCE_DECIMAL_TO_STRING)."""
+    return f"{value.quantize(CENTS):f}"
+
+
+def _timestamp(value: dt.datetime | None) -> str | None:
+    """As DateTimeField represents it with the API's DATETIME_FORMAT (UTC, ending in Z)."""
+    return None if value is None else value.astimezone(dt.UTC).strftime(api_settings.DATETIME_FORMAT)
+
+
 class OrderSerializer(serializers.ModelSerializer):
     items = OrderItemSerializer(many=True, read_only=True)
+
+    def to_representation(self, order: Order) -> dict[str, Any]:
+        """The fields below, each as ModelSerializer represents it (test_representation.py
+        holds the two equal for orders in every state), written out because a list page
+        represents 100 orders and DRF's field-by-field walk took ~0.17 ms per order."""
+        return {
+            "id": str(order.id),
+            "user_id": order.user_id,
+            "status": order.status,
+            "currency": order.currency,
+            "total_amount": _money(order.total_amount),
+            "shipping_address": order.shipping_address,
+            "items": [
+                {"product_id": item.product_id, "quantity": item.quantity, "price": _money(item.price)}
+                for item in order.item_list
+            ],
+            "payment_id": order.payment_id,
+            "tracking_number": order.tracking_number,
+            "carrier": order.carrier,
+            "estimated_delivery": None if order.estimated_delivery is None else order.estimated_delivery.isoformat(),
+            "created_at": _timestamp(order.created_at),
+            "updated_at": _timestamp(order.updated_at),
+            "confirmed_at": _timestamp(order.confirmed_at),
+            "shipped_at": _timestamp(order.shipped_at),
+            "cancelled_at": _timestamp(order.cancelled_at),
+            "cancel_reason": order.cancel_reason,
+            "version": order.version,
+        }
 
     class Meta:
         model = Order
@@ -132,6 +173,9 @@ class OrderDetailSerializer(OrderSerializer):
     class Meta(OrderSerializer.Meta):
         fields = [*OrderSerializer.Meta.fields, "customer"]
         read_only_fields = fields
+
+    def to_representation(self, order: Order) -> dict[str, Any]:
+        return {**super().to_representation(order), "customer": self.get_customer(order)}
 
     @extend_schema_field(CustomerSerializer(allow_null=True))
     def get_customer(self, order: Order) -> dict[str, str | None] | None:

@@ -32,7 +32,7 @@ from orders.idempotency import (
     idempotency_release,
     request_fingerprint,
 )
-from orders.models import Order
+from orders.models import Order, orders_items_load
 from orders_project.api.serializers import ErrorSerializer
 
 logger = logging.getLogger(__name__)
@@ -94,6 +94,11 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     def get_queryset(self) -> Any:
         return selectors.order_list(user=self.request.user)
+
+    def paginate_queryset(self, queryset: Any) -> Any:
+        """The page, with every order's items loaded by one query."""
+        page = super().paginate_queryset(queryset)
+        return None if page is None else orders_items_load(list(page))
 
     def get_serializer_class(self) -> Any:
         # The browsable API builds its POST forms from get_serializer() for the action the
