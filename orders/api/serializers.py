@@ -7,10 +7,8 @@ from typing import Any
 import pycountry
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
-from rest_framework.settings import api_settings
 
 from orders.models import (
-    CENTS,
     MAX_ITEM_PRICE,
     MAX_ITEM_QUANTITY,
     MAX_ITEMS_PER_ORDER,
@@ -81,12 +79,15 @@ class OrderItemSerializer(serializers.ModelSerializer):
 
 def _money(value: Decimal) -> str:
     """As DecimalField represents the 2-place money columns (COERCE_DECIMAL_TO_STRING)."""
-    return f"{value.quantize(CENTS):f}"
+    return f"{value:.2f}"
 
 
 def _timestamp(value: dt.datetime | None) -> str | None:
-    """As DateTimeField represents it with the API's DATETIME_FORMAT (UTC, ending in Z)."""
-    return None if value is None else value.astimezone(dt.UTC).strftime(api_settings.DATETIME_FORMAT)
+    """As DateTimeField represents it with the API's DATETIME_FORMAT, "%Y-%m-%dT%H:%M:%S.%fZ"
+    (isoformat gives the same text at a third of strftime's cost)."""
+    if value is None:
+        return None
+    return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 class OrderSerializer(serializers.ModelSerializer):

@@ -34,7 +34,11 @@ def test_the_written_out_representation_equals_drfs_for_every_status(status):
         ItemInput(product_id="p-3", quantity=10, price=Decimal("7")),
     ]
     order = OrderFactory.create(status=status, items=items, shipping_address="1 Main St")
-    Order.objects.filter(pk=order.pk).update(estimated_delivery=dt.date(2026, 12, 24), payment_id="pay-1")
+    # a time on the whole second: strftime's %f writes 000000 where isoformat would drop it
+    whole_second = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    Order.objects.filter(pk=order.pk).update(
+        estimated_delivery=dt.date(2026, 12, 24), payment_id="pay-1", updated_at=whole_second
+    )
     order = Order.objects.prefetch_related("items").get(pk=order.pk)
 
     # when it is represented both ways
@@ -45,6 +49,7 @@ def test_the_written_out_representation_equals_drfs_for_every_status(status):
     assert list(written_out) == list(generic) == OrderSerializer.Meta.fields
     assert written_out == generic
     assert written_out["items"][0]["price"] == "0.10"
+    assert written_out["updated_at"] == "2026-01-02T03:04:05.000000Z"
 
 
 def test_the_detail_representation_adds_the_customer_to_the_same_fields():
