@@ -15,7 +15,7 @@ from typing import Any
 import psutil  # type: ignore[import-untyped]
 import psycopg
 
-from devstack.bench import http_load
+from devstack.bench import http_load, wrk
 from devstack.bench.stack import Stack
 from devstack.procs import LOOPBACK, DevstackError, free_port, log_tail, wait_for_port
 
@@ -93,11 +93,32 @@ def token(stack: Stack) -> str:
     return stack.manage("create_api_token", "bench", "--service").strip().splitlines()[-1].split()[-1]
 
 
-def _create_body(n: int) -> bytes:
-    user = f"bench-{n % 1000}"
-    return json.dumps(
-        {"user_id": user, "currency": "USD", "items": [{"product_id": "p1", "quantity": 2, "price": "4.50"}]}
-    ).encode()
+# {n} is the request's number modulo 1000: creates spread over 1,000 customers.
+_CREATE_BODY = json.dumps(
+    {"user_id": "bench-{n}", "currency": "USD", "items": [{"product_id": "p1", "quantity": 2, "price": "4.50"}]}
+)
+
+
+def load(
+    port: int, *, method: str, path: str, connections: int, seconds: float, headers: dict[str, str], body: str = ""
+) -> dict[str, Any]:
+    """Requests/s and latency percentiles of `connections` keep-alive clients for `seconds`;
+    `{n}` in path and body varies per request. wrk when installed (it leaves the servers
+    more of the 2 cores), else the Python client; the result names which."""
+    if wrk.available():
+        result = wrk.run(
+            url=f"http://{LOOPBACK}:{port}", method=method, path=path, connections=connections,
+            seconds=seconds, headers=headers, body=body,
+        )  # fmt: skip
+        if result["status_errors"] or result["socket_errors"]:
+            raise RuntimeError(f"{method} {path}: errors in wrk's run: {result}")
+        return {**{key: result[key] for key in ("rps", "p50_ms", "p95_ms", "p99_ms")}, "client": "wrk"}
+    answer = http_load.run(
+        host=LOOPBACK, port=port, method=method, connections=connections, seconds=seconds, headers=dict(headers),
+        paths=lambda n: path.replace("{n}", str(n % 1000)),
+        bodies=(lambda n: body.replace("{n}", str(n % 1000)).encode()) if body else None,
+    )  # fmt: skip
+    return {**_summary(answer, expect=201 if method == "POST" else 200), "client": "python"}
 
 
 def create_figures(stack: Stack, *, seconds: float, connections: list[int]) -> dict[str, Any]:
@@ -108,17 +129,11 @@ def create_figures(stack: Stack, *, seconds: float, connections: list[int]) -> d
     headers = {"Authorization": f"Token {key}", "Content-Type": "application/json"}
     figures: dict[str, Any] = {"statements_per_create": statements}
     with gunicorn(stack) as (port, memory):
-        warm = dict(headers)
-        http_load.run(
-            host=LOOPBACK, port=port, method="POST", paths=lambda n: ORDERS, connections=4,
-            seconds=1.0, headers=warm, bodies=_create_body,
-        )  # fmt: skip
+        load(port, method="POST", path=ORDERS, connections=4, seconds=1.0, headers=headers, body=_CREATE_BODY)  # warm
         for count in connections:
-            result = http_load.run(
-                host=LOOPBACK, port=port, method="POST", paths=lambda n: ORDERS, connections=count,
-                seconds=seconds, headers=dict(headers), bodies=_create_body,
-            )  # fmt: skip
-            figures[f"c{count}"] = _summary(result, expect=201)
+            figures[f"c{count}"] = load(
+                port, method="POST", path=ORDERS, connections=count, seconds=seconds, headers=headers, body=_CREATE_BODY
+            )
         figures["web_peak_mb"] = round(memory.stop(), 1)
     workers = int(stack.env.get("GUNICORN_WORKERS", "2"))
     bare = [
@@ -183,19 +198,18 @@ def list_figures(stack: Stack, *, orders: int, seconds: float, connections: int)
     # The API's own cursor of the pending order half way down its list (orders_project.api.pagination).
     deep = stack.manage("shell", "-c", _DEEP_CURSOR.format(offset=orders // 8)).split()[-1]
     pages = {
-        "all": lambda n: f"{ORDERS}?limit=100",
-        "user": lambda n: f"{ORDERS}?limit=100&user_id=user-{n % 1000}",
-        "status": lambda n: f"{ORDERS}?limit=100&status=pending",
-        "status_deep": lambda n: f"{ORDERS}?limit=100&status=pending&cursor={deep}",
+        "all": f"{ORDERS}?limit=100",
+        "user": f"{ORDERS}?limit=100&user_id=user-{{n}}",
+        "status": f"{ORDERS}?limit=100&status=pending",
+        "status_deep": f"{ORDERS}?limit=100&status=pending&cursor={deep}",
     }
     key = token(stack)
     figures: dict[str, Any] = {"orders": orders, "fill_seconds": round(fill_seconds, 1)}
     with gunicorn(stack) as (port, memory):
         for name, path in pages.items():
-            result = http_load.run(
-                host=LOOPBACK, port=port, method="GET", paths=path, connections=connections,
-                seconds=seconds, headers={"Authorization": f"Token {key}"},
+            figures[name] = load(
+                port, method="GET", path=path, connections=connections, seconds=seconds,
+                headers={"Authorization": f"Token {key}"},
             )  # fmt: skip
-            figures[name] = _summary(result, expect=200)
         memory.stop()
     return figures

@@ -97,7 +97,7 @@ class Bench:
             c = figures[f"c{count}"]
             self.rows.append(
                 (
-                    f"4. API create c{count} (2 gunicorn workers), req/s; p99",
+                    f"4. API create c{count} (gunicorn 2 workers x 4 threads; {c['client']}), req/s; p99",
                     f"{c['rps']:.0f}; p99 {c['p99_ms']:.0f} ms",
                     f"bare psycopg, 2 procs: {bare:.0f} tx/s",
                     _ratio(c["rps"], bare),
@@ -124,7 +124,7 @@ class Bench:
             small = base.get(page, {}).get("p95_ms") if label != "small" else None
             self.rows.append(
                 (
-                    f"5. list {page}, 100/page, c16, {orders:,} orders: req/s; p95",
+                    f"5. list {page}, 100/page, c16 ({f['client']}), {orders:,} orders: req/s; p95",
                     f"{f['rps']:.0f}; p95 {f['p95_ms']:.0f} ms",
                     f"p95 at {base['orders']:,}: {small:.0f} ms" if small else "",
                     f"{f['p95_ms'] / small:.2f}x" if small else "",
