@@ -147,9 +147,8 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def _create(self, request: Request, claim: Claim | None = None) -> Response:
         params = OrderCreateInputSerializer(data=request.data)
         params.is_valid(raise_exception=True)
-        # Scope first: the customer lookup after it would tell a stranger who exists.
+        # Scope first: order_create's customer lookup would tell a stranger who exists.
         customer_check(user=request.user, user_id=params.validated_data["user_id"])
-        services.order_customer_check(user_id=params.validated_data["user_id"])
         with transaction.atomic():
             order = services.order_create(
                 **params.validated_data,
