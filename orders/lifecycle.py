@@ -1,8 +1,9 @@
 """Automatic order transitions driven by beat: confirm, then ship, on timers.
 
 Each batch is one transaction with set-based SQL: lock due orders with
-SELECT ... FOR UPDATE SKIP LOCKED, move them all with one UPDATE, write their
-history rows and events with one INSERT each, commit. The locks are held until
+SELECT ... FOR UPDATE SKIP LOCKED, move them all and write their history rows
+with one statement (an UPDATE and an INSERT from what it returned), their
+events with one INSERT, commit. The locks are held until
 that commit, so overlapping runs (a slow run and the next tick, or several
 workers) skip each other's orders instead of moving them twice. A cancel locks
 its row with a plain FOR UPDATE: if it holds the row, the batch skips it; if
@@ -21,7 +22,7 @@ from django.utils import timezone
 
 from orders.events import order_confirmed_data, order_shipped_data
 from orders.metrics import transitions_count
-from orders.models import Order, OrderStatus, OrderStatusChange
+from orders.models import Order, OrderStatus
 from orders.transitions import sources_of
 from orders_project import tracing
 from outbox.services import EventSpec, events_enqueue
@@ -45,23 +46,32 @@ LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED
 """
 
-# Each column is computed per row by PostgreSQL: one statement for the batch.
-_CONFIRM_SQL = """
-UPDATE orders_order
-SET status = 'confirmed', confirmed_at = %(now)s, updated_at = %(now)s, version = version + 1,
-    payment_id = 'pay_' || replace(gen_random_uuid()::text, '-', '')
-WHERE id = ANY(%(ids)s) AND status = ANY(%(sources)s)
-RETURNING id
+# Each column is computed per row by PostgreSQL, and the history rows are written by the
+# same statement from what the UPDATE returned: one round trip, no model objects for
+# them, and the moved orders come back whole for their events (no second SELECT).
+_CONFIRM_SET = """
+status = 'confirmed', confirmed_at = %(now)s, updated_at = %(now)s, version = version + 1,
+payment_id = 'pay_' || replace(gen_random_uuid()::text, '-', '')
 """
 
-_SHIP_SQL = """
-UPDATE orders_order
-SET status = 'shipped', shipped_at = %(now)s, updated_at = %(now)s, version = version + 1,
-    tracking_number = 'TRK' || upper(substr(replace(gen_random_uuid()::text, '-', ''), 1, 12)),
-    carrier = (%(carriers)s::text[])[1 + floor(random() * %(carrier_count)s)::int],
-    estimated_delivery = (%(now)s + make_interval(days => %(delivery_days)s))::date
-WHERE id = ANY(%(ids)s) AND status = ANY(%(sources)s)
-RETURNING id
+_SHIP_SET = """
+status = 'shipped', shipped_at = %(now)s, updated_at = %(now)s, version = version + 1,
+tracking_number = 'TRK' || upper(substr(replace(gen_random_uuid()::text, '-', ''), 1, 12)),
+carrier = (%(carriers)s::text[])[1 + floor(random() * %(carrier_count)s)::int],
+estimated_delivery = (%(now)s + make_interval(days => %(delivery_days)s))::date
+"""
+
+_MOVE_SQL = """
+WITH moved AS (
+    UPDATE orders_order SET {set}
+    WHERE id = ANY(%(ids)s) AND status = ANY(%(sources)s)
+    RETURNING *
+), history AS (
+    INSERT INTO orders_orderstatuschange
+        (order_id, order_version, from_status, to_status, changed_at, changed_by, reason)
+    SELECT id, version, %(from_status)s, %(to_status)s, %(now)s, %(changed_by)s, '' FROM moved
+)
+SELECT * FROM moved ORDER BY created_at, id
 """
 
 
@@ -88,10 +98,10 @@ def _advance_batch(*, from_status: str, to_status: str, limit: int) -> int:
 def _advance_batch_traced(*, from_status: str, to_status: str, limit: int) -> int:
     now = timezone.now()
     if to_status == OrderStatus.CONFIRMED:
-        time_column, delay, update_sql = "created_at", settings.ORDER_CONFIRM_DELAY, _CONFIRM_SQL
+        time_column, delay, set_sql = "created_at", settings.ORDER_CONFIRM_DELAY, _CONFIRM_SET
         event_type, event_data = "order.confirmed", order_confirmed_data
     else:
-        time_column, delay, update_sql = "confirmed_at", settings.ORDER_SHIP_DELAY, _SHIP_SQL
+        time_column, delay, set_sql = "confirmed_at", settings.ORDER_SHIP_DELAY, _SHIP_SET
         event_type, event_data = "order.shipped", order_shipped_data
     with transaction.atomic():
         with connection.cursor() as cursor:
@@ -100,32 +110,20 @@ def _advance_batch_traced(*, from_status: str, to_status: str, limit: int) -> in
                 {"from_status": from_status, "due_before": now - timedelta(seconds=delay), "limit": limit},
             )
             ids = [row[0] for row in cursor.fetchall()]
-            if not ids:
-                return 0
-            cursor.execute(
-                update_sql,
-                {
-                    "ids": ids,
-                    "now": now,
-                    "sources": sources_of(to_status),
-                    "carriers": CARRIERS,
-                    "carrier_count": len(CARRIERS),
-                    "delivery_days": DELIVERY_DAYS,
-                },
-            )
-            moved = [row[0] for row in cursor.fetchall()]
-        orders = list(Order.objects.filter(id__in=moved).order_by("created_at", "id"))
-        OrderStatusChange.objects.bulk_create(
-            OrderStatusChange(
-                order=order,
-                order_version=order.version,
-                from_status=from_status,
-                to_status=to_status,
-                changed_at=now,
-                changed_by=CHANGED_BY,
-            )
-            for order in orders
-        )
+        if not ids:
+            return 0
+        params = {
+            "ids": ids,
+            "now": now,
+            "sources": sources_of(to_status),
+            "from_status": from_status,
+            "to_status": to_status,
+            "changed_by": CHANGED_BY,
+            "carriers": CARRIERS,
+            "carrier_count": len(CARRIERS),
+            "delivery_days": DELIVERY_DAYS,
+        }
+        orders = list(Order.objects.raw(_MOVE_SQL.format(set=set_sql), params))
         events_enqueue(events=[EventSpec(event_type, order.user_id, event_data(order)) for order in orders])
         transitions_count(from_status=from_status, to_status=to_status, count=len(orders))
     return len(orders)
