@@ -15,6 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
@@ -56,8 +57,20 @@ def error_path(error: ValidationError) -> str:
     return text.lstrip(".") or "(root)"
 
 
+@cache
+def _compiled(name: str) -> jsonschema_rs.Draft202012Validator:
+    # Formats are annotations only, as in jsonschema's validator above.
+    return jsonschema_rs.Draft202012Validator(schema(name), validate_formats=False)
+
+
 def first_error(name: str, instance: Any) -> str | None:
-    """The most relevant reason `instance` breaks schema `name`, as "path: message"; None if it is valid."""
+    """The most relevant reason `instance` breaks schema `name`, as "path: message"; None if it is valid.
+
+    The compiled validator answers "valid?" (the consumer asks for every message, and
+    jsonschema's is ~50x slower); jsonschema then gives a refusal its reason.
+    """
+    if _compiled(name).is_valid(instance):
+        return None
     error = best_match(validator(name).iter_errors(instance))
     if error is None:
         return None
