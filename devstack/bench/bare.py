@@ -3,12 +3,28 @@
 `python -m devstack.bench.bare create DSN SECONDS` inserts an order, its item,
 its history row and its outbox row per transaction (the rows order_create
 writes) for SECONDS on one connection, and prints how many transactions.
+
+`python -m devstack.bench.bare lifecycle DSN ORDERS WORKERS` (figure 3) writes
+ORDERS due pending orders, then WORKERS threads, each on its own connection,
+confirm and then ship them in transactions of LIFECYCLE_BATCH (orders.lifecycle's
+batch shape): lock due rows (SKIP LOCKED), UPDATE status, version and the step's
+fields, INSERT a history row and an outbox row per order. Prints
+"<transitions> <seconds>"; its rows are deleted afterwards.
+
+`python -m devstack.bench.bare consume BOOTSTRAP COUNT TOPIC...` (figure 6) reads
+COUNT messages of TOPICs from their beginning in a new consumer group with the
+user-event consumer's settings (no auto-commit, 500 records a poll, a commit
+after each poll), decodes each value as JSON and nothing else, and prints the
+messages per second from the end of the first batch to the end of the last
+(the group join does not count), as bench_user_events measures its consumer.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+import threading
 import time
 import uuid
 
@@ -47,6 +63,149 @@ def create_loop(dsn: str, seconds: float) -> int:
     return done
 
 
+LIFECYCLE_BATCH = 500  # orders.lifecycle.BATCH_SIZE
+_LIFECYCLE_PREFIX = "bare-lifecycle-"
+_LIFECYCLE_FILL = (
+    "INSERT INTO orders_order (id, user_id, status, currency, total_amount, shipping_address, payment_id,"
+    " tracking_number, carrier, cancel_reason, version, created_at, updated_at)"
+    " SELECT gen_random_uuid(), %(prefix)s || (n %% 100), 'pending', 'USD', 20.00, '1 Bench Street', '', '', '', '',"
+    " 1, now() - interval '1 hour', now() - interval '1 hour' FROM generate_series(1, %(count)s) AS n"
+)
+_LIFECYCLE_LOCK = (
+    "SELECT id FROM orders_order WHERE status = %s AND {column} <= now() ORDER BY {column}, id LIMIT %s"
+    " FOR UPDATE SKIP LOCKED"
+)
+_LIFECYCLE_STEPS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
+    # to_status: (from_status, time column, UPDATE ... RETURNING id, user_id, version and the event's fields)
+    "confirmed": (
+        "pending",
+        "created_at",
+        "UPDATE orders_order SET status = 'confirmed', confirmed_at = now(), updated_at = now(),"
+        " version = version + 1, payment_id = 'pay_' || replace(gen_random_uuid()::text, '-', '')"
+        " WHERE id = ANY(%s) AND status = 'pending'"
+        " RETURNING id, user_id, version, payment_id, total_amount::text, currency, confirmed_at",
+        ("payment_id", "total_amount", "currency", "confirmed_at"),
+    ),
+    "shipped": (
+        "confirmed",
+        "confirmed_at",
+        "UPDATE orders_order SET status = 'shipped', shipped_at = now(), updated_at = now(), version = version + 1,"
+        " tracking_number = 'TRK' || upper(substr(md5(random()::text), 1, 12)), carrier = 'UPS',"
+        " estimated_delivery = (now() + interval '3 days')::date"
+        " WHERE id = ANY(%s) AND status = 'confirmed'"
+        " RETURNING id, user_id, version, tracking_number, carrier, estimated_delivery::text, shipped_at",
+        ("tracking_number", "carrier", "estimated_delivery", "shipped_at"),
+    ),
+}
+_LIFECYCLE_HISTORY = (
+    "INSERT INTO orders_orderstatuschange (order_id, order_version, from_status, to_status, changed_at, changed_by,"
+    " reason) VALUES (%s, %s, %s, %s, now(), 'system:lifecycle', '')"
+)
+_LIFECYCLE_OUTBOX = (
+    "INSERT INTO outbox_outboxevent (event_id, event_type, topic, key, payload, headers, status, attempts,"
+    " next_attempt_at, last_error, created_at) VALUES (%s, %s, %s, %s, %s, %s, 'pending', 0, now(), '', now())"
+)
+
+
+def _lifecycle_batch(conn: psycopg.Connection, to_status: str) -> int:
+    """One batch: the same statements orders.lifecycle runs, with no ORM in between."""
+    from_status, column, update, names = _LIFECYCLE_STEPS[to_status]
+    event_type = f"order.{to_status}"
+    with conn.transaction():
+        ids = [row[0] for row in conn.execute(_LIFECYCLE_LOCK.format(column=column), (from_status, LIFECYCLE_BATCH))]
+        if not ids:
+            return 0
+        moved = conn.execute(update, (ids,)).fetchall()
+        history, events = [], []
+        for order_id, user_id, version, *fields in moved:
+            history.append((order_id, version, from_status, to_status))
+            event_id = str(uuid.uuid4())
+            data = {"order_id": str(order_id), "user_id": user_id, "status": to_status, "order_version": version}
+            data.update(zip(names, map(str, fields), strict=True))
+            payload = {"event_id": event_id, "event_type": event_type, "version": "1.0", "data": data}
+            events.append((event_id, event_type, event_type, user_id, json.dumps(payload), '{"event_id": "x"}'))
+        with conn.cursor() as cursor:
+            cursor.executemany(_LIFECYCLE_HISTORY, history)
+            cursor.executemany(_LIFECYCLE_OUTBOX, events)
+    return len(moved)
+
+
+def lifecycle_loop(dsn: str, orders: int, workers: int) -> tuple[int, float]:
+    """Fill `orders` due pending orders, confirm and ship them all with `workers` threads; (transitions, seconds)."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(_LIFECYCLE_FILL, {"prefix": _LIFECYCLE_PREFIX, "count": orders})
+        conn.execute("ANALYZE orders_order")
+    counts: list[int] = []
+    failures: list[BaseException] = []
+
+    def work() -> None:
+        moved = 0
+        try:
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                for to_status in ("confirmed", "shipped"):
+                    while done := _lifecycle_batch(conn, to_status):
+                        moved += done
+        except BaseException as exc:
+            failures.append(exc)
+        counts.append(moved)
+
+    threads = [threading.Thread(target=work) for _ in range(workers)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.monotonic() - started
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("DELETE FROM outbox_outboxevent WHERE key LIKE %s", (_LIFECYCLE_PREFIX + "%",))
+        mine = "SELECT id FROM orders_order WHERE user_id LIKE %s"
+        conn.execute(f"DELETE FROM orders_orderstatuschange WHERE order_id IN ({mine})", (_LIFECYCLE_PREFIX + "%",))
+        conn.execute("DELETE FROM orders_order WHERE user_id LIKE %s", (_LIFECYCLE_PREFIX + "%",))
+    if failures:
+        raise failures[0]
+    return sum(counts), seconds
+
+
+def consume_loop(bootstrap: str, count: int, topics: list[str], timeout: float = 300) -> float:
+    from kafka import KafkaConsumer  # only this loop needs it
+
+    consumer = KafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap.split(","),
+        group_id=f"bare-consume-{uuid.uuid4().hex[:8]}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=6000,  # as bench_user_events: the first join on Tansu waits half of it
+        heartbeat_interval_ms=2000,
+        max_poll_records=500,
+    )
+    deadline = time.monotonic() + timeout
+    seen, first_seen, first_at = 0, 0, 0.0
+    try:
+        while seen < count:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"only {seen} of {count} messages in {timeout:.0f} s")
+            batch = consumer.poll(timeout_ms=1000)
+            for records in batch.values():
+                for record in records:
+                    with contextlib.suppress(ValueError):  # a malformed one costs its parse, as in the consumer
+                        json.loads(record.value)
+                    seen += 1
+            if batch:
+                consumer.commit()
+                if not first_seen:
+                    first_seen, first_at = seen, time.monotonic()
+        done_at = time.monotonic()
+    finally:
+        consumer.close()
+    return (seen - first_seen) / (done_at - first_at) if done_at > first_at else float("inf")
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "create":
         print(create_loop(sys.argv[2], float(sys.argv[3])))
+    elif sys.argv[1] == "lifecycle":
+        transitions, seconds = lifecycle_loop(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+        print(transitions, f"{seconds:.3f}")
+    elif sys.argv[1] == "consume":
+        print(f"{consume_loop(sys.argv[2], int(sys.argv[3]), sys.argv[4:]):.0f}")

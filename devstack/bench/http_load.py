@@ -59,10 +59,11 @@ async def _connection(
     stop_at: float,
     result: LoadResult,
     interval: float | None,
+    offset: float = 0.0,
 ) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     n = 0
-    next_at = time.monotonic()
+    next_at = time.monotonic() + offset
     try:
         while time.monotonic() < stop_at:
             if interval is not None:  # open model: send on schedule, not as fast as answers come
@@ -115,7 +116,9 @@ def run(
                 body = bodies(count) if bodies else b""
                 return _request(method, paths(count), header_host, headers, body)
 
-            tasks.append(_connection(host, port, make, stop_at, result, interval))
+            # Paced connections start staggered, so the rate is spread evenly, not sent in bursts of `connections`.
+            offset = interval * index / connections if interval is not None else 0.0
+            tasks.append(_connection(host, port, make, stop_at, result, interval, offset))
         await asyncio.gather(*tasks)
         result.seconds = time.monotonic() - started
 

@@ -24,7 +24,7 @@ from typing import Any
 import psutil  # type: ignore[import-untyped]
 
 from devstack import kafka
-from devstack.bench import api, stack
+from devstack.bench import api, bare, consumer, delivery, stack
 from devstack.output import step
 
 Row = tuple[str, str, str, str]  # figure, value, baseline, ratio
@@ -152,36 +152,69 @@ class Bench:
             ("2. single event commit -> consumer (in-process kick)", f"p50 {p50} ms, p95 {p95} ms", "", "")
         )
 
+    def delivery(self) -> None:
+        rate, seconds, burst = (200.0, 4.0, 500) if self.quick else (200.0, 20.0, 2_000)
+        with stack.fresh(self.repo, kafka_broker=True) as servers:
+            figures = delivery.delivery_figures(servers, rate=rate, seconds=seconds, burst=burst)
+        self.results["delivery"] = figures
+        steady, bursts = figures["steady"], figures["burst"]
+        self.rows.append(
+            (
+                f"2. delivery delay, commit -> Kafka ack, API creates at {steady['rate']:.0f}/s (asked {rate:.0f})",
+                f"p50 {steady['p50_ms']:.0f} ms, p95 {steady['p95_ms']:.0f} ms, p99 {steady['p99_ms']:.0f} ms",
+                "target p50 < 50 ms, p99 < 250 ms",
+                "",
+            )
+        )
+        self.rows.append(
+            (
+                f"2. burst of {bursts['orders']:,} orders (written in {bursts['write_seconds']} s): last ack",
+                f"{bursts['last_ack_after_last_commit_ms']:.0f} ms after the last commit",
+                "target < 1000 ms",
+                "",
+            )
+        )
+        self.rows.append(("7. Celery worker peak RSS (largest process)", f"{figures['worker_peak_mb']} MB", "", ""))
+        self.rows.append(("7. Celery beat peak RSS", f"{figures['beat_peak_mb']} MB", "", ""))
+
     def lifecycle(self, orders: int) -> None:
         with stack.fresh(self.repo) as servers:
             out = servers.manage("bench_lifecycle", "--orders", str(orders), "--workers", "1,3")
+            # The same work with no Django in between, on the same database after it (rows cleaned up).
+            bare_runs = {workers: bare.lifecycle_loop(servers.dsn, orders, workers) for workers in (1, 3)}
+        baseline = {workers: moved / seconds for workers, (moved, seconds) in bare_runs.items()}
         one = _number(r"workers=1 .*= (\d+) transitions/s", out)
         three = _number(r"workers=3 .*= (\d+) transitions/s", out)
-        self.results["lifecycle"] = {"orders": orders, "one": one, "three": three}
-        self.rows.append((f"3. lifecycle, {orders:,} due orders, 1 worker, transitions/s", f"{one:.0f}", "", ""))
-        self.rows.append(
-            (
-                f"3. lifecycle, {orders:,} due orders, 3 workers, transitions/s",
-                f"{three:.0f}",
-                f"1 worker: {one:.0f}",
-                _ratio(three, one),
+        self.results["lifecycle"] = {
+            "orders": orders,
+            "one": one,
+            "three": three,
+            "bare_one": baseline[1],
+            "bare_three": baseline[3],
+        }
+        for workers, value in ((1, one), (3, three)):
+            self.rows.append(
+                (
+                    f"3. lifecycle, {orders:,} due orders, {workers} worker(s), transitions/s",
+                    f"{value:.0f}",
+                    f"bare psycopg, {workers} conn(s): {baseline[workers]:.0f}",
+                    _ratio(value, baseline[workers]),
+                )
             )
-        )
 
     def user_events(self, count: int) -> None:
-        with stack.fresh(self.repo) as servers:
-            out = servers.manage("bench_user_events", "--count", str(count))
-        rate = _number(r"(\d+) events/s into Redis", out)
-        produced = _number(r"produced at (\d+)/s", out)
-        self.results["user_events"] = {"count": count, "rate": rate, "produced_rate": produced}
+        with stack.fresh(self.repo, kafka_broker=True) as servers:
+            figures = consumer.user_event_figures(servers, count=count)
+        self.results["user_events"] = figures
         self.rows.append(
             (
                 f"6. user events into Redis, {count:,} events, events/s",
-                f"{rate:.0f}",
-                f"producer: {produced:.0f}/s",
-                _ratio(rate, produced),
+                f"{figures['rate']:.0f}",
+                f"bare kafka-python consumer: {figures['bare_rate']:.0f}/s",
+                _ratio(figures["rate"], figures["bare_rate"]),
             )
         )
+        self.rows.append(("7. consumer peak RSS", f"{figures['consumer_peak_mb']} MB", "", ""))
 
     def table(self) -> str:
         head = ("figure", "value", "baseline (same run)", "ratio")
@@ -202,6 +235,7 @@ def run(repo: Path, *, quick: bool, write_docs: bool, list_orders: int, relay_ev
     bench.phase("api_list_large", lambda: bench.api_list(list_orders, "large"))
     for events in relay_events:
         bench.phase(f"relay_{events}", lambda events=events: bench.relay(events))  # type: ignore[misc]
+    bench.phase("delivery", bench.delivery)
     bench.phase("lifecycle", lambda: bench.lifecycle(2_000 if quick else 20_000))
     bench.phase("user_events", lambda: bench.user_events(2_000 if quick else 20_000))
     table = bench.table()

