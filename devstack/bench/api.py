@@ -56,6 +56,14 @@ class PeakMemory:
             except psutil.Error:
                 continue
 
+    def cpu_seconds(self) -> float:
+        """CPU seconds (user + system) the process tree has used so far."""
+        total = 0.0
+        for proc in [self.root, *self.root.children(recursive=True)]:
+            times = proc.cpu_times()
+            total += times.user + times.system
+        return total
+
     def stop(self) -> float:
         """The largest single process's peak, in MB."""
         self._stop.set()
@@ -112,13 +120,14 @@ def load(
         )  # fmt: skip
         if result["status_errors"] or result["socket_errors"]:
             raise RuntimeError(f"{method} {path}: errors in wrk's run: {result}")
-        return {**{key: result[key] for key in ("rps", "p50_ms", "p95_ms", "p99_ms")}, "client": "wrk"}
+        return {**{key: result[key] for key in ("requests", "rps", "p50_ms", "p95_ms", "p99_ms")}, "client": "wrk"}
     answer = http_load.run(
         host=LOOPBACK, port=port, method=method, connections=connections, seconds=seconds, headers=dict(headers),
         paths=lambda n: path.replace("{n}", str(n % 1000)),
         bodies=(lambda n: body.replace("{n}", str(n % 1000)).encode()) if body else None,
     )  # fmt: skip
-    return {**_summary(answer, expect=201 if method == "POST" else 200), "client": "python"}
+    summary = _summary(answer, expect=201 if method == "POST" else 200)
+    return {"requests": answer.requests, **summary, "client": "python"}
 
 
 def create_figures(stack: Stack, *, seconds: float, connections: list[int]) -> dict[str, Any]:
@@ -131,9 +140,13 @@ def create_figures(stack: Stack, *, seconds: float, connections: list[int]) -> d
     with gunicorn(stack) as (port, memory):
         load(port, method="POST", path=ORDERS, connections=4, seconds=1.0, headers=headers, body=_CREATE_BODY)  # warm
         for count in connections:
+            cpu_before = memory.cpu_seconds()
             figures[f"c{count}"] = load(
                 port, method="POST", path=ORDERS, connections=count, seconds=seconds, headers=headers, body=_CREATE_BODY
             )
+            # gunicorn's CPU per create: unlike requests/s it hardly moves with what else the machine runs.
+            served = max(1, figures[f"c{count}"]["requests"])
+            figures[f"c{count}"]["web_cpu_ms"] = round((memory.cpu_seconds() - cpu_before) / served * 1000, 2)
         figures["web_peak_mb"] = round(memory.stop(), 1)
     workers = int(stack.env.get("GUNICORN_WORKERS", "2"))
     bare = [

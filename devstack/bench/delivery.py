@@ -23,7 +23,7 @@ from typing import Any
 import psycopg
 
 from devstack.bench import http_load
-from devstack.bench.api import ORDERS, PeakMemory, gunicorn, token
+from devstack.bench.api import ORDERS, gunicorn, token
 from devstack.bench.background import procfile_process
 from devstack.bench.stack import Stack
 from devstack.procs import LOOPBACK
@@ -55,15 +55,6 @@ _PENDING = "SELECT count(*) FROM outbox_outboxevent WHERE key LIKE %s AND status
 # Relay batches that carried them: rows published together share published_at.
 _BATCHES = "SELECT count(DISTINCT published_at) FROM outbox_outboxevent WHERE key LIKE %s"
 _LAST_ACK = "SELECT extract(epoch FROM max(published_at)), count(*) FROM outbox_outboxevent WHERE key LIKE %s"
-
-
-def _cpu_seconds(memory: PeakMemory) -> float:
-    """CPU seconds (user + system) the process tree has used so far."""
-    total = 0.0
-    for proc in [memory.root, *memory.root.children(recursive=True)]:
-        times = proc.cpu_times()
-        total += times.user + times.system
-    return round(total, 1)
 
 
 def _wait_published(dsn: str, prefix: str, timeout: float) -> None:
@@ -147,9 +138,9 @@ def delivery_figures(stack: Stack, *, rate: float, seconds: float, burst: int) -
         worker.check_running()
         beat.check_running()
         figures["cpu_seconds"] = {
-            "web": _cpu_seconds(web),
-            "worker": _cpu_seconds(worker.memory),
-            "beat": _cpu_seconds(beat.memory),
+            "web": round(web.cpu_seconds(), 1),
+            "worker": round(worker.memory.cpu_seconds(), 1),
+            "beat": round(beat.memory.cpu_seconds(), 1),
         }
         figures["web_peak_mb"] = round(web.stop(), 1)
         figures["worker_peak_mb"] = round(worker.memory.stop(), 1)

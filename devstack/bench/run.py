@@ -97,8 +97,8 @@ class Bench:
             c = figures[f"c{count}"]
             self.rows.append(
                 (
-                    f"4. API create c{count} (gunicorn 2 workers x 4 threads; {c['client']}), req/s; p99",
-                    f"{c['rps']:.0f}; p99 {c['p99_ms']:.0f} ms",
+                    f"4. API create c{count} (gunicorn 2 workers x 4 threads; {c['client']}): req/s; p99; web CPU",
+                    f"{c['rps']:.0f}; p99 {c['p99_ms']:.0f} ms; {c['web_cpu_ms']:.1f} ms/create",
                     f"bare psycopg, 2 procs: {bare:.0f} tx/s",
                     _ratio(c["rps"], bare),
                 )
