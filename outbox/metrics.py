@@ -8,9 +8,11 @@ act; a growing oldest-pending age means the relay is not keeping up or Kafka is 
 Published rows are not counted (the table may hold millions of them).
 """
 
+import collections
+import datetime as dt
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from django.db.models import Count, Min
 from django.utils import timezone
@@ -50,19 +52,35 @@ def publish_timer(future: Any) -> None:
     future.add_callback(lambda _metadata: publish_duration.observe(time.monotonic() - started))
 
 
+class _Row(Protocol):
+    topic: str
+    event_type: str
+    created_at: dt.datetime
+
+
 def relay_outcome_record(
-    *, published: Iterable[OutboxEvent], failed: Iterable[OutboxEvent], dead: Iterable[OutboxEvent], retried: int
+    *, published: Iterable[_Row], failed: Iterable[_Row], dead: Iterable[_Row], retried: int
 ) -> None:
-    """Count one relay batch's outcome. Call it once the outcome is committed (on_commit)."""
+    """Count one relay batch's outcome. Call it once the outcome is committed (on_commit).
+
+    One increment per label set and status, not per row (a batch has one or a few topics);
+    the delivery delay is observed per row.
+    """
     now = timezone.now()
+    counts: collections.Counter[tuple[str, str, str]] = collections.Counter()
     for row in published:
-        events_processed.labels(status="published").inc()
-        kafka_published.labels(topic=row.topic, event_type=row.event_type, status="success").inc()
+        counts["published", row.topic, row.event_type] += 1
         delivery_delay.observe(max((now - row.created_at).total_seconds(), 0.0))
     for status, rows in (("failed", failed), ("dead", dead)):
         for row in rows:
-            events_processed.labels(status=status).inc()
-            kafka_published.labels(topic=row.topic, event_type=row.event_type, status="failure").inc()
+            counts[status, row.topic, row.event_type] += 1
+    processed: collections.Counter[str] = collections.Counter()
+    for (status, topic, event_type), count in counts.items():
+        processed[status] += count
+        outcome = "success" if status == "published" else "failure"
+        kafka_published.labels(topic=topic, event_type=event_type, status=outcome).inc(count)
+    for status, count in processed.items():
+        events_processed.labels(status=status).inc(count)
     if retried:
         retry_attempts.inc(retried)
 

@@ -74,16 +74,20 @@ def test_an_order_created_through_the_api_reaches_order_created_once_and_is_mark
     assert dt.datetime.fromisoformat(message.value["timestamp"]) == row.created_at
 
 
-def test_a_batch_takes_at_most_batch_size_rows_oldest_first_and_a_run_takes_batches_until_none_is_due(event_topic):
-    # given seven events over three keys
+def test_a_batch_takes_the_runs_of_the_oldest_keys_up_to_batch_size_and_a_run_takes_batches_until_none_is_due(
+    event_topic,
+):
+    # given seven events over three keys: k0 has rows 0, 3, 6; k1 1, 4; k2 2, 5
     rows = [enqueue(f"k{n % 3}", {"n": n}) for n in range(7)]
 
     # when one batch of three runs
     assert relay_batch(producer=None, batch_size=3) == (3, 0)
 
-    # then the three oldest rows went, and only they
+    # then the key with the oldest head sent its run (up to ROWS_PER_KEY rows), and only it:
+    # the other keys stay free for other relays
     published = set(OutboxEvent.objects.filter(status=OutboxStatus.PUBLISHED).values_list("id", flat=True))
-    assert published == {rows[0].id, rows[1].id, rows[2].id}
+    assert published == {rows[0].id, rows[3].id, rows[6].id}
+    assert not OutboxEvent.objects.filter(claimed_by__isnull=False).exists()
 
     # and a run takes the remaining four in two more batches, then stops: nothing is due
     result = relay_run(batch_size=3)
