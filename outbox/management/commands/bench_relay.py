@@ -1,27 +1,36 @@
-"""manage.py bench_relay [--events N] [--keys K] [--samples S] [--bootstrap HOST:PORT]: relay figures.
+"""manage.py bench_relay [--events N] [--keys K] [--relays 1,3] [--samples S] [--bootstrap HOST:PORT]: relay figures.
 
-Throughput: N events over K keys (interleaved) are written, then 1 and then 3
-relays (threads, each with its own producer and database connection, started
-together) drain them; events/s = N / time until every row is published.
-Delivery delay: S single events, written one at a time; a relay thread waiting
-for the on-commit kick (an in-process stand-in for the Celery kick: the queue
-hop to a worker is not measured) runs right after each commit, and a consumer
-notes when the event arrives; p50/p95 of commit -> receipt.
+Throughput (issue 17, figure 1), each phase on a fresh Tansu broker with the same N
+events over K keys (interleaved; outbox.benchmark.outbox_fill):
+* the bare producer baseline: producer_new() sending the bytes the relay would send,
+  fire-and-forget, then in batches of --batch-size that wait for their acknowledgements;
+* 1 and then 3 relays as separate processes (`--drain`: relay_run in a loop until no row is
+  pending), released together; events/s = N / time until every row is published. Then
+  the topic is read back: each key's events must have arrived in write order. Each
+  process reports its peak RSS (figure 7: it must not grow with N).
+Delivery delay (skipped with --samples 0): S single events, written one at a time; a relay
+thread waiting for the on-commit kick (an in-process stand-in for the Celery kick: the
+queue hop to a worker is not measured) runs right after each commit, and a consumer notes
+when the event arrives; p50/p95 of commit -> receipt.
 
-Each phase gets a fresh Tansu broker (its memory storage slows down as data
-piles up, so phases on one broker would not compare) unless --bootstrap names
-a broker. Events go to a topic of the run's own; the rows it wrote are deleted
-afterwards, also after a failure. The relay takes *every* due outbox row, so the
-command refuses to run while rows it did not write are pending; stop any
-Celery worker of this database first, or it will race the relays measured.
+Each phase gets a fresh Tansu broker (its memory storage slows down as data piles up, so
+phases on one broker would not compare) unless --bootstrap names a broker. Events go to a
+topic of the run's own; the rows it wrote are deleted afterwards, also after a failure.
+The relay takes *every* due outbox row, so the command refuses to run while rows it did
+not write are pending; stop any Celery worker of this database first, or it will race the
+relays measured.
 """
 
+import json
+import resource
 import statistics
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -33,47 +42,66 @@ from kafka import KafkaConsumer, TopicPartition
 from devstack import kafka as devstack_kafka
 from devstack.procs import free_port
 from orders_project.kafka import producer_new, topics_create
-from orders_project.threads import run_in_threads
 from outbox import services
+from outbox.benchmark import bare_produce, messages_load, order_check, outbox_fill, relays_run
 from outbox.models import OutboxEvent, OutboxStatus
 from outbox.relay import relay_run
-from outbox.services import EventSpec, event_enqueue, events_enqueue
+from outbox.services import event_enqueue
 
-_CHUNK = 500
 _DEADLINE_SECONDS = 600.0
 
 
+def _rss_mb() -> float:
+    """This process's peak resident set: VmHWM, which starts afresh at exec (ru_maxrss keeps the
+    forking parent's peak across exec, so a relay started by a big parent would report its size)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
 class Command(BaseCommand):
-    help = "Measure relay throughput (1 and 3 relays) and commit-to-consumer delivery delay."
+    help = "Measure relay throughput (bare producer, 1 and 3 relay processes) and commit-to-consumer delay."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--events", type=int, default=3000)
         parser.add_argument("--keys", type=int, default=50)
+        parser.add_argument("--relays", default="1,3", help="relay process counts, comma-separated")
         parser.add_argument("--samples", type=int, default=200, help="single events for the delivery delay")
         parser.add_argument("--batch-size", type=int, default=settings.OUTBOX_BATCH_SIZE)
         parser.add_argument("--partitions", type=int, default=3)
         parser.add_argument("--bootstrap", default="", help="use this broker instead of fresh Tansu brokers")
+        parser.add_argument("--no-bare", action="store_true", help="skip the bare producer baseline")
+        parser.add_argument("--log-level", default="INFO", help="LOG_LEVEL of the relay processes (a deployment's)")
+        parser.add_argument("--drain", metavar="TOPIC", default="", help="internal: be one relay process")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        self.options = options
+        if options["drain"]:
+            self._drain(options["drain"])
+            return
         topic = f"bench-relay-{uuid.uuid4().hex[:8]}"
         others = OutboxEvent.objects.filter(status=OutboxStatus.PENDING).count()
         if others:
             raise CommandError(f"The outbox has {others} pending rows this command did not write; drain them first.")
-        self.options = options
+        self.figures: dict[str, Any] = {"events": options["events"], "keys": options["keys"], "relays": {}}
         # Every event type goes to the run's topic; kicks are off: the command runs the relays itself.
         with _kicks_off(), override_settings(KAFKA_TOPICS=dict.fromkeys(settings.KAFKA_TOPICS, topic)):
             try:
-                for relays in (1, 3):
+                self._throughput(topic)
+                if options["samples"]:
                     with self._broker(topic):
-                        rate = self._throughput(relays)
-                    self.stdout.write(f"{relays} relay(s): {options['events']} events in {rate:.0f} events/s")
-                with self._broker(topic):
-                    delays = self._delays(topic)
-                p50, p95 = statistics.median(delays), statistics.quantiles(delays, n=20)[18]
-                self.stdout.write(
-                    f"delivery delay, commit -> consumer ({len(delays)} single events): "
-                    f"p50 {p50 * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms"
-                )
+                        delays = self._delays(topic)
+                    p50, p95 = statistics.median(delays), statistics.quantiles(delays, n=20)[18]
+                    self.stdout.write(
+                        f"delivery delay, commit -> consumer ({len(delays)} single events): "
+                        f"p50 {p50 * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms"
+                    )
+                    self.figures |= {"delay_p50_ms": round(p50 * 1000, 1), "delay_p95_ms": round(p95 * 1000, 1)}
+                self.stdout.write(f"figures: {json.dumps(self.figures)}")  # for devstack/bench/run.py
             finally:
                 deleted, _ = OutboxEvent.objects.filter(topic=topic).delete()
                 self.stdout.write(f"deleted {deleted} outbox rows of {topic}")
@@ -96,33 +124,88 @@ class Command(BaseCommand):
             if server is not None:
                 server.stop()
 
-    def _throughput(self, relays: int) -> float:
-        """Write the events, then time `relays` relays draining them. Returns events/s."""
-        events, keys = self.options["events"], self.options["keys"]
-        for start in range(0, events, _CHUNK):
-            specs = [
-                EventSpec("order.created", f"bench-user-{n % keys}", {"seq": n}) for n in range(start, start + _CHUNK)
-            ]
-            with transaction.atomic():
-                events_enqueue(events=specs[: events - start])
-        try:
-            _, elapsed = run_in_threads([self._relay] * relays)
-        except Exception as exc:
-            raise CommandError(f"a relay failed: {exc!r}") from exc
-        OutboxEvent.objects.filter(topic=settings.KAFKA_TOPICS["order.created"]).delete()  # next phase starts empty
-        return events / elapsed
+    def _throughput(self, topic: str) -> None:
+        """The bare producer, then each relay count, over the same freshly written events."""
+        events, keys, batch = self.options["events"], self.options["keys"], self.options["batch_size"]
+        outbox_fill(topic=topic, events=events, keys=keys)
+        if not self.options["no_bare"]:
+            messages = messages_load(topic=topic)
+            for name, label, size in (
+                ("bare_fire_and_forget", "fire-and-forget", None),
+                ("bare_batches", f"batches of {batch} waiting for acks", batch),
+            ):
+                with self._broker(topic):
+                    seconds, cpu = bare_produce(messages, topic=topic, batch=size)
+                self.figures[name] = {"rate": round(events / seconds), "cpu_us_per_event": round(cpu / events * 1e6)}
+                self.stdout.write(
+                    f"bare producer, {label}: {events} events in {seconds:.2f} s = {events / seconds:.0f} events/s; "
+                    f"CPU {cpu / events * 1e6:.0f} us/event"
+                )
+            del messages
+        for n, relays in enumerate(int(each) for each in self.options["relays"].split(",")):
+            if n:  # the same rows again, written afresh
+                OutboxEvent.objects.filter(topic=topic).delete()
+                outbox_fill(topic=topic, events=events, keys=keys)
+            with self._broker(topic):
+                run = relays_run(
+                    relays,
+                    topic=topic,
+                    batch_size=batch,
+                    log_level=self.options["log_level"],
+                    timeout=_DEADLINE_SECONDS,
+                )
+                check = order_check(topic=topic, expected=events)
+            if check.distinct != events or sum(run.published) != events:
+                raise CommandError(f"{relays} relay(s): {sum(run.published)} published, {check.distinct} read back")
+            order = "kept" if check.kept else f"BROKEN for {check.keys_out_of_order} of {check.keys} keys"
+            self.figures["relays"][str(relays)] = {
+                "rate": round(events / run.seconds),
+                "order_kept": check.kept,
+                "cpu_us_per_event": round(sum(run.cpu_seconds) / events * 1e6),
+                "idle_polls": sum(run.idle_polls),
+                "peak_rss_mb": max(run.peak_rss_mb),
+                "first_rss_mb": max(run.first_rss_mb),
+            }
+            self.stdout.write(
+                f"{relays} relay process(es): {events} events in {run.seconds:.2f} s = {events / run.seconds:.0f} "
+                f"events/s; per-key order {order} ({check.messages} messages, {check.keys} keys); "
+                f"CPU {sum(run.cpu_seconds) / events * 1e6:.0f} us/event, {sum(run.idle_polls)} idle polls; "
+                f"peak RSS {max(run.peak_rss_mb):.1f} MB (after the first run {max(run.first_rss_mb):.1f} MB)"
+            )
 
-    def _relay(self) -> None:
+    def _drain(self, topic: str) -> None:
+        """One relay process of the throughput phase: ready, wait for "go", relay until nothing is pending."""
         producer = producer_new()
         try:
+            producer.partitions_for(topic)
+            OutboxEvent.objects.exists()  # the database connection, opened before the clock starts
+            self.stdout.write("ready")
+            self.stdout.flush()
+            if sys.stdin.readline().strip() != "go":
+                return
             deadline = time.monotonic() + _DEADLINE_SECONDS
+            published, first_rss, idle = 0, 0.0, 0
+            cpu_started = time.process_time()
             while OutboxEvent.objects.filter(status=OutboxStatus.PENDING).exists():
                 if time.monotonic() > deadline:
-                    raise TimeoutError("the relays did not drain the outbox in time")
-                if not relay_run(producer=producer, batch_size=self.options["batch_size"]).batches:
+                    raise CommandError("the relays did not drain the outbox in time")
+                result = relay_run(producer=producer, batch_size=self.options["batch_size"])
+                published += result.published
+                first_rss = first_rss or _rss_mb()
+                if not result.batches:
+                    idle += 1
                     time.sleep(0.005)  # the other relays hold every due key
+            figures = {
+                "published": published,
+                "cpu_seconds": round(time.process_time() - cpu_started, 2),
+                "idle_polls": idle,
+                "peak_rss_mb": round(_rss_mb(), 1),
+                "first_rss_mb": round(first_rss, 1),
+            }
+            self.stdout.write(json.dumps(figures))
         finally:
             producer.close(timeout=5)
+            connections.close_all()
 
     def _delays(self, topic: str) -> list[float]:
         """Commit -> receipt, in seconds, for single events relayed on a kick right after their commit."""
