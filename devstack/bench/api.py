@@ -220,9 +220,12 @@ def list_figures(stack: Stack, *, orders: int, seconds: float, connections: int)
     figures: dict[str, Any] = {"orders": orders, "fill_seconds": round(fill_seconds, 1)}
     with gunicorn(stack) as (port, memory):
         for name, path in pages.items():
+            cpu_before = memory.cpu_seconds()
             figures[name] = load(
                 port, method="GET", path=path, connections=connections, seconds=seconds,
                 headers={"Authorization": f"Token {key}"},
             )  # fmt: skip
+            served = max(1, figures[name]["requests"])
+            figures[name]["web_cpu_ms"] = round((memory.cpu_seconds() - cpu_before) / served * 1000, 2)
         memory.stop()
     return figures

@@ -124,8 +124,8 @@ class Bench:
             small = base.get(page, {}).get("p95_ms") if label != "small" else None
             self.rows.append(
                 (
-                    f"5. list {page}, 100/page, c16 ({f['client']}), {orders:,} orders: req/s; p95",
-                    f"{f['rps']:.0f}; p95 {f['p95_ms']:.0f} ms",
+                    f"5. list {page}, 100/page, c16 ({f['client']}), {orders:,} orders: req/s; p95; web CPU",
+                    f"{f['rps']:.0f}; p95 {f['p95_ms']:.0f} ms; {f['web_cpu_ms']:.1f} ms/page",
                     f"p95 at {base['orders']:,}: {small:.0f} ms" if small else "",
                     f"{f['p95_ms'] / small:.2f}x" if small else "",
                 )
