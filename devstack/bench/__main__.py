@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
         "--list-orders", type=int, default=1_000_000, help="orders in the table for the large list figure"
     )
     parser.add_argument(
-        "--relay-events", default="20000", help="pending events for the relay figure, comma-separated (200000 is slow)"
+        "--relay-events", default="20000,200000", help="pending events for the relay figure, comma-separated"
     )
     args = parser.parse_args(argv)
     return run.run(
