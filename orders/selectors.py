@@ -51,8 +51,8 @@ def client_scope_sql(*, user_column: str) -> tuple[str, list[str]]:
     Two EXISTS, not one over an OR of joins, so each uses its index.
     """
     user_model = get_user_model()
-    user_permissions = user_model.user_permissions.through._meta.db_table  # type: ignore[attr-defined]
-    user_groups = user_model.groups.through._meta.db_table  # type: ignore[attr-defined]
+    user_permissions = user_model.user_permissions.through._meta.db_table
+    user_groups = user_model.groups.through._meta.db_table
     group_permissions = Group.permissions.through._meta.db_table
     permission_of = (
         f"JOIN {Permission._meta.db_table} p ON p.id = x.permission_id"
