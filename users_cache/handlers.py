@@ -1,4 +1,11 @@
-"""What one user event does: one message in, one outcome out (testable without Kafka)."""
+"""What one user event does: one message in, one outcome out (testable without Kafka).
+
+message_handle does it all for one message. The consumer splits it to send a
+poll's applies to Redis together: message_parse decides what a message asks for
+from the message alone, event_command builds its Redis call without I/O (the
+consumer runs a run of them as one pipeline, store.events_apply), and
+deleted_handle does a delete on its own, as message_handle does.
+"""
 
 import logging
 from dataclasses import dataclass, field
@@ -7,7 +14,7 @@ from django.conf import settings
 
 from orders import services as order_services
 from users_cache.events import KINDS, BadMessage, UserEvent, event_parse
-from users_cache.store import event_apply, event_mark_processed
+from users_cache.store import ApplyCommand, event_apply, event_apply_command, event_mark_processed
 
 logger = logging.getLogger(__name__)
 
@@ -31,19 +38,47 @@ def topic_kind(topic: str) -> str | None:
     return None
 
 
+def message_parse(*, topic: str, value: bytes | None) -> UserEvent | Outcome:
+    """The event a message carries, or its final outcome ("bad") when it breaks the contract."""
+    try:
+        return event_parse(value, topic_kind=topic_kind(topic))
+    except BadMessage as exc:
+        return Outcome("bad", reason=exc.reason)
+
+
 def message_handle(*, topic: str, value: bytes | None, replay: bool = False) -> Outcome:
     """Apply one message. Raises RedisError / DatabaseError for outages (the caller retries).
 
     `replay` (a rebuild) applies events already processed again, without their
     side effects: the Redis merge is idempotent, a second cancel is not wanted.
     """
-    try:
-        event = event_parse(value, topic_kind=topic_kind(topic))
-    except BadMessage as exc:
-        return Outcome("bad", reason=exc.reason)
+    event = message_parse(topic=topic, value=value)
+    if isinstance(event, Outcome):
+        return event
+    return event_handle(event, replay=replay)
+
+
+def event_handle(event: UserEvent, *, replay: bool) -> Outcome:
+    """Apply one parsed event on its own (a delete also cancels the user's orders)."""
     if event.kind == "deleted":
-        return _deleted_handle(event, replay=replay)
+        return deleted_handle(event, replay=replay)
     return Outcome(_apply(event, mark=True, replay=replay), event_id=event.event_id)
+
+
+def event_command(event: UserEvent, *, replay: bool) -> ApplyCommand:
+    """The Redis call that applies a created/updated event and marks it processed in the same
+    atomic step (what message_handle runs for it); its result string is the outcome."""
+    if event.kind == "deleted":
+        raise ValueError("a delete is applied by deleted_handle: it cancels orders between its steps")
+    return event_apply_command(
+        event_id=event.event_id,
+        user_id=event.user_id,
+        kind=event.kind,
+        timestamp_ms=event.timestamp_ms,
+        fields=event.fields,
+        mark=True,
+        replay=replay,
+    )
 
 
 def _apply(event: UserEvent, *, mark: bool, replay: bool) -> str:
@@ -58,7 +93,7 @@ def _apply(event: UserEvent, *, mark: bool, replay: bool) -> str:
     )
 
 
-def _deleted_handle(event: UserEvent, *, replay: bool) -> Outcome:
+def deleted_handle(event: UserEvent, *, replay: bool) -> Outcome:
     """Tombstone, then cancel, then mark processed.
 
     The tombstone comes first so that an order whose user check ran before it

@@ -19,6 +19,7 @@ This module is the one home of the replica's Redis connection (the "users"
 cache alias, its own database REDIS_USERS_DB).
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django_redis import get_redis_connection
@@ -106,6 +107,34 @@ def event_is_processed(event_id: str) -> bool:
     return bool(redis_client().exists(_processed_key(event_id)))
 
 
+@dataclass(frozen=True)
+class ApplyCommand:
+    """One call of the apply script, built from one event without I/O (see events_apply)."""
+
+    keys: tuple[str, str]
+    args: tuple[str | int, ...]
+
+
+def event_apply_command(
+    *,
+    event_id: str,
+    user_id: str,
+    kind: str,
+    timestamp_ms: int,
+    fields: dict[str, str],
+    mark: bool = True,
+    replay: bool = False,
+) -> ApplyCommand:
+    """The apply script's call for one event (arguments as event_apply's)."""
+    pairs: list[str] = []
+    for name, value in fields.items():
+        pairs += [name, value]
+    return ApplyCommand(
+        keys=(_user_key(user_id), _processed_key(event_id)),
+        args=(kind, timestamp_ms, PROCESSED_TTL_SECONDS, int(mark), int(replay), *pairs),
+    )
+
+
 def event_apply(
     *,
     event_id: str,
@@ -124,16 +153,39 @@ def event_apply(
     markers lived). `mark=False` leaves the event unmarked: the caller marks it
     with event_mark_processed once its other effects are stored (deletes).
     """
-    pairs: list[str] = []
-    for name, value in fields.items():
-        pairs += [name, value]
+    command = event_apply_command(
+        event_id=event_id,
+        user_id=user_id,
+        kind=kind,
+        timestamp_ms=timestamp_ms,
+        fields=fields,
+        mark=mark,
+        replay=replay,
+    )
     client = redis_client()
     script = client.register_script(_APPLY_SCRIPT)
-    outcome = script(
-        keys=[_user_key(user_id), _processed_key(event_id)],
-        args=[kind, timestamp_ms, PROCESSED_TTL_SECONDS, int(mark), int(replay), *pairs],
-    )
-    return _text(outcome)
+    return _text(script(keys=command.keys, args=command.args))
+
+
+def events_apply(commands: Sequence[ApplyCommand]) -> list[str]:
+    """Run many apply calls in one round trip; their outcomes, in order. Raises RedisError.
+
+    A pipeline, not a transaction: Redis runs the calls one after the other, in
+    this order, on one connection, so the outcomes and the stored state are those
+    of calling event_apply for each in turn (each call is atomic on its own). If
+    the connection fails midway, a prefix of the calls may have been applied:
+    redoing them all is safe, as each marked event then says "duplicate".
+    (redis-py adds one SCRIPT EXISTS round trip per pipeline, to load the script
+    if the server lost it.)
+    """
+    if not commands:
+        return []
+    client = redis_client()
+    script = client.register_script(_APPLY_SCRIPT)
+    with client.pipeline(transaction=False) as pipeline:
+        for command in commands:
+            script(keys=command.keys, args=command.args, client=pipeline)
+        return [_text(outcome) for outcome in pipeline.execute()]
 
 
 def event_mark_processed(*, event_id: str, outcome: str) -> None:
