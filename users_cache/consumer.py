@@ -1,7 +1,14 @@
 """The long-running loop behind `manage.py consume_user_events`.
 
 Offsets are committed only after every message up to them has had its effect
-stored (Redis, orders) or has been copied to the dead-letter topic. An outage
+stored (Redis, orders) or has been copied to the dead-letter topic.
+
+What a message does is decided from that message alone (handlers.message_parse,
+handlers.event_command); a poll's created/updated events are then sent to Redis
+together, as one pipeline of their apply calls (store.events_apply: the same
+outcomes as one call each, in order, for one round trip instead of one per
+message). A delete is done on its own, as before: the calls queued before it
+are flushed first, then tombstone, cancel, mark. An outage
 of Redis or PostgreSQL stops progress, never skips: the same message is
 retried with backoff until it goes through or the consumer is told to stop.
 A message whose content fails (the contract, or an error that only its content
@@ -18,10 +25,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
+from typing import TypeVar
 
 from django.conf import settings
 from django.db import DatabaseError, DataError, close_old_connections
-from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
+from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 from opentelemetry.trace import SpanKind
@@ -29,17 +38,23 @@ from redis.exceptions import RedisError
 
 from orders_project import tracing
 from orders_project.heartbeat import heartbeat_touch
-from orders_project.kafka import client_config, producer_new
-from users_cache.handlers import Outcome, message_handle
+from orders_project.kafka import client_config
+from users_cache.dead_letter import DeadLetters
+from users_cache.events import UserEvent
+from users_cache.handlers import Outcome, event_command, event_handle, message_parse
 from users_cache.metrics import consumer_lag_observe, event_consumed_count
 from users_cache.rebuild import RebuildProgress
 from users_cache.status import ConsumerStatusReporter, consumer_lag
+from users_cache.store import events_apply
 
 logger = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_SECONDS = 10.0
 RETRY_BACKOFF_MAX_SECONDS = 10.0
-DLQ_SEND_TIMEOUT_SECONDS = 10.0
+
+T = TypeVar("T")
+# A message of the poll with what its content asks for: an event to apply, or its final outcome (bad).
+Parsed = tuple[ConsumerRecord, UserEvent | Outcome]
 
 
 @dataclass
@@ -54,6 +69,15 @@ class ConsumerStats:
     @property
     def total(self) -> int:
         return sum(self.counts.values())
+
+
+def _known(outcome: Outcome) -> Outcome:
+    """The handling of a message whose effect is stored already (applied in a pipeline, or bad)."""
+    return outcome
+
+
+def _done(offsets: dict[TopicPartition, OffsetAndMetadata], record: ConsumerRecord) -> None:
+    offsets[TopicPartition(record.topic, record.partition)] = OffsetAndMetadata(record.offset + 1, "", -1)
 
 
 class UserEventConsumer:
@@ -80,7 +104,7 @@ class UserEventConsumer:
         self.report = report or logger.info
         self.progress = RebuildProgress(self.topics) if rebuild else None
         self.stats = ConsumerStats()
-        self._producer: KafkaProducer | None = None
+        self.dead_letters = DeadLetters()
         self.status = ConsumerStatusReporter(group_id=self.group_id)  # lag and last event, for the web
 
     def run(self) -> ConsumerStats:
@@ -101,7 +125,7 @@ class UserEventConsumer:
             while not self.stop.is_set():
                 heartbeat_touch()
                 batch = consumer.poll(timeout_ms=1000)
-                processed = self._process(batch)
+                processed = self.handle_poll(batch)
                 self._commit(consumer, processed)
                 self.status.observe(consumer, batch)
                 consumer_lag_observe(consumer, self.topics)
@@ -113,24 +137,91 @@ class UserEventConsumer:
         finally:
             consumer.close()
             self.status.withdraw()  # stopped: the web says so now, not after a minute of silence
-            if self._producer is not None:
-                self._producer.close(timeout=5)
+            self.dead_letters.close()
             logger.info("Consumer stopped: %s", self.stats.counts)
         return self.stats
 
-    def _process(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> dict[TopicPartition, OffsetAndMetadata]:
-        """Handle the batch in order; returns the offsets that are safe to commit."""
+    def handle_poll(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> dict[TopicPartition, OffsetAndMetadata]:
+        """Handle one poll's messages in order; returns the offsets that are safe to commit.
+        (Needs no broker unless a message is dead-lettered: tests give it records.)
+
+        Created/updated events are queued and applied together by _flush; the
+        queue is flushed before a delete (so the delete comes after them, as in
+        the poll) and at the end. A message counts as done, and its offset as
+        safe, once its outcome is recorded, after its effect is stored.
+        """
         offsets: dict[TopicPartition, OffsetAndMetadata] = {}
-        for partition, records in batch.items():
+        queued: list[Parsed] = []
+        for records in batch.values():
             for record in records:
-                if not self._handle_until_done(record):
+                parsed = self._guarded(record, partial(message_parse, topic=record.topic, value=record.value))
+                if isinstance(parsed, Outcome) or parsed.kind != "deleted":
+                    queued.append((record, parsed))
+                    continue
+                if not self._flush(queued, offsets):
                     return offsets  # told to stop mid-outage: commit only what is done
-                offsets[partition] = OffsetAndMetadata(record.offset + 1, "", -1)
+                queued = []
+                if not self._handle_until_done(record, partial(event_handle, parsed, replay=self.rebuild)):
+                    return offsets
+                _done(offsets, record)
+        self._flush(queued, offsets)
         return offsets
 
-    def _handle_until_done(self, record: ConsumerRecord) -> bool:
-        """Handle one message in a CONSUMER span, child of the traceparent in its headers
-        (the user service's trace goes on here, and into the cancels a deletion causes)."""
+    def _flush(self, queued: list[Parsed], offsets: dict[TopicPartition, OffsetAndMetadata]) -> bool:
+        """Apply the queued events in one pipeline, then record each queued message's outcome in
+        order and mark it done in `offsets`. False when told to stop first."""
+        events = [parsed for _, parsed in queued if isinstance(parsed, UserEvent)]
+        results = self._apply_until_done(queued, events)
+        if results is None:
+            return False
+        applied = iter(zip(events, results, strict=True))
+        for record, parsed in queued:
+            if isinstance(parsed, Outcome):
+                handle = partial(_known, parsed)
+            else:
+                event, result = next(applied)
+                if result is None:  # the pipeline failed on something else than an outage: one by one
+                    handle = partial(event_handle, event, replay=self.rebuild)
+                else:
+                    handle = partial(_known, Outcome(result, event_id=event.event_id))
+            if not self._handle_until_done(record, handle):
+                return False
+            _done(offsets, record)
+        return True
+
+    def _apply_until_done(self, queued: list[Parsed], events: list[UserEvent]) -> list[str | None] | None:
+        """The outcomes of applying `events` in one pipeline, retried through an outage as a single
+        message is (a redo is safe: store.events_apply); None when told to stop first. On an
+        unexpected error, a list of None: the caller applies them one by one, so the one message
+        that causes it is dead-lettered rather than the whole poll retried forever."""
+        if not events:
+            return []
+        delay = 0.5
+        while True:
+            try:
+                return list(events_apply([event_command(event, replay=self.rebuild) for event in events]))
+            except RedisError as exc:
+                first = queued[0][0]
+                what = f"{len(events)} events from {first.topic}[{first.partition}]@{first.offset} on"
+                if not self._wait_out(what, exc, delay):
+                    return None
+                delay = min(delay * 2, RETRY_BACKOFF_MAX_SECONDS)
+            except Exception:
+                logger.exception("Unexpected error applying %d events together; applying them one by one", len(events))
+                return [None] * len(events)
+
+    def _wait_out(self, what: str, exc: Exception, delay: float) -> bool:
+        """Log an outage and wait `delay` before the next attempt; False when told to stop meanwhile."""
+        logger.warning("Cannot apply %s yet (%r); retrying in %.1fs", what, exc, delay)
+        close_old_connections()
+        heartbeat_touch()  # waiting out an outage is alive, not stuck
+        return not self.stop.wait(delay)
+
+    def _handle_until_done(self, record: ConsumerRecord, handle: Callable[[], Outcome]) -> bool:
+        """Handle one message and record its outcome, in a CONSUMER span, child of the traceparent
+        in its headers (the user service's trace goes on here, and into the cancels a deletion
+        causes). For a message applied in a pipeline, `handle` only returns its outcome: the span
+        covers the recording, the Redis work is shared by the poll."""
         traceparent = next((value.decode("latin-1") for name, value in record.headers if name == "traceparent"), None)
         attributes = {
             "messaging.system": "kafka",
@@ -141,15 +232,15 @@ class UserEventConsumer:
         with tracing.span(
             f"{record.topic} process", traceparent=traceparent, kind=SpanKind.CONSUMER, attributes=attributes
         ):
-            return self._handle_until_done_traced(record)
+            return self._handle_until_done_traced(record, handle)
 
-    def _handle_until_done_traced(self, record: ConsumerRecord) -> bool:
+    def _handle_until_done_traced(self, record: ConsumerRecord, handle: Callable[[], Outcome]) -> bool:
         delay = 0.5
         while True:
             try:
-                outcome = self._outcome(record)
+                outcome = self._guarded(record, handle)
                 if outcome.result == "bad":
-                    self._dead_letter(record, outcome.reason)
+                    self.dead_letters.send(record, outcome.reason)
                 self.stats.add(outcome)
                 event_consumed_count(topic=record.topic, result=outcome.result)
                 # One line per message; a rebuild reads whole topics, its progress lines say enough.
@@ -165,22 +256,13 @@ class UserEventConsumer:
                 )
                 return True
             except (RedisError, DatabaseError, KafkaError) as exc:
-                logger.warning(
-                    "Cannot apply %s[%d]@%d yet (%r); retrying in %.1fs",
-                    record.topic,
-                    record.partition,
-                    record.offset,
-                    exc,
-                    delay,
-                )
-                close_old_connections()
-                heartbeat_touch()  # waiting out an outage is alive, not stuck
-                if self.stop.wait(delay):
+                if not self._wait_out(f"{record.topic}[{record.partition}]@{record.offset}", exc, delay):
                     return False
                 delay = min(delay * 2, RETRY_BACKOFF_MAX_SECONDS)
 
-    def _outcome(self, record: ConsumerRecord) -> Outcome:
-        """message_handle, with content-caused failures turned into "bad" (dead-lettered).
+    def _guarded(self, record: ConsumerRecord, call: Callable[[], T]) -> T | Outcome:
+        """`call` (a message's parse or handling), with content-caused failures turned into "bad"
+        (dead-lettered).
 
         Outages (RedisError, any other DatabaseError, KafkaError) propagate and
         are retried. DataError is PostgreSQL refusing a value of this message, and
@@ -188,7 +270,7 @@ class UserEventConsumer:
         way retrying is a crash loop, so the message goes to the dead-letter topic.
         """
         try:
-            return message_handle(topic=record.topic, value=record.value, replay=self.rebuild)
+            return call()
         except DataError as exc:
             return Outcome("bad", reason=f"refused by the database: {exc}"[:500])
         except (RedisError, DatabaseError, KafkaError):
@@ -213,33 +295,6 @@ class UserEventConsumer:
         self.report(f"rebuild: caught up after {self.stats.total} messages; consuming on as group {self.group_id}")
         self.progress = None
         return False
-
-    def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
-        logger.error(
-            "Bad message at %s[%d]@%d: %s; copied to %s",
-            record.topic,
-            record.partition,
-            record.offset,
-            reason,
-            settings.KAFKA_TOPIC_USER_EVENTS_DLQ,
-        )
-        if self._producer is None:
-            self._producer = producer_new()
-        headers = [
-            # A reason may quote the bad content: never fail on encoding it.
-            ("dlq_reason", reason.encode("utf-8", "backslashreplace")),
-            ("source_topic", record.topic.encode()),
-            ("source_partition", str(record.partition).encode()),
-            ("source_offset", str(record.offset).encode()),
-        ]
-        try:
-            self._producer.send(
-                settings.KAFKA_TOPIC_USER_EVENTS_DLQ, key=record.key, value=record.value, headers=headers
-            ).get(timeout=DLQ_SEND_TIMEOUT_SECONDS)
-        except KafkaError:
-            self._producer.close(timeout=1)  # an idempotent producer can stay broken: start afresh
-            self._producer = None
-            raise
 
     def _commit(self, consumer: KafkaConsumer, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
         if not offsets:

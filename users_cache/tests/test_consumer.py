@@ -237,15 +237,15 @@ def test_an_unexpected_error_dead_letters_the_message_instead_of_a_crash_loop(
     kafka_bootstrap: str, send: Any, start_consumer: Any, monkeypatch: pytest.MonkeyPatch, redis_db: redis.Redis
 ) -> None:
     # A fault no message can cause any more (the parser refuses what used to raise):
-    # a stand-in handler raises for one user, as an unforeseen bug would.
-    real = consumer_module.message_handle
+    # a stand-in parser raises for one user, as an unforeseen bug would.
+    real = consumer_module.message_parse
 
-    def handle(*, topic: str, value: bytes | None, replay: bool = False) -> Any:
+    def parse(*, topic: str, value: bytes | None) -> Any:
         if b'"user_id": "boom"' in (value or b""):
             raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
-        return real(topic=topic, value=value, replay=replay)
+        return real(topic=topic, value=value)
 
-    monkeypatch.setattr(consumer_module, "message_handle", handle)
+    monkeypatch.setattr(consumer_module, "message_parse", parse)
     consumer = start_consumer()
     send(("user.created", created("boom", at(0))), ("user.created", created("fine", at(1))))
     consumer.wait_total(2)
