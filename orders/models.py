@@ -69,7 +69,8 @@ class Order(models.Model):
         indexes = [
             # The list endpoint: newest first, optionally per status.
             models.Index(fields=["-created_at", "-id"], name="order_created_idx"),
-            models.Index(fields=["status", "-created_at"], name="order_status_created_idx"),
+            # With id, so a keyset cursor deep into one status's list starts from the index.
+            models.Index(fields=["status", "-created_at", "-id"], name="order_status_created_id_idx"),
             # One customer's orders, newest first (?user_id=, a bound client's list): a page
             # comes off the index instead of sorting all of that customer's orders.
             models.Index(fields=["user_id", "-created_at", "-id"], name="order_user_created_idx"),

