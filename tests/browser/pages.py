@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions as EC
@@ -13,7 +14,10 @@ PASSWORD = "a-long-browser-test-password"
 
 
 def wait(driver: Any, condition: Any, seconds: float = WAIT_SECONDS) -> Any:
-    return WebDriverWait(driver, seconds).until(condition)
+    """Until `condition` holds. An element found while the page is being replaced (a form's
+    POST loading its answer) goes stale before it is read: that is "not yet", as a missing one is."""
+    ignored = (NoSuchElementException, StaleElementReferenceException)
+    return WebDriverWait(driver, seconds, ignored_exceptions=ignored).until(condition)
 
 
 def element(driver: Any, css: str) -> WebElement:
