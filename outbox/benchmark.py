@@ -8,7 +8,7 @@
   sets the pace, and both the relay and the baseline slow down).
 * `messages_load` + `bare_produce`: the baseline, a bare kafka-python producer built by
   producer_new() (the relay's settings) sending the very bytes the relay sends
-  (relay.message_of), encoded beforehand: fire-and-forget (send all, then flush), or
+  (relay.message_encode of the stored payload text), encoded beforehand: fire-and-forget (send all, then flush), or
   in batches that each wait for their acknowledgements, like a relay batch.
 * `relays_start`: N relays as separate processes (`manage.py bench_relay --drain`),
   each with its own producer and connection, released together once all are ready.
@@ -33,8 +33,7 @@ from kafka import KafkaConsumer, TopicPartition
 from orders_project import contract
 from orders_project.kafka import producer_new
 from orders_project.rfc3339 import rfc3339
-from outbox.models import OutboxEvent
-from outbox.relay import message_of
+from outbox.relay import message_encode
 
 Message = tuple[bytes, bytes, list[tuple[str, bytes]]]
 
@@ -76,8 +75,10 @@ def outbox_fill(*, topic: str, events: int, keys: int) -> None:
 
 def messages_load(*, topic: str) -> list[Message]:
     """The topic's outbox rows as the relay would send them, in write order."""
-    rows = OutboxEvent.objects.filter(topic=topic).order_by("id").iterator(chunk_size=5000)
-    return [message_of(row) for row in rows]
+    # Django loads jsonb as text (as the relay's claim does): the payload as the relay sends it.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT key, payload, headers FROM outbox_outboxevent WHERE topic = %s ORDER BY id", [topic])
+        return [message_encode(key, payload, json.loads(headers)) for key, payload, headers in cursor.fetchall()]
 
 
 def bare_produce(messages: list[Message], *, topic: str, batch: int | None) -> tuple[float, float]:

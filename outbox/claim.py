@@ -22,9 +22,10 @@ fills the rest of the batch the same way.
 """
 
 import json
+import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -116,8 +117,8 @@ _BATCH = """
     UPDATE outbox_outboxevent SET claimed_by = %(lease)s, claimed_until = %(until)s
     WHERE id IN (SELECT id FROM heads WHERE key IN (SELECT key FROM batch))
 )
-SELECT id, event_id, event_type, topic, key, payload, headers, status, attempts, next_attempt_at, created_at,
-       %(window)s
+SELECT id, event_id, event_type, topic, key, payload, headers, status, attempts,
+       extract(epoch FROM next_attempt_at)::float8, extract(epoch FROM created_at)::float8, %(window)s
 FROM batch ORDER BY position, id
 """
 
@@ -134,12 +135,14 @@ class Claimed:
     event_type: str
     topic: str
     key: str
-    payload: Any
+    # The payload as PostgreSQL prints jsonb: the relay sends these very bytes (outbox/relay.py).
+    payload_json: str
     headers: dict[str, Any]
     status: str
     attempts: int
-    next_attempt_at: datetime
-    created_at: datetime
+    # Seconds since the epoch: a float loads in C, a timestamptz through Django's Python loader.
+    next_attempt_epoch: float
+    created_epoch: float
 
 
 def claim(batch_size: int, lease: uuid.UUID) -> list[Claimed]:
@@ -167,17 +170,18 @@ def claim(batch_size: int, lease: uuid.UUID) -> list[Claimed]:
             taken = list({values[4] for values in found})
             cursor.execute(_KEY_CLAIM_SQL, {**params, "limit": batch_size - len(found), "taken": taken})
             found += cursor.fetchall()
-    # Django loads jsonb as text (JSONField decodes it); so do we.
+    # Django loads jsonb as text (JSONField decodes it). The payload stays text: the relay sends
+    # it as it is; the headers are decoded (each is a Kafka header).
     rows = [
-        Claimed(i, e, t, topic, key, json.loads(payload), json.loads(headers), *rest)
+        Claimed(i, e, t, topic, key, payload, json.loads(headers), *rest)
         for i, e, t, topic, key, payload, headers, *rest, _window in found
     ]
-    now = timezone.now()
+    now = time.time()  # timezone.now()'s clock
     sendable: list[Claimed] = []
     stopped: set[str] = set()
     for row in rows:
         # A key stops at its first row that may not go now: dead, or waiting for its retry.
-        if row.key in stopped or row.status != OutboxStatus.PENDING or row.next_attempt_at > now:
+        if row.key in stopped or row.status != OutboxStatus.PENDING or row.next_attempt_epoch > now:
             stopped.add(row.key)
             continue
         sendable.append(row)

@@ -86,11 +86,21 @@ def backoff_seconds(attempts: int) -> float:
     return float(min(cap, base * 2 ** max(attempts - 1, 0)) * random.uniform(0.5, 1.0))
 
 
-def message_of(row: OutboxEvent | Claimed) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
-    """The Kafka key, value and headers of an outbox row, as the relay sends them."""
-    key = row.key.encode()
-    value = json.dumps(row.payload, separators=(",", ":")).encode()
-    return key, value, [(name, str(text).encode()) for name, text in row.headers.items()]
+Message = tuple[bytes, bytes, list[tuple[str, bytes]]]
+
+
+def message_of(row: Claimed) -> Message:
+    """The Kafka key, value and headers of an outbox row, as the relay sends them.
+
+    The value is the payload's JSON as PostgreSQL prints jsonb, sent as it is (UTF-8), not
+    decoded and encoded again: the contract promises JSON, not a byte form (docs/events.md).
+    """
+    return message_encode(row.key, row.payload_json, row.headers)
+
+
+def message_encode(key: str, payload_json: str, headers: dict[str, Any]) -> Message:
+    """message_of from the row's key, payload text (jsonb as PostgreSQL prints it) and headers."""
+    return key.encode(), payload_json.encode(), [(name, str(text).encode()) for name, text in headers.items()]
 
 
 def _event_span(row: Claimed) -> Span:
@@ -122,7 +132,8 @@ def _event_done(row: Claimed, span: Span | None, metadata: Any = None, error: Ka
             return
         span = _event_span(row)
     extra = {"event_id": str(row.event_id)}
-    order_id = row.payload.get("data", {}).get("order_id") if isinstance(row.payload, dict) else None
+    payload = json.loads(row.payload_json)  # only here: a sent event without a span never decodes it
+    order_id = payload.get("data", {}).get("order_id") if isinstance(payload, dict) else None
     if order_id:
         extra["order_id"] = str(order_id)  # order events name their order: the trail of one order
     with trace.use_span(span, end_on_exit=True):
