@@ -228,16 +228,25 @@ def orders_cancel_for_user(*, user_id: str, reason: str, changed_by: str) -> int
     processor; an order the processor shipped meanwhile is left alone.
     Returns how many orders were cancelled.
     """
-    with transaction.atomic():
-        # The caller wrote the user's tombstone first. Waiting for the exclusive
-        # lock waits for every create that checked the user before it to commit,
-        # so the query below sees those orders; later creates see the tombstone.
-        _customer_lock(user_id=user_id, shared=False)
+    # The caller wrote the user's tombstone first. Waiting for the exclusive
+    # lock waits for every create that checked the user before it to commit,
+    # so the query below sees those orders; later creates see the tombstone.
+    # The lock is released as soon as it is granted: outside a transaction the
+    # statement is its own (one round trip, where BEGIN, lock, COMMIT were three).
+    # The query is a statement of its own after it, so its snapshot is taken
+    # once those creates have committed.
+    _customer_lock(user_id=user_id, shared=False)
     cancelled = 0
-    open_ids = Order.objects.filter(
-        user_id=user_id, status__in=[OrderStatus.PENDING, OrderStatus.CONFIRMED]
-    ).values_list("id", flat=True)
-    for order_id in list(open_ids):
+    # Plain SQL, no ordering: most deleted users have no open order, and building the
+    # queryset was half of this function's CPU (cProfile of the user-event bench).
+    # It reads the user's rows from order_user_created_idx (user_id first).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM {Order._meta.db_table} WHERE user_id = %s AND status IN (%s, %s)",
+            [user_id, OrderStatus.PENDING.value, OrderStatus.CONFIRMED.value],
+        )
+        open_ids = [row[0] for row in cursor.fetchall()]
+    for order_id in open_ids:
         try:
             order_cancel(order_id=order_id, reason=reason, changed_by=changed_by)
         except InvalidTransition:

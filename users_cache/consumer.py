@@ -7,8 +7,9 @@ What a message does is decided from that message alone (handlers.message_parse,
 handlers.event_command); a poll's created/updated events are then sent to Redis
 together, as one pipeline of their apply calls (store.events_apply: the same
 outcomes as one call each, in order, for one round trip instead of one per
-message). A delete is done on its own, as before: the calls queued before it
-are flushed first, then tombstone, cancel, mark. An outage
+message). A delete is done on its own: tombstone, cancel, mark; the calls
+queued before it are flushed first only when one is of the same user or of the
+delete's partition (see UserEventConsumer.handle_poll). An outage
 of Redis or PostgreSQL stops progress, never skips: the same message is
 retried with backoff until it goes through or the consumer is told to stop.
 A message whose content fails (the contract, or an error that only its content
@@ -74,6 +75,21 @@ class ConsumerStats:
 def _known(outcome: Outcome) -> Outcome:
     """The handling of a message whose effect is stored already (applied in a pipeline, or bad)."""
     return outcome
+
+
+def _flush_before(event: UserEvent, record: ConsumerRecord, queued: list[Parsed]) -> bool:
+    """Whether the queue must be applied before this delete: it holds an event of the same user
+    (the delete must come after it, as in the poll), or a message of the same partition (the
+    delete's offset, once done, would be committed over that message while it is not done yet).
+    Otherwise the delete is done first: the queued messages are other users' and other
+    partitions', and go in the next flush. (A queued bad message has no user but is recorded
+    and dead-lettered: it counts by its partition.)"""
+    for queued_record, parsed in queued:
+        if isinstance(parsed, UserEvent) and parsed.user_id == event.user_id:
+            return True
+        if (queued_record.topic, queued_record.partition) == (record.topic, record.partition):
+            return True
+    return False
 
 
 def _done(offsets: dict[TopicPartition, OffsetAndMetadata], record: ConsumerRecord) -> None:
@@ -145,10 +161,13 @@ class UserEventConsumer:
         """Handle one poll's messages in order; returns the offsets that are safe to commit.
         (Needs no broker unless a message is dead-lettered: tests give it records.)
 
-        Created/updated events are queued and applied together by _flush; the
-        queue is flushed before a delete (so the delete comes after them, as in
-        the poll) and at the end. A message counts as done, and its offset as
-        safe, once its outcome is recorded, after its effect is stored.
+        Created/updated events are queued and applied together by _flush, at the
+        end of the poll, and before a delete when the queue holds an event of the
+        deleted user or a message of the delete's partition (_flush_before):
+        otherwise the delete is done at once and the queue waits, as what a
+        message does touches only its own user. A message counts as done, and
+        its offset as safe, once its outcome is recorded, after its effect is
+        stored; a partition's offset only moves over messages that are all done.
         """
         offsets: dict[TopicPartition, OffsetAndMetadata] = {}
         queued: list[Parsed] = []
@@ -158,9 +177,10 @@ class UserEventConsumer:
                 if isinstance(parsed, Outcome) or parsed.kind != "deleted":
                     queued.append((record, parsed))
                     continue
-                if not self._flush(queued, offsets):
-                    return offsets  # told to stop mid-outage: commit only what is done
-                queued = []
+                if _flush_before(parsed, record, queued):
+                    if not self._flush(queued, offsets):
+                        return offsets  # told to stop mid-outage: commit only what is done
+                    queued = []
                 if not self._handle_until_done(record, partial(event_handle, parsed, replay=self.rebuild)):
                     return offsets
                 _done(offsets, record)

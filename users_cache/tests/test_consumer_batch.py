@@ -15,6 +15,7 @@ from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from orders.models import Order, OrderStatus
 from users_cache import consumer as consumer_module
 from users_cache.consumer import UserEventConsumer
 from users_cache.handlers import message_handle
@@ -23,6 +24,7 @@ from users_cache.tests.conftest import (
     at,
     committed,
     created,
+    order_for,
     user_event,
     user_hash,
     users_snapshot,
@@ -67,8 +69,17 @@ def marker(value: bytes) -> str:
     return "users:event:" + value.split(b'"event_id": "')[1].split(b'"')[0].decode()
 
 
-def record(topic: str, offset: int, value: bytes) -> ConsumerRecord:
-    return ConsumerRecord(topic, 0, -1, offset, 0, 0, None, value, [], None, -1, len(value), -1)
+def record(topic: str, offset: int, value: bytes, partition: int = 0) -> ConsumerRecord:
+    return ConsumerRecord(topic, partition, -1, offset, 0, 0, None, value, [], None, -1, len(value), -1)
+
+
+def poll_of(messages: list[tuple[str, int, bytes]]) -> dict[TopicPartition, list[ConsumerRecord]]:
+    """A poll of (topic, partition, value), each partition's records in the order given (its offsets)."""
+    batch: dict[TopicPartition, list[ConsumerRecord]] = {}
+    for topic, partition, value in messages:
+        records = batch.setdefault(TopicPartition(topic, partition), [])
+        records.append(record(topic, len(records), value, partition))
+    return batch
 
 
 def test_a_poll_mixing_creates_updates_a_delete_and_a_bad_message_ends_as_one_by_one(
@@ -241,3 +252,95 @@ def test_redis_failing_during_a_pipeline_commits_nothing_and_the_redo_stores_eac
     order = [(user_topics["user.created"], offset, "") for offset in range(len(sent))]
     assert one_by_one(sent, order, user_topics) == ["applied"] * len(sent)
     assert users_snapshot(redis_db) == batched
+
+
+def test_a_delete_of_a_user_with_nothing_queued_does_not_split_the_pipeline_and_ends_as_one_by_one(
+    user_topics: dict[str, str], redis_db: redis.Redis, pipelines: list[list[str]], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="users_cache.consumer")
+    # given a poll: creates and updates of u1-u3, and between them deletes of u9 (who has an open
+    # order) and of u2 (created earlier in the poll), each delete on its own partition
+    order = order_for("u9")
+    topics = user_topics
+    messages = [
+        *[(topics["user.created"], 0, created(f"u{n}", at(n))) for n in range(1, 4)],
+        (topics["user.deleted"], 0, user_event("user.deleted", "u9", at(40), reason="account_closed")),
+        (topics["user.deleted"], 1, user_event("user.deleted", "u2", at(45), reason="account_closed")),
+        (topics["user.updated"], 0, user_event("user.updated", "u1", at(10), name="Renamed")),
+        (topics["user.updated"], 0, user_event("user.updated", "u2", at(50), name="After the delete")),
+        (topics["user.updated"], 0, user_event("user.updated", "u3", at(30), email="u3@new.example.com")),
+    ]
+    batch = poll_of(messages)
+    consumer = UserEventConsumer(group_id="test-batch")
+
+    # when the consumer handles it
+    offsets = consumer.handle_poll(batch)
+    batched = users_snapshot(redis_db)
+
+    # then u9's delete went first without a flush (its order cancelled), u2's delete flushed the creates
+    # (u2's among them), and the updates went together after it
+    values = [value for _, _, value in messages]
+    assert pipelines == [[marker(value) for value in values[:3]], [marker(value) for value in values[5:]]]
+    order.refresh_from_db()
+    assert (order.status, order.cancel_reason) == (OrderStatus.CANCELLED, "user_deleted")
+    assert consumer.stats.cancelled_orders == 1
+    order_handled = handled(caplog)
+    assert order_handled[0] == (topics["user.deleted"], 0, "applied")
+    # and every offset is safe to commit
+    assert {(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items()} == {
+        (topics["user.created"], 0): 3,
+        (topics["user.deleted"], 0): 1,
+        (topics["user.deleted"], 1): 1,
+        (topics["user.updated"], 0): 3,
+    }
+
+    # and the outcomes and Redis, byte for byte, are those of handling them one by one in that order
+    redis_db.flushdb()
+    lines = [r for r in caplog.records if r.name == "users_cache.consumer" and r.msg.startswith("User event ")]
+    places = [cast(tuple[Any, ...], line.args)[1:4] for line in lines]  # topic, partition, offset
+    value_at = {(r.topic, r.partition, r.offset): r.value for records in batch.values() for r in records}
+    expected = [message_handle(topic=place[0], value=value_at[place]).result for place in places]
+    assert expected == [outcome for _, _, outcome in order_handled]
+    assert users_snapshot(redis_db) == batched
+    assert Order.objects.filter(user_id="u9", status=OrderStatus.CANCELLED).count() == 1
+
+
+def test_offsets_never_run_ahead_of_what_is_stored_when_a_delete_skips_the_flush(
+    user_topics: dict[str, str], redis_db: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a poll: creates of u1, u2; a delete of u9 (nothing of u9 queued); on another partition a
+    # bad message, then a delete of u8; and Redis failing on the first pipeline, the consumer told to stop
+    order = order_for("u9")
+    topics = user_topics
+    batch = poll_of(
+        [
+            (topics["user.created"], 0, created("u1", at(1))),
+            (topics["user.created"], 0, created("u2", at(2))),
+            (topics["user.deleted"], 0, user_event("user.deleted", "u9", at(40), reason="account_closed")),
+            (topics["user.deleted"], 1, b"{not json"),
+            (topics["user.deleted"], 1, user_event("user.deleted", "u8", at(41), reason="account_closed")),
+            (topics["user.updated"], 0, user_event("user.updated", "u1", at(10), name="Renamed")),
+        ]
+    )
+    consumer = UserEventConsumer(group_id="test-batch")
+    calls: list[int] = []
+
+    def failing(commands: Sequence[ApplyCommand]) -> list[str]:
+        calls.append(len(commands))
+        consumer.stop.set()
+        raise RedisConnectionError("Connection refused.")
+
+    monkeypatch.setattr(consumer_module, "events_apply", failing)
+
+    # when the consumer handles it
+    offsets = consumer.handle_poll(batch)
+
+    # then u9's delete was done at once, its order cancelled, and only its offset is safe: the creates
+    # were not stored, and u8's delete waited for the flush its partition's bad message needs
+    assert calls == [2]
+    assert {(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items()} == {(topics["user.deleted"], 0): 1}
+    assert consumer.stats.counts == {"applied": 1}
+    order.refresh_from_db()
+    assert order.status == OrderStatus.CANCELLED
+    assert user_hash(redis_db, "u9")["deleted"] == "1"
+    assert not redis_db.exists("users:user:u1", "users:user:u2", "users:user:u8")
