@@ -161,8 +161,11 @@ class Stack:
     def valkey_restart(self, down_seconds: float) -> None:
         home = self.scratch / "valkey"
         valkey.stop(home)
-        time.sleep(down_seconds)
-        valkey.start(home, self.vk.port, durable=True)
+        time.sleep(down_seconds)  # the outage's length, not a wait for anything
+        restarted = valkey.start(home, self.vk.port, durable=True)
+        # Stop the restarted server at the end: the first one's stop knows only its own process
+        # (it was left running after every chaos run).
+        self.servers = [restarted if server is self.vk else server for server in self.servers]
 
     # --- the service ---
 
