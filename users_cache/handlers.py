@@ -14,7 +14,7 @@ from django.conf import settings
 
 from orders import services as order_services
 from users_cache.events import KINDS, BadMessage, UserEvent, event_parse
-from users_cache.store import ApplyCommand, event_apply, event_apply_command, event_mark_processed
+from users_cache.store import ApplyCommand, command_apply, event_apply_command, event_mark_processed
 
 logger = logging.getLogger(__name__)
 
@@ -70,19 +70,11 @@ def event_command(event: UserEvent, *, replay: bool) -> ApplyCommand:
     atomic step (what message_handle runs for it); its result string is the outcome."""
     if event.kind == "deleted":
         raise ValueError("a delete is applied by deleted_handle: it cancels orders between its steps")
+    return _command(event, mark=True, replay=replay)
+
+
+def _command(event: UserEvent, *, mark: bool, replay: bool) -> ApplyCommand:
     return event_apply_command(
-        event_id=event.event_id,
-        user_id=event.user_id,
-        kind=event.kind,
-        timestamp_ms=event.timestamp_ms,
-        fields=event.fields,
-        mark=True,
-        replay=replay,
-    )
-
-
-def _apply(event: UserEvent, *, mark: bool, replay: bool) -> str:
-    return event_apply(
         event_id=event.event_id,
         user_id=event.user_id,
         kind=event.kind,
@@ -91,6 +83,10 @@ def _apply(event: UserEvent, *, mark: bool, replay: bool) -> str:
         mark=mark,
         replay=replay,
     )
+
+
+def _apply(event: UserEvent, *, mark: bool, replay: bool) -> str:
+    return command_apply(_command(event, mark=mark, replay=replay))
 
 
 def deleted_handle(event: UserEvent, *, replay: bool) -> Outcome:

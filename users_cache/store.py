@@ -162,6 +162,11 @@ def event_apply(
         mark=mark,
         replay=replay,
     )
+    return command_apply(command)
+
+
+def command_apply(command: ApplyCommand) -> str:
+    """Run one apply call (event_apply_command's) on its own; its outcome. Raises RedisError."""
     client = redis_client()
     script = client.register_script(_APPLY_SCRIPT)
     return _text(script(keys=command.keys, args=command.args))
