@@ -292,6 +292,9 @@ IDEMPOTENCY_STALE_CLAIM_SECONDS = 300
 # ingress); 0 uses the peer address. Rate limits and login lockout count clients
 # by this address (orders_project/client_ip.py).
 API_NUM_PROXIES = env_int("API_NUM_PROXIES", 0, maximum=10)
+# /api/v1/health/ready shows which check failed only to callers inside the cluster
+# (no proxy header, a private peer address); on, it shows it to everyone.
+HEALTH_DETAIL_PUBLIC = env_bool("HEALTH_DETAIL_PUBLIC", False)
 # Per-client rates (orders_project/api/throttles.py); 429 with Retry-After beyond them.
 API_THROTTLE_RATES = {
     "write": env_rate("API_THROTTLE_WRITE_RATE", "600/min"),
