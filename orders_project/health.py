@@ -3,9 +3,11 @@
     GET /api/v1/health/live    200 while the process answers; checks nothing else
     GET /api/v1/health/ready   200 when PostgreSQL, Redis and Kafka answer, else 503
 
-`?checks=postgres,redis` limits readiness to the named checks: the web pods
-take orders without Kafka (the outbox keeps them), so the chart's readiness
-probe leaves Kafka out and a Kafka outage does not take the API down.
+`?checks=postgres` limits readiness to the named checks. The chart's web
+readiness probe asks for PostgreSQL alone: without Kafka the outbox keeps the
+orders, and without Redis only creating an order fails (503 + Retry-After, the
+user check cannot be made) while the throttles let requests through, so
+neither outage may take every web pod out of the load balancer.
 
 They are answered by a middleware placed before everything else, because a
 kubelet probe sends the pod's IP as Host, which ALLOWED_HOSTS rightly
