@@ -1,9 +1,11 @@
-"""Redis down degrades one endpoint, never the web tier.
+"""Redis down or dropping packets degrades one endpoint, never the web tier.
 
 Reads, history and cancels need PostgreSQL only (the rate limits let requests
 through, the customer block of a read is null); a create needs the user check
 and answers 503 with Retry-After; the web's readiness probe, as the chart
-renders it, stays 200 so the pods stay in the Service.
+renders it, stays 200 so the pods stay in the Service. A Redis that accepts
+connections and never answers (or never accepts them) costs a request at most
+the request-path timeout, not the consumer's 2 s.
 """
 
 from collections.abc import Iterator
@@ -12,17 +14,21 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from django_redis import get_redis_connection
 
 from devstack import valkey
 from devstack.procs import free_port
 from orders.models import Order
 from orders.tests.conftest import ORDERS_URL, cached_user, order_url
 from orders.tests.factories import SEED_PAYLOAD, OrderFactory
+from orders_project.tests.black_hole import full_port, silent_port
 from tests.deploy.chart import DEFAULT_VALUES_FILE, chart_render, containers, find
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_readiness")]
 
 POD_IP = "10.42.0.17"
+# The cache aliases a request uses: the rate limits' counters and the user check.
+REQUEST_PATH_ALIASES = ("default", "users_lookup")
 
 
 def _caches_at(caches: dict[str, Any], port: int) -> dict[str, Any]:
@@ -94,3 +100,27 @@ def test_with_valkey_stopped_reads_and_cancels_work_creates_say_later_and_the_we
     assert (ready.status_code, ready.json()["status"]) == (200, "ok")
     # (Redis really is down: the check of it says so)
     assert redis_check.status_code == 503
+
+
+@pytest.mark.usefixtures("limits_on")
+@pytest.mark.parametrize("black_hole", [silent_port, full_port], ids=["accepts-never-answers", "never-accepts"])
+def test_a_redis_that_drops_packets_costs_a_request_its_short_timeout(black_hole, api_client, user, settings):
+    order = OrderFactory.create(created_by=user, user_id="u-1")
+    settings.ORDER_REQUIRE_KNOWN_USER = True
+    with black_hole() as port:
+        settings.CACHES = _caches_at(settings.CACHES, port)
+        # the timeouts the request-path clients were built with (not the consumer's 2 s)
+        timeouts = {
+            alias: (
+                get_redis_connection(alias).connection_pool.connection_kwargs["socket_connect_timeout"],
+                get_redis_connection(alias).connection_pool.connection_kwargs["socket_timeout"],
+            )
+            for alias in REQUEST_PATH_ALIASES
+        }
+        listed = api_client.get(ORDERS_URL)
+        read = api_client.get(order_url(order.pk))
+        refused = api_client.post(ORDERS_URL, {**SEED_PAYLOAD, "user_id": "u-1"}, format="json")
+
+    assert timeouts == {alias: (0.05, 0.05) for alias in REQUEST_PATH_ALIASES}
+    assert (listed.status_code, read.status_code) == (200, 200)
+    assert (refused.status_code, refused["Retry-After"], refused.json()["code"]) == (503, "5", "service_unavailable")
