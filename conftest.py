@@ -89,6 +89,14 @@ def proxied_kafka(tmp_path: Path, settings: Any) -> Iterator[ProxiedKafka]:
         broker.stop()
 
 
+@pytest.fixture
+def fresh_readiness(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Readiness results of earlier tests forgotten: a test that changes a dependency sees its own."""
+    from orders_project import health
+
+    monkeypatch.setattr(health, "_SHARED", health.shared_checks())
+
+
 # --- the event contract: the one place produced events are validated ---
 
 _DB_FIXTURES = ("db", "transactional_db", "django_db_reset_sequences", "django_db_serialized_rollback")

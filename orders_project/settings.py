@@ -160,17 +160,36 @@ def _redis_url(db: int) -> str:
 REDIS_URL = _redis_url(REDIS_DB)
 # Fail fast: a Redis outage must become a 503, not a hung request.
 _REDIS_OPTIONS = {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2}
+# What a request may spend on one Redis command (connect, then answer) before it
+# goes on without it: the throttle lets the request through, the user check
+# answers 503. A Redis that drops packets would otherwise cost every request the
+# 2 s above. A healthy Redis answers in well under a millisecond here.
+REDIS_REQUEST_TIMEOUT_SECONDS = env_int("REDIS_REQUEST_TIMEOUT_MS", 50, minimum=1) / 1000
+_REDIS_REQUEST_OPTIONS = {
+    "SOCKET_CONNECT_TIMEOUT": REDIS_REQUEST_TIMEOUT_SECONDS,
+    "SOCKET_TIMEOUT": REDIS_REQUEST_TIMEOUT_SECONDS,
+}
+# One pool per address and timeouts (django-redis alone keys pools by address only).
+DJANGO_REDIS_CONNECTION_FACTORY = "orders_project.redis_pools.TimeoutKeyedConnectionFactory"
 CACHES = {
+    # The throttles' counters (orders_project/api/throttles.py): on every request's path.
     "default": {
         "BACKEND": "django_prometheus.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
-        "OPTIONS": _REDIS_OPTIONS,
+        "OPTIONS": _REDIS_REQUEST_OPTIONS,
     },
-    # The replica of the user stream (users_cache/store.py is its only user).
+    # The replica of the user stream, as the consumer writes it (users_cache/store.py
+    # is its only user): batches of scripts, which may take longer than a lookup.
     "users": {
         "BACKEND": "django_prometheus.cache.backends.redis.RedisCache",
         "LOCATION": _redis_url(REDIS_USERS_DB),
         "OPTIONS": _REDIS_OPTIONS,
+    },
+    # The same replica, read on a request's path (the user check of a create).
+    "users_lookup": {
+        "BACKEND": "django_prometheus.cache.backends.redis.RedisCache",
+        "LOCATION": _redis_url(REDIS_USERS_DB),
+        "OPTIONS": _REDIS_REQUEST_OPTIONS,
     },
 }
 # Kept for compatibility: it may bound cached lookups, never a live user's replica
@@ -292,6 +311,9 @@ IDEMPOTENCY_STALE_CLAIM_SECONDS = 300
 # ingress); 0 uses the peer address. Rate limits and login lockout count clients
 # by this address (orders_project/client_ip.py).
 API_NUM_PROXIES = env_int("API_NUM_PROXIES", 0, maximum=10)
+# /api/v1/health/ready shows which check failed only to callers inside the cluster
+# (no proxy header, a private peer address); on, it shows it to everyone.
+HEALTH_DETAIL_PUBLIC = env_bool("HEALTH_DETAIL_PUBLIC", False)
 # Per-client rates (orders_project/api/throttles.py); 429 with Retry-After beyond them.
 API_THROTTLE_RATES = {
     "write": env_rate("API_THROTTLE_WRITE_RATE", "600/min"),

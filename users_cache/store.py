@@ -15,8 +15,10 @@ offset not committed, it comes again) nor apply it twice. A delete is split:
 tombstone first, then (the caller) cancels orders, then `event_mark_processed`,
 so a crash in between redoes the cancel on redelivery.
 
-This module is the one home of the replica's Redis connection (the "users"
-cache alias, its own database REDIS_USERS_DB).
+This module is the one home of the replica's Redis connections (its own
+database REDIS_USERS_DB): the "users" cache alias for the consumer and the
+tools, "users_lookup" for user_read, which runs on a request's path and so
+gives up after REDIS_REQUEST_TIMEOUT_MS.
 """
 
 from collections.abc import Sequence
@@ -30,6 +32,7 @@ from orders_project.errors import ServiceUnavailableError
 
 PROCESSED_TTL_SECONDS = 7 * 24 * 3600
 REDIS_ALIAS = "users"
+LOOKUP_ALIAS = "users_lookup"
 
 _APPLY_SCRIPT = """
 -- KEYS[1] user hash, KEYS[2] processed-event marker
@@ -205,7 +208,7 @@ def _text(value: bytes | str) -> str:
 def user_read(user_id: str) -> CachedUser | None:
     """The replicated user, or None. Raises ServiceUnavailableError when Redis is unreachable."""
     try:
-        raw = redis_client().hgetall(_user_key(user_id))
+        raw = get_redis_connection(LOOKUP_ALIAS).hgetall(_user_key(user_id))
     except RedisError as exc:
         raise ServiceUnavailableError("The user cache is unavailable; retry shortly.") from exc
     if not raw:

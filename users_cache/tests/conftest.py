@@ -103,9 +103,12 @@ def redis_db() -> Iterator[redis.Redis]:
 
 
 def users_unreachable(caches: dict[str, Any]) -> dict[str, Any]:
-    """CACHES with the user replica pointed at a real closed port (connection refused), as in an outage."""
+    """CACHES with the user replica ("users" and "users_lookup") pointed at a real closed port
+    (connection refused), as in an outage."""
     location = f"redis://127.0.0.1:{free_port()}/{settings.REDIS_USERS_DB}"
-    return {**caches, "users": {**caches["users"], "LOCATION": location}}
+    return {
+        alias: {**conf, "LOCATION": location} if alias.startswith("users") else conf for alias, conf in caches.items()
+    }
 
 
 def user_hash(client: redis.Redis, user_id: str) -> dict[str, str]:
