@@ -303,6 +303,8 @@ API_THROTTLE_RATES = {
     "write": env_rate("API_THROTTLE_WRITE_RATE", "600/min"),
     "read": env_rate("API_THROTTLE_READ_RATE", "3000/min"),
     "anon": env_rate("API_THROTTLE_ANON_RATE", "120/min"),
+    # Failed authentications (401) per client address; each costs a token lookup.
+    "auth_failure": env_rate("API_THROTTLE_AUTH_FAILURE_RATE", "30/min"),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Order service API",

@@ -1,13 +1,15 @@
-"""Per-client request rates (429 with Retry-After in the one error shape) and the
-login lockout on /admin/ and /api-auth/login/, both counting the client by
-orders_project.client_ip."""
+"""Per-client request rates (429 with Retry-After in the one error shape), failed
+authentications per client address, and the login lockout on /admin/ and /api-auth/login/,
+all counting the client by orders_project.client_ip."""
 
 from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from orders.tests.conftest import ORDERS_URL
@@ -19,7 +21,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def rates(settings: Any, redis_flushed: None) -> dict[str, Any]:
-    settings.API_THROTTLE_RATES = {"write": (2, 60), "read": (3, 60), "anon": (2, 60)}
+    settings.API_THROTTLE_RATES = {"write": (2, 60), "read": (3, 60), "anon": (2, 60), "auth_failure": None}
     return settings.API_THROTTLE_RATES
 
 
@@ -80,6 +82,41 @@ def test_a_direct_caller_cannot_dodge_the_anonymous_rate_with_x_forwarded_for(ra
     ]
 
     assert answers == [200, 200, 429]
+
+
+@pytest.fixture
+def auth_failure_rate(settings: Any, redis_flushed: None) -> None:
+    settings.API_THROTTLE_RATES = {**settings.API_THROTTLE_RATES, "auth_failure": (3, 60)}
+
+
+def test_bad_tokens_beyond_the_rate_get_429_before_any_token_lookup(auth_failure_rate, api_client):
+    # given a caller guessing tokens, and a client with a good token at another address
+    guesser = APIClient(REMOTE_ADDR="203.0.113.9", HTTP_AUTHORIZATION="Token " + "0" * 64)
+
+    # when it guesses beyond the rate of failed authentications
+    answers = [guesser.get(ORDERS_URL).status_code for _ in range(3)]
+    with CaptureQueriesContext(connection) as queries:
+        refused = guesser.get(ORDERS_URL)
+
+    # then the guess past the rate is refused without looking its token up
+    assert answers == [401, 401, 401]
+    assert refused.status_code == 429
+    assert refused.json()["code"] == "throttled"
+    assert set(refused.json()) == {"code", "message", "details"}
+    assert 1 <= int(refused["Retry-After"]) <= 60
+    assert len(queries) == 0
+    # and nobody else is affected
+    assert api_client.get(ORDERS_URL).status_code == 200
+
+
+def test_requests_without_credentials_count_as_failed_authentications(auth_failure_rate):
+    anonymous = APIClient(REMOTE_ADDR="203.0.113.9")
+    other = APIClient(REMOTE_ADDR="203.0.113.10")
+
+    answers = [anonymous.get(ORDERS_URL).status_code for _ in range(4)]
+
+    assert answers == [401, 401, 401, 429]
+    assert other.get(ORDERS_URL).status_code == 401
 
 
 def test_rate_values_are_checked_at_start(monkeypatch):
