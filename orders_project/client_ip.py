@@ -12,6 +12,8 @@ was written by the client and proves nothing: a caller that reaches the port
 directly, or sends its own X-Forwarded-For through the ingress, is counted by
 the address the last trusted hop saw.
 
+An IPv6 client is its /64 (one subscriber's share), not one address of it.
+
 The header is cut from the right only API_NUM_PROXIES times (str.rsplit with a
 limit): linear in its length, and no list of every entry, however long it is.
 """
@@ -22,6 +24,9 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+
+# The part of an IPv6 address one client controls (what a subscriber is assigned).
+CLIENT_IPV6_PREFIX = 64
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -112,4 +117,8 @@ def client_ip(request: Any) -> str:
             address = forwarded
             if not trusted.trusts(address):
                 break
+    if isinstance(address, ipaddress.IPv6Address):
+        # An IPv6 subscriber holds a whole /64 (RFC 6177): counted per address, it could take
+        # a fresh one for every guess. Its /64 is the client ("2001:db8:1:2::").
+        return str(ipaddress.IPv6Network((address, CLIENT_IPV6_PREFIX), strict=False).network_address)
     return str(address)

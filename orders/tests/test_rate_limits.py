@@ -168,6 +168,15 @@ def test_a_direct_caller_spoofing_x_forwarded_for_is_locked_out_by_its_own_addre
     assert right == 429
 
 
+def test_an_ipv6_client_cannot_dodge_the_lockout_by_walking_its_64(behind_ingress):
+    get_user_model().objects.create_user("ops", password="right-password-123", is_staff=True)
+    ingress = Client(REMOTE_ADDR="10.0.0.2")
+
+    failures = [_admin_login(ingress, f"guess-{n}", forwarded=f"2001:db8:1:2::{n + 1:x}") for n in range(5)]
+
+    assert failures == [200, 200, 200, 200, 429]
+
+
 def test_clients_behind_the_same_proxy_are_locked_out_apart(behind_ingress):
     # given two clients whose requests both arrive from the ingress controller (10.0.0.2)
     get_user_model().objects.create_user("ops", password="right-password-123", is_staff=True)

@@ -66,8 +66,17 @@ def test_ipv6_and_ipv4_mapped_spellings_are_one_client(proxies):
     proxies("10.0.0.0/8, 2001:db8:ffff::/48", 1)
 
     assert _address("::ffff:10.0.0.2", "::ffff:198.51.100.7") == "198.51.100.7"
-    assert _address("2001:db8:ffff::2", "2001:0DB8:0000::0001") == "2001:db8::1"
-    assert _address("2001:db8:1::2", "198.51.100.7") == "2001:db8:1::2"
+    assert _address("2001:db8:ffff::2", "2001:0DB8:0000::0001") == "2001:db8::"
+    assert _address("2001:db8:1::2", "198.51.100.7") == "2001:db8:1::"
+
+
+def test_an_ipv6_client_is_its_64_network_not_one_address_of_it(proxies):
+    proxies("10.0.0.0/8", 1)
+
+    # every address of one /64 is the same client; the next /64 is another
+    addresses = {_address("10.0.0.2", f"2001:db8:1:2:{n:x}::{n:x}") for n in range(1, 200, 7)}
+    assert addresses == {"2001:db8:1:2::"}
+    assert _address("10.0.0.2", "2001:db8:1:3::1") == "2001:db8:1:3::"
 
 
 def test_without_proxies_the_peer_is_the_client(proxies):
