@@ -20,8 +20,9 @@ Why these defaults:
   thousand requests (not all at once), so slow memory growth stays bounded.
 - forwarded headers (X-Forwarded-For/-Proto) are trusted only from
   FORWARDED_ALLOW_IPS (gunicorn reads that variable itself; default
-  127.0.0.1): set it to the ingress controller's addresses, never "*" on a
-  port clients can reach directly.
+  127.0.0.1,::1; the app reads the same list for client addresses,
+  orders_project/client_ip.py): set it to the ingress controller's addresses,
+  never "*" on a port clients can reach directly.
 """
 
 import os

@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 from django.core.exceptions import ImproperlyConfigured
 
+from orders_project.client_ip import trusted_proxies_configure
 from orders_project.env import env_bool, env_int, env_list, env_rate, env_str
 from orders_project.logs import log_format, logging_config
 
@@ -307,10 +308,15 @@ REST_FRAMEWORK = {
 # An Idempotency-Key claim whose request has not finished after this long is taken
 # to belong to a crashed process and may be taken over (orders/idempotency.py).
 IDEMPOTENCY_STALE_CLAIM_SECONDS = 300
-# How many proxies in front of the app append to X-Forwarded-For (1 behind an
-# ingress); 0 uses the peer address. Rate limits and login lockout count clients
-# by this address (orders_project/client_ip.py).
+# Rate limits and login lockout count clients by their address (orders_project/client_ip.py):
+# X-Forwarded-For is read only from the proxies FORWARDED_ALLOW_IPS names (the list
+# gunicorn reads itself for X-Forwarded-Proto: one list for both), at most
+# API_NUM_PROXIES entries deep (1 behind an ingress; 0: the peer is the client).
+# Settings that contradict each other stop the start, naming the variable.
 API_NUM_PROXIES = env_int("API_NUM_PROXIES", 0, maximum=10)
+API_TRUSTED_PROXIES = trusted_proxies_configure(
+    forwarded_allow_ips=env_str("FORWARDED_ALLOW_IPS", ""), num_proxies=API_NUM_PROXIES
+)
 # /api/v1/health/ready shows which check failed only to callers inside the cluster
 # (no proxy header, a private peer address); on, it shows it to everyone.
 HEALTH_DETAIL_PUBLIC = env_bool("HEALTH_DETAIL_PUBLIC", False)
@@ -319,6 +325,8 @@ API_THROTTLE_RATES = {
     "write": env_rate("API_THROTTLE_WRITE_RATE", "600/min"),
     "read": env_rate("API_THROTTLE_READ_RATE", "3000/min"),
     "anon": env_rate("API_THROTTLE_ANON_RATE", "120/min"),
+    # Failed authentications (401) per client address; each costs a token lookup.
+    "auth_failure": env_rate("API_THROTTLE_AUTH_FAILURE_RATE", "30/min"),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Order service API",

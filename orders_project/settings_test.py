@@ -19,6 +19,7 @@ os.environ.setdefault("ORDER_REQUIRE_KNOWN_USER", "false")
 os.environ.setdefault("API_THROTTLE_WRITE_RATE", "off")
 os.environ.setdefault("API_THROTTLE_READ_RATE", "off")
 os.environ.setdefault("API_THROTTLE_ANON_RATE", "off")
+os.environ.setdefault("API_THROTTLE_AUTH_FAILURE_RATE", "off")
 
 from orders_project.settings import *  # noqa: F403
 

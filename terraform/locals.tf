@@ -29,8 +29,8 @@ locals {
     DJANGO_CSRF_TRUSTED_ORIGINS    = join(",", var.app_csrf_trusted_origins)
     DJANGO_SECURE_PROXY_SSL_HEADER = tostring(var.app_trust_forwarded_proto)
     DJANGO_SECURE_SSL_REDIRECT     = tostring(var.app_ssl_redirect)
-    # Rate limits and login lockout count clients by the X-Forwarded-For entry this
-    # many proxies from the end (0 would make every client the ingress controller).
+    # Rate limits and login lockout count clients by X-Forwarded-For, walked this many
+    # entries from the end through the proxies FORWARDED_ALLOW_IPS names (app_extra_config).
     API_NUM_PROXIES = tostring(var.app_num_proxies)
 
     POSTGRES_SERVER = local.postgres_rw_host

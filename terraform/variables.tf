@@ -498,12 +498,17 @@ variable "app_ssl_redirect" {
 
 variable "app_num_proxies" {
   type        = number
-  description = "Proxies in front of the app that append to X-Forwarded-For (API_NUM_PROXIES): 1 behind one ingress controller, 2 with a cloud load balancer in front of it too, 0 when clients reach the pods directly."
+  description = "Proxies in front of the app that append to X-Forwarded-For (API_NUM_PROXIES): 1 behind one ingress controller, 2 with a cloud load balancer in front of it too, 0 when clients reach the pods directly. Above 0, app_extra_config must set FORWARDED_ALLOW_IPS to those proxies' addresses: the app reads X-Forwarded-For only from them, and refuses to start without it."
   default     = 1
 
   validation {
     condition     = var.app_num_proxies >= 0 && var.app_num_proxies <= 10
     error_message = "app_num_proxies must be between 0 and 10."
+  }
+
+  validation {
+    condition     = var.app_num_proxies == 0 || trimspace(lookup(var.app_extra_config, "FORWARDED_ALLOW_IPS", "")) != ""
+    error_message = "app_num_proxies above 0 needs FORWARDED_ALLOW_IPS in app_extra_config (the ingress controller's addresses or CIDRs): the app reads X-Forwarded-For only from the proxies it names, and refuses to start without it."
   }
 }
 

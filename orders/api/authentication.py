@@ -15,8 +15,10 @@ from knox.models import get_token_model
 from knox.settings import CONSTANTS, knox_settings
 from knox.signals import token_expired
 from rest_framework import exceptions
+from rest_framework.authentication import get_authorization_header
 
 from orders.selectors import SCOPE_ATTRIBUTE, client_scope_of, client_scope_sql
+from orders_project.api.throttles import auth_failure_refuse
 
 
 class TokenAuthentication(KnoxTokenAuthentication):
@@ -26,6 +28,14 @@ class TokenAuthentication(KnoxTokenAuthentication):
     header such as `Token \\xe9`); a key that is not UTF-8 cannot be a token, so it
     gets the same 401 as any other wrong key.
     """
+
+    def authenticate(self, request: Any) -> Any:
+        """knox's, refused with 429 before the lookup when the client's address has spent
+        its failed authentications (API_THROTTLE_AUTH_FAILURE_RATE): guessing tokens
+        costs no query beyond that rate."""
+        if get_authorization_header(request):
+            auth_failure_refuse(request)
+        return super().authenticate(request)
 
     def authenticate_credentials(self, token: bytes) -> Any:
         """knox's lookup, with the user and the client's scope in the same query.

@@ -24,3 +24,8 @@ def customer_check(*, user: Any, user_id: str) -> None:
 def may_view_customer_pii(*, user: Any) -> bool:
     """The customer's name and email: staff and clients granted `orders.view_customer_pii`."""
     return bool(user.is_staff or user.has_perm("orders.view_customer_pii"))
+
+
+def may_view_who_changed(*, user: Any) -> bool:
+    """Who exactly changed an order (an admin's login name): staff only; clients see a role."""
+    return bool(user.is_staff)

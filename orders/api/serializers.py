@@ -146,16 +146,34 @@ class OrderSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+# Who made a change, by the prefix of what history stores ("staff:<admin login>",
+# "client:<API client>", "system:<process>", "consumer:<process>"): the role a client is shown.
+_ROLES = {"staff": "staff", "client": "customer"}
+
+
+def changed_by_role(changed_by: str) -> str:
+    """`staff`, `customer` (through the API, for the order's customer) or `system`."""
+    return _ROLES.get(changed_by.partition(":")[0], "system")
+
+
 class OrderStatusChangeSerializer(serializers.ModelSerializer):
     # Declared so the schema says what is sent: "" on the creation row (was documented as a status only).
     from_status = serializers.ChoiceField(
         choices=OrderStatus.choices, allow_blank=True, read_only=True, help_text="Empty on the creation row."
+    )
+    changed_by = serializers.SerializerMethodField(
+        help_text="Who made the change: `staff`, `customer` (an API client, for the order's customer) or "
+        "`system`. Staff see who exactly (`staff:<login>`, `client:<API client>`, `system:<process>`): "
+        "a login name is not handed to clients."
     )
 
     class Meta:
         model = OrderStatusChange
         fields = ["order_version", "from_status", "to_status", "changed_at", "changed_by", "reason"]
         read_only_fields = fields
+
+    def get_changed_by(self, change: OrderStatusChange) -> str:
+        return change.changed_by if self.context.get("full_changed_by") else changed_by_role(change.changed_by)
 
 
 class CustomerSerializer(serializers.Serializer):

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 
 from orders import selectors, services
 from orders.api.filters import OrderFilter
-from orders.api.permissions import customer_check, may_view_customer_pii
+from orders.api.permissions import customer_check, may_view_customer_pii, may_view_who_changed
 from orders.api.serializers import (
     OrderCancelInputSerializer,
     OrderCreateInputSerializer,
@@ -173,7 +173,8 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def history(self, request: Request, pk: str) -> Response:
         order = self.get_object()
         rows = selectors.order_history(order=order)
-        return Response(OrderStatusChangeSerializer(rows, many=True).data)
+        context = {"full_changed_by": may_view_who_changed(user=request.user)}
+        return Response(OrderStatusChangeSerializer(rows, many=True, context=context).data)
 
     @extend_schema(
         summary="Cancel a pending or confirmed order",

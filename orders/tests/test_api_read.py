@@ -4,7 +4,8 @@ import datetime as dt
 
 import pytest
 
-from orders.tests.conftest import ORDERS_URL, order_url
+from orders.services import order_cancel
+from orders.tests.conftest import ORDERS_URL, SEED_CUSTOMER, order_url
 from orders.tests.factories import OrderFactory
 from orders_project.rfc3339 import rfc3339
 
@@ -147,7 +148,7 @@ def test_history_has_one_row_per_change_oldest_first(api_client, user):
     # when its history is read
     response = api_client.get(order_url(order.id, "history"))
 
-    # then there is one row per change, with who and when
+    # then there is one row per change, with who (as a role: the client is not staff) and when
     assert response.status_code == 200
     assert response.json() == [
         {
@@ -155,7 +156,7 @@ def test_history_has_one_row_per_change_oldest_first(api_client, user):
             "from_status": "",
             "to_status": "pending",
             "changed_at": rfc3339(rows[0].changed_at),
-            "changed_by": "client:alice",
+            "changed_by": "customer",
             "reason": "",
         },
         {
@@ -163,7 +164,7 @@ def test_history_has_one_row_per_change_oldest_first(api_client, user):
             "from_status": "pending",
             "to_status": "confirmed",
             "changed_at": rfc3339(rows[1].changed_at),
-            "changed_by": "system:test",
+            "changed_by": "system",
             "reason": "",
         },
         {
@@ -171,10 +172,30 @@ def test_history_has_one_row_per_change_oldest_first(api_client, user):
             "from_status": "confirmed",
             "to_status": "shipped",
             "changed_at": rfc3339(rows[2].changed_at),
-            "changed_by": "system:test",
+            "changed_by": "system",
             "reason": "",
         },
     ]
+
+
+def test_history_names_staff_to_staff_only_and_shows_clients_a_role(customer_client, customer_user, staff_client):
+    # given an order of the bound client's customer, created through the API and cancelled by
+    # an admin, and one cancelled by the process that follows user deletions
+    order = OrderFactory.create(created_by=customer_user, user_id=SEED_CUSTOMER)
+    order_cancel(order_id=order.id, reason="cancelled_by_staff", changed_by="staff:night-admin")
+    deleted = OrderFactory.create(created_by=customer_user, user_id=SEED_CUSTOMER)
+    order_cancel(order_id=deleted.id, reason="user_deleted", changed_by="consumer:user-events")
+
+    # when the bound client and staff read the histories
+    seen_by_client = customer_client.get(order_url(order.id, "history"))
+    seen_by_staff = staff_client.get(order_url(order.id, "history"))
+    deleted_seen_by_client = customer_client.get(order_url(deleted.id, "history"))
+
+    # then the client sees roles, never the admin's login; staff see who exactly
+    assert [row["changed_by"] for row in seen_by_client.json()] == ["customer", "staff"]
+    assert "night-admin" not in seen_by_client.content.decode()
+    assert [row["changed_by"] for row in seen_by_staff.json()] == ["client:carol", "staff:night-admin"]
+    assert [row["changed_by"] for row in deleted_seen_by_client.json()] == ["customer", "system"]
 
 
 @pytest.mark.parametrize("method", ["put", "patch", "delete"])

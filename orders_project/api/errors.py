@@ -19,6 +19,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 
+from orders_project.api.throttles import auth_failure_count
 from orders_project.errors import DomainError, ServiceUnavailableError
 
 logger = logging.getLogger(__name__)
@@ -96,6 +97,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(as_serializer_error(exc))
+    if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed) and context.get("request"):
+        # Every 401 passes here, the token lookups it cost included: counted per client
+        # address, and a 429 instead beyond API_THROTTLE_AUTH_FAILURE_RATE (the throttles
+        # run after authentication, so they never see these).
+        exc = auth_failure_count(context["request"]) or exc
     if isinstance(exc, exceptions.APIException):
         return _api_exception_response(exc)
     logger.exception("Unhandled error in %s", _view_name(context), exc_info=exc)

@@ -10,8 +10,15 @@ boundary, which is fine for protecting the service.
 Scopes (settings.API_THROTTLE_RATES, read by env_rate: "600/min"; "off" disables one):
   write  POST/PUT/PATCH/DELETE of an authenticated client (create, cancel)
   read   GET/HEAD/OPTIONS of an authenticated client
-  anon   anything without credentials, per client address (they all get 401,
-         but guessing tokens must be slow)
+  anon   anything without credentials, per client address (public views: the
+         schema; the order API answers them 401 before any throttle runs)
+  auth_failure  failed authentications (401: a bad, expired or missing token),
+         per client address. DRF authenticates before it throttles, so the
+         other scopes never see these: the error handler counts each 401
+         (auth_failure_count) and answers 429 beyond the rate, and a request
+         presenting a token from an address already over it is refused before
+         its token is looked up (auth_failure_refuse), so guessing tokens costs
+         no query beyond the rate.
 
 A Redis outage lets requests through (logged): the limit protects the
 service, and refusing every request because the counter is unreachable would
@@ -23,8 +30,10 @@ import time
 from typing import Any
 
 from django.conf import settings
+from django.http import HttpRequest
 from django_redis import get_redis_connection
 from redis.exceptions import RedisError
+from rest_framework.exceptions import Throttled
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
@@ -35,6 +44,31 @@ logger = logging.getLogger(__name__)
 _SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
+def _hit(scope: str, ident: str, *, count: bool = True) -> float | None:
+    """Count one request of `ident` in `scope`'s current window (or only read the count):
+    None while within the rate, else the seconds until the window ends."""
+    limit = settings.API_THROTTLE_RATES.get(scope)
+    if limit is None:
+        return None
+    allowed, seconds = limit
+    now = time.time()
+    key = f"throttle:{scope}:{ident}:{int(now // seconds)}"
+    try:
+        connection = get_redis_connection("default")
+        if count:
+            with connection.pipeline() as pipe:
+                pipe.incr(key)
+                pipe.expire(key, seconds + 1)
+                used = int(pipe.execute()[0])
+        else:
+            # Counted so far; the request asking is let through while one more fits.
+            used = int(connection.get(key) or 0) + 1
+    except RedisError as exc:
+        logger.warning("Rate limit not checked (Redis: %r); request let through", exc)
+        return None
+    return None if used <= allowed else max(seconds - (now % seconds), 1.0)
+
+
 class ClientRateThrottle(BaseThrottle):
     def allow_request(self, request: Request, view: Any) -> bool:
         if request.user and request.user.is_authenticated:
@@ -42,23 +76,27 @@ class ClientRateThrottle(BaseThrottle):
             ident = f"user:{request.user.pk}"
         else:
             scope, ident = "anon", f"addr:{client_ip(request)}"
-        limit = settings.API_THROTTLE_RATES[scope]
-        if limit is None:
-            return True
-        count, seconds = limit
-        now = time.time()
-        window = int(now // seconds)
-        self._wait = seconds - (now % seconds)
-        key = f"throttle:{scope}:{ident}:{window}"
-        try:
-            with get_redis_connection("default").pipeline() as pipe:
-                pipe.incr(key)
-                pipe.expire(key, seconds + 1)
-                used = pipe.execute()[0]
-        except RedisError as exc:
-            logger.warning("Rate limit not checked (Redis: %r); request let through", exc)
-            return True
-        return int(used) <= count
+        self._wait = _hit(scope, ident)
+        return self._wait is None
 
     def wait(self) -> float:
-        return max(self._wait, 1.0)
+        return self._wait or 1.0
+
+
+def _auth_failure_throttled(wait: float) -> Throttled:
+    return Throttled(wait, detail="Too many failed authentications from this address; retry later.")
+
+
+def auth_failure_count(request: HttpRequest) -> Throttled | None:
+    """Count one failed authentication of the request's client address: the 429 to
+    answer instead of the 401 once it is beyond the rate, else None."""
+    wait = _hit("auth_failure", f"addr:{client_ip(request)}")
+    return None if wait is None else _auth_failure_throttled(wait)
+
+
+def auth_failure_refuse(request: HttpRequest) -> None:
+    """Raise the 429 when the request's client address has no failed authentication
+    left in this window: called before a token is looked up."""
+    wait = _hit("auth_failure", f"addr:{client_ip(request)}", count=False)
+    if wait is not None:
+        raise _auth_failure_throttled(wait)

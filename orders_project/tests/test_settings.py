@@ -15,7 +15,7 @@ _PRINT = (
 )
 
 
-def _production_settings(**env: str) -> dict:
+def _load_production_settings(**env: str) -> subprocess.CompletedProcess[str]:
     base = {
         "PATH": "/usr/bin:/bin",
         "DJANGO_SETTINGS_MODULE": "orders_project.settings",
@@ -23,14 +23,14 @@ def _production_settings(**env: str) -> dict:
         "POSTGRES_SERVER": "db.invalid",
         "DJANGO_ALLOWED_HOSTS": "orders.example.com",
     }
-    result = subprocess.run(
-        [sys.executable, "-c", _PRINT],
-        cwd=settings.BASE_DIR,
-        env={**base, **env},
-        capture_output=True,
-        text=True,
-        check=True,
+    return subprocess.run(
+        [sys.executable, "-c", _PRINT], cwd=settings.BASE_DIR, env={**base, **env}, capture_output=True, text=True
     )
+
+
+def _production_settings(**env: str) -> dict:
+    result = _load_production_settings(**env)
+    assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -46,3 +46,27 @@ def test_the_pod_ip_is_an_allowed_host_only_when_given(pod_ip, hosts):
     env = {"POD_IP": pod_ip} if pod_ip else {}
 
     assert _production_settings(**env)["hosts"] == hosts
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"API_NUM_PROXIES": "1"}, "API_NUM_PROXIES is 1, but FORWARDED_ALLOW_IPS names no proxy"),
+        (
+            {"FORWARDED_ALLOW_IPS": "10.0.0.0/8"},
+            "FORWARDED_ALLOW_IPS trusts proxies (10.0.0.0/8), but API_NUM_PROXIES is 0",
+        ),
+        ({"FORWARDED_ALLOW_IPS": "10.0.0.1/8", "API_NUM_PROXIES": "1"}, "FORWARDED_ALLOW_IPS must list IP addresses"),
+    ],
+)
+def test_contradictory_proxy_settings_stop_the_start_naming_the_variable(env, message):
+    result = _load_production_settings(**env)
+
+    assert result.returncode != 0
+    assert f"ImproperlyConfigured: Environment variable {message}" in result.stderr
+
+
+def test_proxies_named_and_counted_start():
+    started = _production_settings(FORWARDED_ALLOW_IPS="10.0.0.0/8", API_NUM_PROXIES="1")
+
+    assert started["hosts"] == ["orders.example.com"]
