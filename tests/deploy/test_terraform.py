@@ -416,6 +416,17 @@ def test_postgres_is_a_cloudnativepg_cluster_the_app_logs_in_to():
     assert (cursors_off == "true") == transaction_pooling
 
 
+def test_postgres_updates_its_primary_by_switchover_without_supervision():
+    # CloudNativePG 1.30 defaults primaryUpdateMethod to "restart": the primary would
+    # restart in place on every image or restart-requiring parameter change.
+    module = terraform_module()
+    spec = only(module.manifests("Cluster"), "CloudNativePG Cluster")["manifest"]["spec"]
+    assert resolve(spec["primaryUpdateStrategy"], module) == "unsupervised"
+    assert resolve(spec["primaryUpdateMethod"], module) == "switchover"
+    # a switchover needs a standby to switch to
+    assert resolve(spec["instances"], module) >= 2
+
+
 def test_valkey_keeps_its_data_and_shares_the_apps_password():
     module = terraform_module()
     release = app_release()
