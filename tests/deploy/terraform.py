@@ -40,6 +40,19 @@ class Module:
     resources: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     terraform_blocks: list[dict[str, Any]] = field(default_factory=list)
+    # The folder the .tf files came from (path.module), and variable values given to
+    # the module (a .tfvars file), which win over the defaults.
+    directory: Path = TERRAFORM
+    tfvars: dict[str, Any] = field(default_factory=dict)
+
+    def variable(self, name: str) -> Any:
+        """var.<name>: its tfvars value, else its default; Unresolved when it has neither."""
+        if name in self.tfvars:
+            return self.tfvars[name]
+        variable = self.variables[name]
+        if "default" not in variable:
+            raise Unresolved(f"var.{name} has no default")
+        return variable["default"]
 
     def manifests(self, kind: str) -> dict[str, dict[str, Any]]:
         """kubernetes_manifest resources of one kind, by resource name."""
@@ -55,10 +68,10 @@ def hcl_load(path: Path) -> dict[str, Any]:
 
 
 @cache
-def terraform_module() -> Module:
-    module = Module()
-    files = sorted(TERRAFORM.glob("*.tf"))
-    assert files, f"no .tf files in {TERRAFORM}"
+def terraform_module(directory: Path = TERRAFORM) -> Module:
+    module = Module(directory=directory)
+    files = sorted(directory.glob("*.tf"))
+    assert files, f"no .tf files in {directory}"
     for path in files:
         document = hcl_load(path)
         for block in document.get("variable", []):
@@ -106,10 +119,7 @@ def _lookup(reference: str, module: Module, each: Each) -> Any:
     ]
     node: Any
     if head == "var":
-        variable = module.variables[str(steps[0])]
-        if "default" not in variable:
-            raise Unresolved(f"var.{steps[0]} has no default")
-        node, steps = variable["default"], steps[1:]
+        node, steps = module.variable(str(steps[0])), steps[1:]
     elif head == "local":
         node, steps = module.locals[str(steps[0])], steps[1:]
     elif head == "each":
@@ -118,6 +128,8 @@ def _lookup(reference: str, module: Module, each: Each) -> Any:
         if steps[0] == "key":
             return each[0]
         node, steps = each[1], steps[1:]
+    elif head == "path" and steps == ["module"]:
+        return str(module.directory)
     elif head in module.resources:
         node, steps = module.resources[head][str(steps[0])], steps[1:]
     else:
@@ -128,9 +140,12 @@ def _lookup(reference: str, module: Module, each: Each) -> Any:
     return node
 
 
-def _text(value: Any) -> str:
+def template_text(value: Any) -> str:
+    """A value as a string template or tostring() writes it."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
     if isinstance(value, int | float | str):
         return str(value)
     raise Unresolved(f"{value!r} inside a string template")
@@ -147,13 +162,13 @@ def resolve(value: Any, module: Module, each: Each = None) -> Any:
         return resolve(_lookup(reference, module, each), module, each)
     converted = re.fullmatch(r"\$\{tostring\((.*)\)\}", value)
     if converted and _REFERENCE.fullmatch(converted.group(1).strip()):
-        return _text(resolve("${" + converted.group(1).strip() + "}", module, each))
+        return template_text(resolve("${" + converted.group(1).strip() + "}", module, each))
 
     def fill(match: re.Match[str]) -> str:
         inner = match.group(1).strip()
         if not _REFERENCE.fullmatch(inner):
             raise Unresolved(value)
-        return _text(resolve(_lookup(inner, module, each), module, each))
+        return template_text(resolve(_lookup(inner, module, each), module, each))
 
     filled = _INTERPOLATION.sub(fill, value)
     if "${" in filled:
@@ -206,12 +221,14 @@ def local_in(expression: Any, function: str) -> str:
 
 
 @cache
-def app_release() -> AppRelease:
-    module = terraform_module()
+def app_release(directory: Path = TERRAFORM) -> AppRelease:
+    """The helm_release of ../charts/order-service in the module at `directory`."""
+    module = terraform_module(directory)
+    chart = (directory.parent / CHART_DIR.relative_to(REPO)).resolve()
     releases = [
         body
         for body in module.resources.get("helm_release", {}).values()
-        if str(body["chart"]).rstrip("/").endswith("charts/order-service")
+        if Path(str(resolved_or_none(body["chart"], module))).resolve() == chart
     ]
     assert len(releases) == 1, "exactly one helm_release of ../charts/order-service"
     body = releases[0]

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -368,7 +369,7 @@ def test_the_release_values_fit_the_chart_values_structure():
 def test_the_app_release_comes_last_and_uses_the_required_image_tag():
     module = terraform_module()
     body = app_release().body
-    assert (TERRAFORM / str(body["chart"]).replace("${path.module}/", "")).resolve() == CHART_DIR
+    assert Path(resolve(body["chart"], module)).resolve() == CHART_DIR
     assert app_release().values["image"]["tag"] == "${var.app_image_tag}"
     assert "default" not in module.variables["app_image_tag"], "app_image_tag must be required"
     after = {pure_reference(dependency) for dependency in body["depends_on"]}
