@@ -72,6 +72,10 @@ locals {
     secret = {
       create         = false
       existingSecret = kubernetes_secret_v1.app.metadata[0].name
+      # Pods read the Secret only when they start. The checksum of its data is a pod
+      # annotation, so a rotated password or key rolls every Deployment in the same
+      # apply. A hash of random passwords reveals nothing: shown in plans, not hidden.
+      existingSecretChecksum = nonsensitive(sha256(jsonencode(kubernetes_secret_v1.app.data)))
     }
     kafka = {
       userTopicPartitions = var.kafka_topic_partitions

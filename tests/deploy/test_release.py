@@ -1,12 +1,17 @@
 """The app release as Terraform makes it, evaluated from terraform/ and rendered with the
-chart: what Terraform passes is what the chart is checked with."""
+chart: what Terraform passes is what the chart is checked with, and a rotated secret
+rolls the pods."""
 
 from __future__ import annotations
 
-from tests.deploy.chart import CHART_DIR, DEFAULT_VALUES_FILE, Manifest, find
+from tests.deploy.chart import CHART_DIR, DEFAULT_VALUES_FILE, Manifest, chart_render, find, render
 from tests.deploy.terraform import resolve, terraform_module
 from tests.deploy.terraform_values import (
+    EXAMPLE_TFVARS,
+    example_known,
+    module_with_tfvars,
     production_values,
+    release_values,
 )
 
 
@@ -70,3 +75,52 @@ def test_the_example_overrides_reach_the_chart() -> None:
     assert values["config"]["GUNICORN_WORKERS"] == "2"  # app_extra_config merged over app_config
     assert values["image"] == {"repository": "registry.example.com/orders/order-service", "tag": "1.4.2"}
     assert values["ingress"]["enabled"] is True and values["ingress"]["host"] == "orders.example.com"
+
+
+# --- Secret rotation ----------------------------------------------------------------------
+
+
+def test_a_rotated_password_in_terraforms_secret_rolls_every_deployment() -> None:
+    # given the example release before and after `terraform apply -replace=random_password.postgres_app`
+    module = module_with_tfvars(EXAMPLE_TFVARS)
+    known = example_known(module)
+    rotated = {**known, "random_password.postgres_app.result": "another-password"}
+
+    before = pod_annotations(render(release_values(module, known)))
+    same = pod_annotations(render(release_values(module, dict(known))))
+    after = pod_annotations(render(release_values(module, rotated)))
+
+    # then every Deployment's pod template changes (so Kubernetes replaces the pods), and
+    # only when the data does
+    assert sorted(before) == [
+        "order-service-beat",
+        "order-service-consumer",
+        "order-service-web",
+        "order-service-worker",
+    ]
+    assert same == before
+    for name, pod in before.items():
+        assert len(pod["checksum/secret"]) == 64
+        assert after[name]["checksum/secret"] != pod["checksum/secret"]
+        assert after[name]["checksum/config"] == pod["checksum/config"]
+
+
+def test_an_existing_secrets_checksum_is_the_pod_annotation() -> None:
+    def pods(checksum: str) -> dict[str, dict[str, str]]:
+        return pod_annotations(
+            chart_render(
+                [DEFAULT_VALUES_FILE],
+                {"secret.existingSecret": "made-elsewhere", "secret.existingSecretChecksum": checksum},
+            )
+        )
+
+    assert {pod["checksum/secret"] for pod in pods("sha256-one").values()} == {"sha256-one"}
+    assert {pod["checksum/secret"] for pod in pods("sha256-two").values()} == {"sha256-two"}
+
+
+def test_the_charts_own_secret_rolls_every_deployment_when_its_data_changes() -> None:
+    before = pod_annotations(chart_render([DEFAULT_VALUES_FILE]))
+    after = pod_annotations(chart_render([DEFAULT_VALUES_FILE], {"secret.values.REDIS_PASSWORD": "rotated"}))
+
+    for name, pod in before.items():
+        assert after[name]["checksum/secret"] != pod["checksum/secret"]
