@@ -1,16 +1,23 @@
 """The app release as Terraform makes it, evaluated from terraform/ and rendered with the
-chart: what Terraform passes is what the chart is checked with, and a rotated secret
-rolls the pods."""
+chart: what Terraform passes is what the chart is checked with, a rotated secret rolls
+the pods, and a chart edit changes the release."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
 from tests.deploy.chart import CHART_DIR, DEFAULT_VALUES_FILE, Manifest, chart_render, find, render
-from tests.deploy.terraform import resolve, terraform_module
+from tests.deploy.terraform import REPO, TERRAFORM, resolve, terraform_module
 from tests.deploy.terraform_values import (
     EXAMPLE_TFVARS,
     example_known,
     module_with_tfvars,
     production_values,
+    release_argument,
     release_values,
 )
 
@@ -124,3 +131,63 @@ def test_the_charts_own_secret_rolls_every_deployment_when_its_data_changes() ->
 
     for name, pod in before.items():
         assert after[name]["checksum/secret"] != pod["checksum/secret"]
+
+
+# --- Chart changes reach the release -------------------------------------------------------
+
+
+@pytest.fixture
+def module_copy(tmp_path: Path) -> Path:
+    """terraform/ and charts/order-service copied side by side, as in the repository."""
+    shutil.copytree(TERRAFORM, tmp_path / "terraform", ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*"))
+    shutil.copytree(CHART_DIR, tmp_path / CHART_DIR.relative_to(REPO))
+    return tmp_path / "terraform"
+
+
+def edit_a_template(terraform_dir: Path) -> None:
+    template = terraform_dir.parent / CHART_DIR.relative_to(REPO) / "templates" / "web-service.yaml"
+    template.write_text(template.read_text() + "# a template fix\n")
+
+
+def test_a_template_change_changes_the_app_releases_plan_input(module_copy: Path) -> None:
+    # The helm provider diffs only helm_release's arguments; the values stay the same.
+    module = module_with_tfvars(EXAMPLE_TFVARS, terraform_module(module_copy))
+    values_before = release_values(module)
+    description_before = release_argument(module, "description")
+
+    edit_a_template(module_copy)
+
+    assert release_values(module) == values_before
+    assert release_argument(module, "description") != description_before
+    assert description_before.startswith("order-service chart sha256:")
+
+
+def terraform_console(terraform_dir: Path, expression: str) -> str:
+    """`terraform console` on the provider-free chart.tf alone (no init, no download)."""
+    alone = terraform_dir.parent / "console"
+    alone.mkdir(exist_ok=True)
+    shutil.copy(terraform_dir / "chart.tf", alone / "chart.tf")
+    # chart.tf finds the chart at ${path.module}/../charts/order-service: the same from here
+    result = subprocess.run(
+        ["terraform", "console"],
+        input=expression,
+        cwd=alone,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return result.stdout.strip().strip('"')
+
+
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="no terraform binary on PATH")
+def test_terraform_computes_the_same_chart_digest_and_it_follows_a_template_edit(module_copy: Path) -> None:
+    module = terraform_module(module_copy)
+    before = terraform_console(module_copy, "local.app_chart_digest")
+    assert release_argument(module, "description") == f"order-service chart sha256:{before}"
+
+    edit_a_template(module_copy)
+    after = terraform_console(module_copy, "local.app_chart_digest")
+
+    assert after != before
+    assert release_argument(module, "description") == f"order-service chart sha256:{after}"
