@@ -127,5 +127,11 @@ locals {
     }
     extraConfig = local.valkey_config
     resources   = var.valkey_resources
+    # Valkey builds its ACL from the users Secret when the pod starts, and the chart
+    # does not watch that Secret: without this a rotated password would reach the app
+    # pods (their own checksum) but not Valkey, and every app connection would fail.
+    podAnnotations = {
+      "checksum/users-secret" = nonsensitive(sha256(jsonencode(kubernetes_secret_v1.valkey_users.data)))
+    }
   }
 }

@@ -35,6 +35,7 @@ from tests.deploy.terraform import (
     resolved_or_none,
     terraform_module,
 )
+from tests.deploy.terraform_values import EXAMPLE_TFVARS, Evaluator, example_known, module_with_tfvars
 
 SETTINGS_FILE = REPO / "orders_project" / "settings.py"
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
@@ -454,6 +455,22 @@ def test_valkey_keeps_its_data_and_shares_the_apps_password():
 
     host = resolve(release.config["REDIS_HOST"], module)
     assert host.split(".")[0] == resolve(values["fullnameOverride"], module)
+
+
+def test_a_rotated_valkey_password_restarts_valkey_too():
+    # Valkey reads its users Secret only at start (the chart's init container builds the
+    # ACL), as the app pods read theirs: both must roll on `-replace=random_password.valkey`.
+    module = module_with_tfvars(EXAMPLE_TFVARS)
+    known = example_known(module)
+    rotated = {**known, "random_password.valkey.result": "another-password"}
+
+    def annotations(known: dict[str, Any]) -> dict[str, str]:
+        return Evaluator(module, known).value(module.locals["valkey_values"])["podAnnotations"]
+
+    before, after = annotations(known), annotations(rotated)
+    assert len(before["checksum/users-secret"]) == 64
+    assert after["checksum/users-secret"] != before["checksum/users-secret"]
+    assert annotations(dict(known)) == before
 
 
 # --- The module itself -------------------------------------------------------------------
