@@ -7,7 +7,10 @@ others still run so one run shows every problem):
 2. The Helm chart linted and rendered (helm-python-sdk, through
    tests/deploy/chart.py) with its default values plus the least a deployer
    must add (ci/default-values.yaml: image tag, server addresses, secret key;
-   the schema refuses the bare defaults), and with ci/production-values.yaml.
+   the schema refuses the bare defaults), and with the production example: the
+   values Terraform passes with terraform/terraform.tfvars.example, evaluated from
+   its own locals (tests/deploy/terraform_values.py; written out to
+   .dev/deploy-check/production-values.yaml to read).
    The manifests go to .dev/deploy-check/<values>/, one file per resource.
 3. Those manifests validated with kubernetes-validate (strict: an unknown field
    is an error) for the chart's oldest and newest Kubernetes versions; the
@@ -38,6 +41,8 @@ import yaml
 
 from devstack.output import error, step
 from tests.deploy import chart
+from tests.deploy.terraform import Unresolved
+from tests.deploy.terraform_values import EXAMPLE_TFVARS, example_values
 
 OUTPUT = Path(".dev/deploy-check")
 CHECKOV = Path(".venv-checkov/bin/checkov")
@@ -63,15 +68,20 @@ class ValuesSet:
     manifests: list[dict[str, Any]] = field(default_factory=list)
 
 
+SOURCES = {
+    "default": f"values.yaml + ci/{chart.DEFAULT_VALUES_FILE.name}",
+    "production": f"Terraform's values with {EXAMPLE_TFVARS.name}",
+}
+
+
 def values_sets() -> list[ValuesSet]:
     """The chart's defaults plus the least a deployer must add (ci/default-values.yaml:
-    values.schema.json refuses the bare defaults), and a production-like release."""
-    sets = []
-    for name, path in (("default", chart.DEFAULT_VALUES_FILE), ("production", chart.PRODUCTION_VALUES_FILE)):
-        if not path.exists():
-            raise CheckFailed(f"{path} is missing: values to check the chart with")
-        sets.append(ValuesSet(name, chart.chart_values([path]), f"values.yaml + ci/{path.name}"))
-    return sets
+    values.schema.json refuses the bare defaults), and what Terraform passes."""
+    try:
+        examples = example_values()
+    except (OSError, KeyError, Unresolved) as exc:
+        raise CheckFailed(f"cannot make the values to check the chart with: {exc!r}") from exc
+    return [ValuesSet(name, values, SOURCES[name]) for name, values in examples.items()]
 
 
 def render(values: dict[str, Any]) -> list[dict[str, Any]]:
@@ -122,6 +132,7 @@ def render_chart(repo: Path, sets: list[ValuesSet]) -> str:
             problems.append(f"render ({values_set.name}): {exc}")
             continue
         write_manifests(repo / OUTPUT / values_set.name, values_set.manifests)
+        (repo / OUTPUT / f"{values_set.name}-values.yaml").write_text(yaml.safe_dump(values_set.values))
         kinds = sorted({str(doc.get("kind")) for doc in values_set.manifests})
         step(f"{values_set.name} ({values_set.source}): {len(values_set.manifests)} resources: {', '.join(kinds)}")
     if problems:

@@ -72,6 +72,10 @@ locals {
     secret = {
       create         = false
       existingSecret = kubernetes_secret_v1.app.metadata[0].name
+      # Pods read the Secret only when they start. The checksum of its data is a pod
+      # annotation, so a rotated password or key rolls every Deployment in the same
+      # apply. A hash of random passwords reveals nothing: shown in plans, not hidden.
+      existingSecretChecksum = nonsensitive(sha256(jsonencode(kubernetes_secret_v1.app.data)))
     }
     kafka = {
       userTopicPartitions = var.kafka_topic_partitions
@@ -123,5 +127,11 @@ locals {
     }
     extraConfig = local.valkey_config
     resources   = var.valkey_resources
+    # Valkey builds its ACL from the users Secret when the pod starts, and the chart
+    # does not watch that Secret: without this a rotated password would reach the app
+    # pods (their own checksum) but not Valkey, and every app connection would fail.
+    podAnnotations = {
+      "checksum/users-secret" = nonsensitive(sha256(jsonencode(kubernetes_secret_v1.valkey_users.data)))
+    }
   }
 }

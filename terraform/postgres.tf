@@ -45,8 +45,15 @@ resource "kubernetes_manifest" "postgres" {
     spec = {
       instances = var.postgres_instances
       imageName = var.postgres_image
-      # Restart the primary last, switching over to an updated standby first.
+      # A rolling update (new image, a parameter that needs a restart, new resources)
+      # updates the standbys one by one, then switches over to an updated standby and
+      # updates the old primary as a standby: writes pause for the switchover only.
+      # CloudNativePG's default method, "restart", restarts the primary in place (no
+      # writes, every web pod unready, until it is back). With "switchover" the
+      # operator refuses an update that changes imageName and postgresql.parameters at
+      # once: change postgres_image and the parameters in separate applies.
       primaryUpdateStrategy = "unsupervised"
+      primaryUpdateMethod   = "switchover"
       enableSuperuserAccess = false
 
       storage = merge({ size = var.postgres_storage_size }, local.postgres_storage_class)

@@ -41,7 +41,7 @@ from orders_project.tests.processes import BIN, ServiceProcess, service_env
 from orders_project.tests.scraping import Scrape, promql_metric_names, scrape
 from orders_project.tests.waiting import wait_for
 from outbox.tests.conftest import topic_ensure
-from tests.deploy.chart import CHART_DIR, PRODUCTION_VALUES_FILE, chart_render, find
+from tests.deploy.chart import CHART_DIR, DEFAULT_VALUES_FILE, chart_render, find
 from users_cache.tests.conftest import created
 
 pytestmark = [pytest.mark.kafka, pytest.mark.django_db(transaction=True)]
@@ -309,7 +309,7 @@ def _dashboard_expressions() -> list[str]:
 
 
 def _alert_expressions() -> list[str]:
-    (rule,) = find(chart_render([PRODUCTION_VALUES_FILE]), "PrometheusRule")
+    (rule,) = find(chart_render([DEFAULT_VALUES_FILE], {"metrics.prometheusRule.enabled": True}), "PrometheusRule")
     return [r["expr"] for group in rule["spec"]["groups"] for r in group["rules"]]
 
 

@@ -25,10 +25,9 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 CHART_DIR = REPO / "charts" / "order-service"
 # The least a deployer adds to the defaults (image tag, server addresses, secret key).
+# The production example is not a file: it is what Terraform passes
+# (tests/deploy/terraform_values.py production_values).
 DEFAULT_VALUES_FILE = CHART_DIR / "ci" / "default-values.yaml"
-# Ingress, HPA, NetworkPolicy and monitoring on, an existing Secret, several replicas.
-PRODUCTION_VALUES_FILE = CHART_DIR / "ci" / "production-values.yaml"
-CI_VALUES_FILES = (DEFAULT_VALUES_FILE, PRODUCTION_VALUES_FILE)
 
 RELEASE_NAME = "order-service"
 NAMESPACE = "orders"

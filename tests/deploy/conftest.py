@@ -2,7 +2,8 @@
 
 import pytest
 
-from tests.deploy.chart import DEFAULT_VALUES_FILE, PRODUCTION_VALUES_FILE, Manifest, chart_render
+from tests.deploy.chart import DEFAULT_VALUES_FILE, Manifest, chart_render, render
+from tests.deploy.terraform_values import production_values
 
 
 @pytest.fixture(scope="session")
@@ -13,5 +14,6 @@ def default_manifests() -> list[Manifest]:
 
 @pytest.fixture(scope="session")
 def production_manifests() -> list[Manifest]:
-    """ci/production-values.yaml: ingress, HPA, NetworkPolicy, monitoring, an existing Secret."""
-    return chart_render([PRODUCTION_VALUES_FILE])
+    """What Terraform passes with terraform.tfvars.example: ingress, HPA, NetworkPolicy,
+    monitoring, the Secret Terraform makes."""
+    return render(production_values())

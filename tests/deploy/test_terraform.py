@@ -2,9 +2,8 @@
 gives the service every setting production requires, every topic the settings name
 has a Strimzi KafkaTopic with the right policy, and the module is pinned and documented.
 
-Expressions are not run: a small resolver follows references (var.* to their
-defaults, local.*, each.*, a resource's own arguments), fills string templates and
-tostring(), and gives up on other function calls.
+Expressions are not run: the resolver in tests/deploy/terraform.py follows references
+and gives up on function calls.
 """
 
 from __future__ import annotations
@@ -13,227 +12,35 @@ import ast
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-import hcl2
 import pytest
 import yaml
 from django.conf import settings
-from hcl2.utils import SerializationOptions
 
-REPO = Path(__file__).resolve().parents[2]
-TERRAFORM = REPO / "terraform"
+from tests.deploy.terraform import (
+    CHART_DIR,
+    REPO,
+    TERRAFORM,
+    app_release,
+    for_each_items,
+    hcl_load,
+    local_in,
+    origin,
+    pure_reference,
+    resolve,
+    resolved_or_none,
+    terraform_module,
+)
+from tests.deploy.terraform_values import EXAMPLE_TFVARS, Evaluator, example_known, module_with_tfvars
+
 SETTINGS_FILE = REPO / "orders_project" / "settings.py"
-CHART_DIR = REPO / "charts" / "order-service"
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 # Values of the chart that are maps of free-form keys, not a fixed structure.
 CHART_FREE_FORM = {("config",), ("secret", "values")}
-
-# Strings keep no quotes, blocks carry no markers, heredocs become plain strings;
-# an expression stays as "${...}".
-_HCL_OPTIONS = SerializationOptions(
-    with_comments=False, explicit_blocks=False, strip_string_quotes=True, preserve_heredocs=False
-)
-
-
-# --- Reading the module ------------------------------------------------------------
-
-
-@dataclass
-class Module:
-    variables: dict[str, dict[str, Any]] = field(default_factory=dict)
-    locals: dict[str, Any] = field(default_factory=dict)
-    resources: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
-    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    terraform_blocks: list[dict[str, Any]] = field(default_factory=list)
-
-    def manifests(self, kind: str) -> dict[str, dict[str, Any]]:
-        """kubernetes_manifest resources of one kind, by resource name."""
-        return {
-            name: body
-            for name, body in self.resources.get("kubernetes_manifest", {}).items()
-            if body["manifest"].get("kind") == kind
-        }
-
-
-def hcl_load(path: Path) -> dict[str, Any]:
-    return hcl2.loads(path.read_text(), serialization_options=_HCL_OPTIONS)
-
-
-@cache
-def terraform_module() -> Module:
-    module = Module()
-    files = sorted(TERRAFORM.glob("*.tf"))
-    assert files, f"no .tf files in {TERRAFORM}"
-    for path in files:
-        document = hcl_load(path)
-        for block in document.get("variable", []):
-            module.variables.update(block)
-        for block in document.get("locals", []):
-            module.locals.update(block)
-        for block in document.get("output", []):
-            module.outputs.update(block)
-        for block in document.get("resource", []):
-            for resource_type, by_name in block.items():
-                module.resources.setdefault(resource_type, {}).update(by_name)
-        module.terraform_blocks.extend(document.get("terraform", []))
-    return module
-
-
-# --- A resolver for references ----------------------------------------------------------
-
-
-class Unresolved(Exception):
-    """An expression the resolver does not evaluate (a function call, an operator)."""
-
-
-_INTERPOLATION = re.compile(r"\$\{([^{}]*)\}")
-_REFERENCE = re.compile(r'[A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*|\[\d+\]|\["[^"]*"\])*')
-_STEP = re.compile(r'\.([A-Za-z_][\w-]*)|\[(\d+)\]|\["([^"]*)"\]')
-
-Each = tuple[str, Any] | None
-
-
-def _pure_reference(value: Any) -> str | None:
-    """ "var.x.y" when value is exactly "${var.x.y}", else None."""
-    if isinstance(value, str):
-        match = _INTERPOLATION.fullmatch(value)
-        if match and _REFERENCE.fullmatch(match.group(1).strip()):
-            return match.group(1).strip()
-    return None
-
-
-def _lookup(reference: str, module: Module, each: Each) -> Any:
-    head_match = re.match(r"[A-Za-z_][\w-]*", reference)
-    assert head_match
-    head = head_match.group(0)
-    steps: list[str | int] = [
-        name or (int(index) if index else key) for name, index, key in _STEP.findall(reference[head_match.end() :])
-    ]
-    node: Any
-    if head == "var":
-        variable = module.variables[str(steps[0])]
-        if "default" not in variable:
-            raise Unresolved(f"var.{steps[0]} has no default")
-        node, steps = variable["default"], steps[1:]
-    elif head == "local":
-        node, steps = module.locals[str(steps[0])], steps[1:]
-    elif head == "each":
-        if each is None:
-            raise Unresolved(f"{reference} outside for_each")
-        if steps[0] == "key":
-            return each[0]
-        node, steps = each[1], steps[1:]
-    elif head in module.resources:
-        node, steps = module.resources[head][str(steps[0])], steps[1:]
-    else:
-        raise Unresolved(reference)
-    for step in steps:
-        node = resolve(node, module, each)
-        node = node[step]
-    return node
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float | str):
-        return str(value)
-    raise Unresolved(f"{value!r} inside a string template")
-
-
-def resolve(value: Any, module: Module, each: Each = None) -> Any:
-    """The value of an argument: literals as they are, references followed (variables at
-    their defaults), string templates filled in. Maps and lists come back as written:
-    resolve their members when needed. Raises Unresolved for anything else."""
-    if not isinstance(value, str):
-        return value
-    reference = _pure_reference(value)
-    if reference is not None:
-        return resolve(_lookup(reference, module, each), module, each)
-    converted = re.fullmatch(r"\$\{tostring\((.*)\)\}", value)
-    if converted and _REFERENCE.fullmatch(converted.group(1).strip()):
-        return _text(resolve("${" + converted.group(1).strip() + "}", module, each))
-
-    def fill(match: re.Match[str]) -> str:
-        inner = match.group(1).strip()
-        if not _REFERENCE.fullmatch(inner):
-            raise Unresolved(value)
-        return _text(resolve(_lookup(inner, module, each), module, each))
-
-    filled = _INTERPOLATION.sub(fill, value)
-    if "${" in filled:
-        raise Unresolved(value)
-    return filled
-
-
-def origin(value: Any, module: Module, each: Each = None) -> Any:
-    """Follow local.* and each.* references to the expression they stand for, e.g. both
-    "${each.value.name}" (in a topic) and "${var.kafka_topics.x}" give the latter."""
-    reference = _pure_reference(value)
-    while reference is not None and reference.split(".")[0] in ("local", "each"):
-        value = _lookup(reference, module, each)
-        reference = _pure_reference(value)
-    return value
-
-
-def resolved_or_none(value: Any, module: Module, each: Each = None) -> Any:
-    try:
-        return resolve(value, module, each)
-    except Unresolved:
-        return None
-
-
-def for_each_items(body: dict[str, Any], module: Module) -> Iterator[Each]:
-    """(each.key, each.value) per instance of a resource, or None without for_each."""
-    if "for_each" not in body:
-        yield None
-        return
-    items = resolve(body["for_each"], module)
-    assert isinstance(items, dict), f"for_each must resolve to a map, got {body['for_each']!r}"
-    yield from items.items()
-
-
-# --- What the module gives the app -------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AppRelease:
-    body: dict[str, Any]
-    values: dict[str, Any]  # the chart values Terraform sets (before var.app_values_overrides)
-    config: dict[str, Any]  # their `config`: env name -> expression
-    secret: dict[str, Any]  # the kubernetes_secret resource the chart uses as existingSecret
-
-
-def _local_in(expression: Any, function: str) -> str:
-    match = re.fullmatch(rf"\$\{{{function}\(local\.(\w+)\b.*\}}", str(expression), re.S)
-    assert match, f"expected {function}(local.<name>, ...), got {expression!r}"
-    return match.group(1)
-
-
-@cache
-def app_release() -> AppRelease:
-    module = terraform_module()
-    releases = [
-        body
-        for body in module.resources.get("helm_release", {}).values()
-        if str(body["chart"]).rstrip("/").endswith("charts/order-service")
-    ]
-    assert len(releases) == 1, "exactly one helm_release of ../charts/order-service"
-    body = releases[0]
-    values = module.locals[_local_in(body["values"][0], "yamlencode")]
-    config = values["config"]
-    if not isinstance(config, dict):  # merge(local.app_config, var.app_extra_config): the overrides come last
-        config = module.locals[_local_in(config, "merge")]
-    secret_reference = _pure_reference(values["secret"]["existingSecret"])
-    match = re.fullmatch(r"(kubernetes_secret(?:_v1)?)\.(\w+)\.metadata\[0\]\.name", secret_reference or "")
-    assert match, f"secret.existingSecret must name a kubernetes_secret of this module, got {values['secret']!r}"
-    secret = module.resources[match.group(1)][match.group(2)]
-    return AppRelease(body=body, values=values, config=config, secret=secret)
 
 
 # --- What the settings read --------------------------------------------------------------
@@ -539,7 +346,7 @@ def test_the_django_secret_key_is_long_enough():
     check = re.search(r"len\(SECRET_KEY\)\s*<\s*(\d+)", SETTINGS_FILE.read_text())
     assert check, "settings.py no longer checks the secret key's length"
     minimum = int(check.group(1))
-    source = _pure_reference(app_release().secret["data"]["DJANGO_SECRET_KEY"])
+    source = pure_reference(app_release().secret["data"]["DJANGO_SECRET_KEY"])
     match = re.fullmatch(r"random_password\.(\w+)\.result", source or "")
     assert match, "DJANGO_SECRET_KEY must come from a random_password"
     assert module.resources["random_password"][match.group(1)]["length"] >= minimum
@@ -563,10 +370,10 @@ def test_the_release_values_fit_the_chart_values_structure():
 def test_the_app_release_comes_last_and_uses_the_required_image_tag():
     module = terraform_module()
     body = app_release().body
-    assert (TERRAFORM / str(body["chart"]).replace("${path.module}/", "")).resolve() == CHART_DIR
+    assert Path(resolve(body["chart"], module)).resolve() == CHART_DIR
     assert app_release().values["image"]["tag"] == "${var.app_image_tag}"
     assert "default" not in module.variables["app_image_tag"], "app_image_tag must be required"
-    after = {_pure_reference(dependency) for dependency in body["depends_on"]}
+    after = {pure_reference(dependency) for dependency in body["depends_on"]}
     for kind in ("Kafka", "KafkaTopic", "Cluster"):
         for name in module.manifests(kind):
             assert f"kubernetes_manifest.{name}" in after, f"the release must wait for {kind} {name}"
@@ -590,7 +397,7 @@ def test_postgres_is_a_cloudnativepg_cluster_the_app_logs_in_to():
     assert resolve(initdb["owner"], module) == resolve(release.config["POSTGRES_USER"], module) == "orders"
 
     # the owner's password is the one in the app's Secret
-    secret_reference = _pure_reference(resolve(initdb["secret"], module)["name"]) or ""
+    secret_reference = pure_reference(resolve(initdb["secret"], module)["name"]) or ""
     secret_type, secret_name = secret_reference.split(".")[:2]
     owner_secret = module.resources[secret_type][secret_name]
     assert owner_secret["type"] == "kubernetes.io/basic-auth"
@@ -611,6 +418,17 @@ def test_postgres_is_a_cloudnativepg_cluster_the_app_logs_in_to():
     assert (cursors_off == "true") == transaction_pooling
 
 
+def test_postgres_updates_its_primary_by_switchover_without_supervision():
+    # CloudNativePG 1.30 defaults primaryUpdateMethod to "restart": the primary would
+    # restart in place on every image or restart-requiring parameter change.
+    module = terraform_module()
+    spec = only(module.manifests("Cluster"), "CloudNativePG Cluster")["manifest"]["spec"]
+    assert resolve(spec["primaryUpdateStrategy"], module) == "unsupervised"
+    assert resolve(spec["primaryUpdateMethod"], module) == "switchover"
+    # a switchover needs a standby to switch to
+    assert resolve(spec["instances"], module) >= 2
+
+
 def test_valkey_keeps_its_data_and_shares_the_apps_password():
     module = terraform_module()
     release = app_release()
@@ -618,7 +436,7 @@ def test_valkey_keeps_its_data_and_shares_the_apps_password():
         body for body in module.resources.get("helm_release", {}).values() if body["chart"] in ("valkey", "redis")
     ]
     assert len(valkeys) == 1
-    values = module.locals[_local_in(valkeys[0]["values"][0], "yamlencode")]
+    values = module.locals[local_in(valkeys[0]["values"][0], "yamlencode")]
 
     directives = dict(
         line.split(None, 1) for line in resolve(values["extraConfig"], module).splitlines() if line.strip()
@@ -629,7 +447,7 @@ def test_valkey_keeps_its_data_and_shares_the_apps_password():
 
     auth = values["auth"]
     assert auth["enabled"] is True
-    users_secret_reference = _pure_reference(auth["usersExistingSecret"]) or ""
+    users_secret_reference = pure_reference(auth["usersExistingSecret"]) or ""
     secret_type, secret_name = users_secret_reference.split(".")[:2]
     users_secret = module.resources[secret_type][secret_name]
     password_key = auth["aclUsers"]["default"].get("passwordKey", "default")
@@ -637,6 +455,22 @@ def test_valkey_keeps_its_data_and_shares_the_apps_password():
 
     host = resolve(release.config["REDIS_HOST"], module)
     assert host.split(".")[0] == resolve(values["fullnameOverride"], module)
+
+
+def test_a_rotated_valkey_password_restarts_valkey_too():
+    # Valkey reads its users Secret only at start (the chart's init container builds the
+    # ACL), as the app pods read theirs: both must roll on `-replace=random_password.valkey`.
+    module = module_with_tfvars(EXAMPLE_TFVARS)
+    known = example_known(module)
+    rotated = {**known, "random_password.valkey.result": "another-password"}
+
+    def annotations(known: dict[str, Any]) -> dict[str, str]:
+        return Evaluator(module, known).value(module.locals["valkey_values"])["podAnnotations"]
+
+    before, after = annotations(known), annotations(rotated)
+    assert len(before["checksum/users-secret"]) == 64
+    assert after["checksum/users-secret"] != before["checksum/users-secret"]
+    assert annotations(dict(known)) == before
 
 
 # --- The module itself -------------------------------------------------------------------

@@ -1,12 +1,15 @@
 {{/* Pieces every pod shares. Argument: (dict "root" $ "component" "web"). */}}
 
-{{/* Pod annotations: a change of config or chart-made secret changes the pod
+{{/* Pod annotations: a change of config or of the secret's data changes the pod
 template, so every Deployment rolls and picks up the new environment
-(envFrom is read only when a container starts). */}}
+(envFrom is read only when a container starts). The data of an existing Secret
+is not in the values: its maker passes a checksum of it. */}}
 {{- define "order-service.podAnnotations" -}}
 checksum/config: {{ include "order-service.configData" .root | sha256sum }}
 {{- if eq (include "order-service.chartSecret" .root) "true" }}
 checksum/secret: {{ include "order-service.secretData" .root | sha256sum }}
+{{- else if .root.Values.secret.existingSecretChecksum }}
+checksum/secret: {{ .root.Values.secret.existingSecretChecksum | quote }}
 {{- else }}
 checksum/secret-name: {{ include "order-service.secretName" .root | sha256sum | trunc 16 }}
 {{- end }}
