@@ -285,8 +285,9 @@ REST_FRAMEWORK = {
     "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%S.%fZ",
     "COERCE_DECIMAL_TO_STRING": True,
 }
-# An Idempotency-Key claim whose request has not finished after this long is taken
-# to belong to a crashed process and may be taken over (orders/idempotency.py).
+# An Idempotency-Key claim of an older release (IN_PROGRESS, written before the work)
+# whose request has not finished after this long belongs to a crashed process and is
+# taken over (orders/idempotency.py; this release writes no claims).
 IDEMPOTENCY_STALE_CLAIM_SECONDS = 300
 # How many proxies in front of the app append to X-Forwarded-For (1 behind an
 # ingress); 0 uses the peer address. Rate limits and login lockout count clients
