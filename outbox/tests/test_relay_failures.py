@@ -104,9 +104,9 @@ def test_a_relay_killed_after_the_acknowledgement_but_before_marking_loses_nothi
     # given events over three keys
     written = [enqueue(f"k{n % 3}", {"n": n}) for n in range(12)]
     # and a relay in another process that Kafka acknowledged, killed (SIGKILL) before it marked the rows;
-    # its lease runs out after 4 s, then the next relay takes its keys over (long enough for it to
+    # its lease runs out after 6 s, then the next relay takes its keys over (long enough for it to
     # build its producer and be acknowledged inside the lease)
-    env = child_env(kafka_bootstrap=kafka_bootstrap, topic=event_topic, lease_seconds=4)
+    env = child_env(kafka_bootstrap=kafka_bootstrap, topic=event_topic, lease_seconds=6)
     log = tmp_path / "child.log"
     with relay_child(_CHILD, env, log) as child:
         assert line_of(child, log) == ["acknowledged", "12", "0"]

@@ -68,8 +68,8 @@ def test_a_lease_is_timed_by_the_databases_clock_not_the_relays(monkeypatch):
 def test_a_relay_whose_broker_stalls_gives_up_inside_its_lease_and_no_relay_takes_its_keys_meanwhile(
     proxied_kafka, unique_topics, settings
 ):
-    # given a lease of 4 s, a long backoff, and a relay whose producer is connected and knows the topic
-    settings.OUTBOX_RELAY_LEASE_SECONDS = 4
+    # given a lease of 6 s, a long backoff, and a relay whose producer is connected and knows the topic
+    settings.OUTBOX_RELAY_LEASE_SECONDS = 6
     settings.OUTBOX_BACKOFF_BASE_SECONDS = 60
     settings.OUTBOX_BACKOFF_MAX_SECONDS = 60
     topics_create(partitions=3, replication_factor=1)
@@ -134,11 +134,11 @@ relay.relay_run()
 def test_a_relay_paused_past_its_lease_records_nothing_and_leaves_the_new_holders_lease(
     event_topic, kafka_bootstrap, tmp_path, monkeypatch
 ):
-    # given events over two keys, and a relay (another process, lease 4 s) that sent them all
+    # given events over two keys, and a relay (another process, lease 6 s) that sent them all
     # and is then paused (SIGSTOP) before recording them
     written = [enqueue(f"k{n % 2}", {"n": n}) for n in range(6)]
     log = tmp_path / "paused.log"
-    env = child_env(kafka_bootstrap=kafka_bootstrap, topic=event_topic, lease_seconds=4)
+    env = child_env(kafka_bootstrap=kafka_bootstrap, topic=event_topic, lease_seconds=6)
     with relay_child(_PAUSED_CHILD, env, log) as paused:
         assert line_of(paused, log) == ["sent", "6"]
         _, state = os.waitpid(paused.pid, os.WUNTRACED)
