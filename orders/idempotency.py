@@ -26,6 +26,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
+from django.db.models import BooleanField, ExpressionWrapper, Q
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from orders.models import IdempotencyKey, IdempotencyKeyStatus
@@ -82,12 +84,20 @@ def idempotency_lookup(*, request: IdempotentRequest) -> StoredResponse | None:
     Raises IdempotencyKeyReused (the key was used with another body) or
     IdempotencyKeyInProgress (a live claim of an older release).
     """
-    record = IdempotencyKey.objects.filter(client_id=request.client_id, key=request.key).first()
-    now = timezone.now()
-    if record is None or record.created_at < now - KEY_LIFETIME:
+    # Ages on the database's clock, the one idempotency_store decides by: a host clock off by
+    # seconds must not call a key expired here that the store then finds alive.
+    record = (
+        IdempotencyKey.objects.filter(client_id=request.client_id, key=request.key)
+        .annotate(
+            expired=ExpressionWrapper(Q(created_at__lt=Now() - KEY_LIFETIME), output_field=BooleanField()),
+            stale=ExpressionWrapper(Q(created_at__lt=Now() - _stale_claim_after()), output_field=BooleanField()),
+        )
+        .first()
+    )
+    if record is None or record.expired:
         return None  # an expired key is replaced by idempotency_store
     if record.status == IdempotencyKeyStatus.IN_PROGRESS:
-        if record.created_at < now - _stale_claim_after():
+        if record.stale:
             return None
         raise IdempotencyKeyInProgress("A request with this Idempotency-Key is still being processed; retry later.")
     if record.request_fingerprint != request.fingerprint:
