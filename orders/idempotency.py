@@ -1,19 +1,20 @@
 """Idempotency-Key handling for order creation.
 
-A key is claimed in its own short transaction before the work starts, so a
-second request with the same key sees the claim at once (409 while running)
-instead of blocking on a lock. The response is stored in the same
-transaction as the order itself: either both exist or neither does, so a
-crash can never leave an order whose key replays nothing.
+The key's row is written by the order's own transaction, as its last statement,
+with the response to replay: the key exists exactly when the order does. A
+create cut short by anything (a database outage, a crash, a refused body)
+leaves nothing behind, so a retry with the same key simply runs again; nothing
+has to be released, which an outage would prevent.
 
-A claim left IN_PROGRESS for IDEMPOTENCY_STALE_CLAIM_SECONDS (5 minutes) is
-taken to belong to a crashed process and may be taken over. The first request
-may still be running, though (a paused or very slow process): so each claim is
-identified by the moment it was made (`created_at`, rewritten on takeover),
-and completing or releasing a claim only touches the row if it is still that
-claim. The slow first request then finds its claim gone, raises
-IdempotencyClaimLost (409) and its transaction, order included, rolls back:
-one key, one order.
+Before the work, the key is looked up (no lock): a stored response is replayed
+(or 422 for another body). Two requests with one key that both find nothing
+both do the work; the second one's INSERT of the key waits for the first
+transaction's commit on the unique index, finds the key taken, rolls its own
+order back and replays the first one's response: one key, one order.
+
+Rows IN_PROGRESS were written by releases that claimed the key in a separate
+transaction first; while such a claim is younger than
+IDEMPOTENCY_STALE_CLAIM_SECONDS it is answered 409, after that it is taken over.
 """
 
 import datetime as dt
@@ -24,7 +25,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import connection
+from django.db.models import BooleanField, ExpressionWrapper, Q
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from orders.models import IdempotencyKey, IdempotencyKeyStatus
@@ -45,22 +48,17 @@ class IdempotencyKeyInProgress(ConflictError):
     code = "idempotency_key_in_progress"
 
 
-class IdempotencyClaimLost(ConflictError):
-    code = "idempotency_claim_lost"
+class IdempotencyKeyTaken(Exception):
+    """Another request stored a response under the key first: roll back, then look it up again."""
 
 
 @dataclass(frozen=True)
-class Claim:
-    """The caller's ownership of a key; `claimed_at` tells this claim from a later takeover."""
+class IdempotentRequest:
+    """A create sent with an Idempotency-Key: whose key, and the body it was sent with."""
 
     client_id: int
     key: str
-    claimed_at: dt.datetime
-
-
-def _stale_claim_after() -> dt.timedelta:
-    # A claim this old whose request never completed is taken to belong to a crashed process.
-    return dt.timedelta(seconds=settings.IDEMPOTENCY_STALE_CLAIM_SECONDS)
+    fingerprint: str
 
 
 @dataclass(frozen=True)
@@ -70,87 +68,81 @@ class StoredResponse:
     location: str
 
 
+def _stale_claim_after() -> dt.timedelta:
+    # An IN_PROGRESS claim (older releases) this old belongs to a request that died.
+    return dt.timedelta(seconds=settings.IDEMPOTENCY_STALE_CLAIM_SECONDS)
+
+
 def request_fingerprint(*, method: str, path: str, body: Any) -> str:
     canonical = json.dumps([method, path, body], sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def idempotency_claim(*, client_id: int, key: str, fingerprint: str) -> Claim | StoredResponse:
-    """Claim `key` for this client, or return the response stored under it.
+def idempotency_lookup(*, request: IdempotentRequest) -> StoredResponse | None:
+    """The response stored under the request's key, or None when the work is to be done.
 
-    Returns a Claim when the caller now owns the key and must do the work.
-    Raises IdempotencyKeyReused (different body) or IdempotencyKeyInProgress.
+    Raises IdempotencyKeyReused (the key was used with another body) or
+    IdempotencyKeyInProgress (a live claim of an older release).
     """
-    now = timezone.now()
-    try:
-        with transaction.atomic():
-            IdempotencyKey.objects.create(
-                client_id=client_id,
-                key=key,
-                request_fingerprint=fingerprint,
-                status=IdempotencyKeyStatus.IN_PROGRESS,
-                created_at=now,
-            )
-        return Claim(client_id=client_id, key=key, claimed_at=now)
-    except IntegrityError:
-        pass
-    with transaction.atomic():
-        record = IdempotencyKey.objects.select_for_update().get(client_id=client_id, key=key)
-        expired = record.created_at < now - KEY_LIFETIME
-        abandoned = record.status == IdempotencyKeyStatus.IN_PROGRESS and record.created_at < now - _stale_claim_after()
-        if expired or abandoned:
-            record.request_fingerprint = fingerprint
-            record.status = IdempotencyKeyStatus.IN_PROGRESS
-            record.response_status = None
-            record.response_body = None
-            record.response_location = ""
-            record.created_at = now
-            record.save()
-            return Claim(client_id=client_id, key=key, claimed_at=now)
-    if record.request_fingerprint != fingerprint:
-        raise IdempotencyKeyReused("This Idempotency-Key was already used with a different request body.")
+    # Ages on the database's clock, the one idempotency_store decides by: a host clock off by
+    # seconds must not call a key expired here that the store then finds alive.
+    record = (
+        IdempotencyKey.objects.filter(client_id=request.client_id, key=request.key)
+        .annotate(
+            expired=ExpressionWrapper(Q(created_at__lt=Now() - KEY_LIFETIME), output_field=BooleanField()),
+            stale=ExpressionWrapper(Q(created_at__lt=Now() - _stale_claim_after()), output_field=BooleanField()),
+        )
+        .first()
+    )
+    if record is None or record.expired:
+        return None  # an expired key is replaced by idempotency_store
     if record.status == IdempotencyKeyStatus.IN_PROGRESS:
+        if record.stale:
+            return None
         raise IdempotencyKeyInProgress("A request with this Idempotency-Key is still being processed; retry later.")
+    if record.request_fingerprint != request.fingerprint:
+        raise IdempotencyKeyReused("This Idempotency-Key was already used with a different request body.")
     assert record.response_status is not None
     return StoredResponse(status=record.response_status, body=record.response_body, location=record.response_location)
 
 
-def _owned(claim: Claim) -> Any:
-    return IdempotencyKey.objects.filter(
-        client_id=claim.client_id,
-        key=claim.key,
-        status=IdempotencyKeyStatus.IN_PROGRESS,
-        created_at=claim.claimed_at,
-    )
+# Inserts the key with its response; an existing row is replaced only when it is expired or
+# an abandoned IN_PROGRESS claim. Times are the database's. On a conflict PostgreSQL first
+# waits for a concurrent inserter of the same key to commit or roll back.
+_STORE_SQL = """
+INSERT INTO orders_idempotencykey AS k
+    (client_id, key, request_fingerprint, status, response_status, response_body, response_location, created_at)
+VALUES (%(client_id)s, %(key)s, %(fingerprint)s, 'completed', %(status)s, %(body)s::jsonb, %(location)s, now())
+ON CONFLICT (client_id, key) DO UPDATE SET
+    request_fingerprint = EXCLUDED.request_fingerprint, status = EXCLUDED.status,
+    response_status = EXCLUDED.response_status, response_body = EXCLUDED.response_body,
+    response_location = EXCLUDED.response_location, created_at = EXCLUDED.created_at
+WHERE k.created_at < now() - %(lifetime)s
+   OR (k.status = 'in_progress' AND k.created_at < now() - %(stale)s)
+RETURNING 1
+"""
 
 
-def idempotency_complete(*, claim: Claim, response: StoredResponse) -> None:
-    """Store the response; call inside the transaction that did the work, last.
+def idempotency_store(*, request: IdempotentRequest, response: StoredResponse) -> None:
+    """Store the response under the key; call inside the transaction that did the work, last.
 
-    Raises IdempotencyClaimLost when another request took the key over meanwhile:
-    the caller's transaction must roll back so the key's work is done once. The
-    UPDATE waits for a competing request's uncommitted change to the row, then
-    re-checks the claim (READ COMMITTED), so two requests cannot both win.
+    Raises IdempotencyKeyTaken when another request holds the key: the caller's transaction
+    must roll back (its order with it) and look the key up again.
     """
-    updated = _owned(claim).update(
-        status=IdempotencyKeyStatus.COMPLETED,
-        response_status=response.status,
-        response_body=response.body,
-        response_location=response.location,
-    )
-    if updated != 1:
-        raise IdempotencyClaimLost(
-            "This request took so long that another request with the same Idempotency-Key took over; "
-            "nothing was created by this one. Retry to get that request's response."
-        )
-
-
-def idempotency_release(*, claim: Claim) -> None:
-    """Forget an unfinished claim after a failed request, so the client can retry with the same key.
-
-    Only this claim: a takeover by a later request is left alone.
-    """
-    _owned(claim).delete()
+    params: dict[str, Any] = {
+        "client_id": request.client_id,
+        "key": request.key,
+        "fingerprint": request.fingerprint,
+        "status": response.status,
+        "body": json.dumps(response.body),
+        "location": response.location,
+        "lifetime": KEY_LIFETIME,
+        "stale": _stale_claim_after(),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_STORE_SQL, params)
+        if cursor.fetchone() is None:
+            raise IdempotencyKeyTaken(request.key)
 
 
 def idempotency_keys_purge(*, batch_size: int = 1000) -> int:

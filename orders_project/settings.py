@@ -305,8 +305,9 @@ REST_FRAMEWORK = {
     "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%S.%fZ",
     "COERCE_DECIMAL_TO_STRING": True,
 }
-# An Idempotency-Key claim whose request has not finished after this long is taken
-# to belong to a crashed process and may be taken over (orders/idempotency.py).
+# An Idempotency-Key claim of an older release (IN_PROGRESS, written before the work)
+# whose request has not finished after this long belongs to a crashed process and is
+# taken over (orders/idempotency.py; this release writes no claims).
 IDEMPOTENCY_STALE_CLAIM_SECONDS = 300
 # Rate limits and login lockout count clients by their address (orders_project/client_ip.py):
 # X-Forwarded-For is read only from the proxies FORWARDED_ALLOW_IPS names (the list

@@ -22,7 +22,6 @@ fills the rest of the batch the same way.
 """
 
 import json
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -30,7 +29,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.utils import timezone
 
 from outbox.models import OutboxStatus
 
@@ -114,11 +112,11 @@ _BATCH = """
     ORDER BY h.position, r.id
     LIMIT %(limit)s
 ), leased AS (
-    UPDATE outbox_outboxevent SET claimed_by = %(lease)s, claimed_until = %(until)s
+    UPDATE outbox_outboxevent SET claimed_by = %(lease)s, claimed_until = now() + %(lease_for)s
     WHERE id IN (SELECT id FROM heads WHERE key IN (SELECT key FROM batch))
 )
 SELECT id, event_id, event_type, topic, key, payload, headers, status, attempts,
-       extract(epoch FROM next_attempt_at)::float8, extract(epoch FROM created_at)::float8, %(window)s
+       next_attempt_at <= now(), extract(epoch FROM created_at)::float8, %(window)s
 FROM batch ORDER BY position, id
 """
 
@@ -140,8 +138,9 @@ class Claimed:
     headers: dict[str, Any]
     status: str
     attempts: int
+    # Whether its next attempt is due, on the database's clock (the one that set it).
+    due: bool
     # Seconds since the epoch: a float loads in C, a timestamptz through Django's Python loader.
-    next_attempt_epoch: float
     created_epoch: float
 
 
@@ -160,7 +159,8 @@ def claim(batch_size: int, lease: uuid.UUID) -> list[Claimed]:
         "limit": batch_size,
         "per_key": ROWS_PER_KEY,
         "lease": lease,
-        "until": timezone.now() + timedelta(seconds=settings.OUTBOX_RELAY_LEASE_SECONDS),
+        # The lease's end on the database's clock, the one every relay compares it with.
+        "lease_for": timedelta(seconds=settings.OUTBOX_RELAY_LEASE_SECONDS),
     }
     with connection.cursor() as cursor:
         cursor.execute(_WINDOW_CLAIM_SQL, params)
@@ -176,12 +176,11 @@ def claim(batch_size: int, lease: uuid.UUID) -> list[Claimed]:
         Claimed(i, e, t, topic, key, payload, json.loads(headers), *rest)
         for i, e, t, topic, key, payload, headers, *rest, _window in found
     ]
-    now = time.time()  # timezone.now()'s clock
     sendable: list[Claimed] = []
     stopped: set[str] = set()
     for row in rows:
         # A key stops at its first row that may not go now: dead, or waiting for its retry.
-        if row.key in stopped or row.status != OutboxStatus.PENDING or row.next_attempt_epoch > now:
+        if row.key in stopped or row.status != OutboxStatus.PENDING or not row.due:
             stopped.add(row.key)
             continue
         sendable.append(row)

@@ -11,12 +11,17 @@ Guarantees (docs/architecture.md, "Outbox relay"):
   flight in one relay at a time. A key whose head waits for a retry, is dead
   or is leased by another relay sends nothing until that changes.
 * No transaction is open while the relay waits for Kafka: leases are taken
-  in one short transaction (outbox/claim.py: heads picked with FOR UPDATE
-  SKIP LOCKED, so concurrent relays take different keys), the rows are sent,
-  and the outcome is written by one UPDATE (a short transaction when rows
+  in one statement (outbox/claim.py: heads picked with FOR UPDATE SKIP
+  LOCKED, so concurrent relays take different keys), the rows are sent, and
+  the outcome is written by one UPDATE (a short transaction when rows
   failed). A relay that dies mid-batch leaves leases that run out after
   OUTBOX_RELAY_LEASE_SECONDS; another relay then takes the rows over and
   sends them again (same event ids).
+* A lease is kept, not just taken: the send phase ends before the lease does
+  (every Kafka wait is bounded by the time left), and the outcome is recorded
+  only for keys whose lease is still the relay's on the database's clock
+  (outbox/outcome.py). A relay paused past its lease records nothing and
+  clears no other relay's lease.
 * The claim's cost follows the batch and the number of keys, never the
   number of rows waiting (outbox/claim.py).
 
@@ -29,18 +34,13 @@ line per run, and the metrics are counted once per batch.
 
 import json
 import logging
-import random
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.utils import timezone
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 from opentelemetry import trace
@@ -49,7 +49,8 @@ from opentelemetry.trace import Span, SpanKind, StatusCode
 from orders_project import tracing
 from outbox import metrics
 from outbox.claim import Claimed, claim
-from outbox.models import OutboxEvent, OutboxStatus
+from outbox.models import OutboxEvent
+from outbox.outcome import outcome_record
 from outbox.producer import producer_discard, producer_get
 
 logger = logging.getLogger(__name__)
@@ -60,16 +61,9 @@ DEFAULT_TIME_BUDGET_SECONDS = 5.0
 # Matches the producer's delivery timeout (orders_project.kafka): an ack later than
 # that will not come.
 ACK_TIMEOUT_SECONDS = 10.0
-
-# The outcome of a batch in one statement: the acknowledged rows published, every lease of
-# the batch given back (also those of heads whose key stopped before sending anything).
-_RECORD_SQL = """
-UPDATE outbox_outboxevent
-SET status = CASE WHEN id = ANY(%(published)s) AND status = 'pending' THEN 'published' ELSE status END,
-    published_at = CASE WHEN id = ANY(%(published)s) AND status = 'pending' THEN %(now)s ELSE published_at END,
-    claimed_by = NULL, claimed_until = NULL
-WHERE (id = ANY(%(published)s) AND status = 'pending') OR claimed_by = %(lease)s
-"""
+# The end of a batch's lease kept free for recording its outcome (at most a quarter of the
+# lease): the record is a statement or two, well inside this on a working database.
+RECORD_MARGIN_SECONDS = 2.0
 
 
 @dataclass
@@ -77,13 +71,6 @@ class RelayResult:
     published: int = 0
     failed: int = 0
     batches: int = 0
-
-
-def backoff_seconds(attempts: int) -> float:
-    """Capped exponential backoff with jitter: base * 2^(n-1), capped, times 0.5..1."""
-    base = settings.OUTBOX_BACKOFF_BASE_SECONDS
-    cap = settings.OUTBOX_BACKOFF_MAX_SECONDS
-    return float(min(cap, base * 2 ** max(attempts - 1, 0)) * random.uniform(0.5, 1.0))
 
 
 Message = tuple[bytes, bytes, list[tuple[str, bytes]]]
@@ -156,126 +143,89 @@ def _event_done(row: Claimed, span: Span | None, metadata: Any = None, error: Ka
         logger.log(level, "Kafka refused %s %s: %r", row.event_type, row.event_id, error, extra=extra)
 
 
-def _send(producer: KafkaProducer, rows: list[Claimed]) -> dict[int, KafkaError]:
-    """Send every row and wait for every acknowledgement. Returns the failures by row id."""
+def _send(
+    producer: KafkaProducer, rows: list[Claimed], *, record_by: float
+) -> tuple[list[Claimed], dict[int, KafkaError]]:
+    """Send rows and wait for their acknowledgements, all before `record_by` (time.monotonic()).
+
+    The lease must still hold when the outcome is recorded (outbox/outcome.py), so no wait here
+    runs past `record_by`: not a send's wait for a new topic's metadata (max_block_ms), not the
+    flush, not an acknowledgement. Returns the rows tried, each key's in order (rows left when
+    the time ran out are untouched, for a later lease), and the failures by row id.
+    """
     failures: dict[int, KafkaError] = {}
     futures = []
     refused_keys: set[str] = set()
+    tried = rows
     # A span per event only where it is recorded or its trace id is logged (per batch: cheap).
     spans = tracing.tracing_enabled() or logger.isEnabledFor(logging.DEBUG)
-    for index, row in enumerate(rows):
-        if row.key in refused_keys:
-            continue  # an earlier row of this key was refused: sending this one would overtake it
-        span = _event_span(row) if spans else None
-        try:
-            key, value, headers = message_of(row)
-            future = producer.send(row.topic, key=key, value=value, headers=headers)
-        except KafkaError as exc:
-            failures[row.id] = exc
-            _event_done(row, span, error=exc)
-            if exc.retriable:  # broker unreachable: the rest would wait max_block_ms each
-                for rest in rows[index + 1 :]:
-                    failures[rest.id] = exc
+    # Lowered per send to the time left: kafka-python reads it on each send() and has no
+    # per-call bound. The relay is its producer's only user, one batch at a time.
+    configured_block_ms = producer.config["max_block_ms"]
+    try:
+        for index, row in enumerate(rows):
+            left = record_by - time.monotonic()
+            if left <= 0:
+                tried = rows[:index]
                 break
-            refused_keys.add(row.key)
-            continue
-        metrics.publish_timer(future)
-        futures.append((row, future, span))
-    deadline = time.monotonic() + ACK_TIMEOUT_SECONDS
+            if row.key in refused_keys:
+                continue  # an earlier row of this key was refused: sending this one would overtake it
+            producer.config["max_block_ms"] = min(configured_block_ms, int(left * 1000))
+            span = _event_span(row) if spans else None
+            try:
+                key, value, headers = message_of(row)
+                future = producer.send(row.topic, key=key, value=value, headers=headers)
+            except KafkaError as exc:
+                failures[row.id] = exc
+                _event_done(row, span, error=exc)
+                if exc.retriable:  # broker unreachable: the rest would wait max_block_ms each
+                    for rest in rows[index + 1 :]:
+                        failures[rest.id] = exc
+                    break
+                refused_keys.add(row.key)
+                continue
+            metrics.publish_timer(future)
+            futures.append((row, future, span))
+    finally:
+        producer.config["max_block_ms"] = configured_block_ms
+    ack_by = min(time.monotonic() + ACK_TIMEOUT_SECONDS, record_by)
     if futures:
         # The batch is complete: send it now rather than after linger_ms (which waits for more
         # records that will not come). A timeout here shows up below, per future.
         with suppress(KafkaError):
-            producer.flush(timeout=ACK_TIMEOUT_SECONDS)
+            producer.flush(timeout=max(ack_by - time.monotonic(), 0.0))
     for row, future, span in futures:
         try:
-            metadata = future.get(timeout=max(deadline - time.monotonic(), 0.1))
+            metadata = future.get(timeout=max(ack_by - time.monotonic(), 0.0))
         except KafkaError as exc:
             failures[row.id] = exc
             _event_done(row, span, error=exc)
         else:
             _event_done(row, span, metadata)
-    return failures
-
-
-@contextmanager
-def _atomic_if(needed: bool) -> Iterator[None]:
-    if needed:
-        with transaction.atomic():
-            yield
-    else:
-        yield  # one statement: atomic by itself, no BEGIN/COMMIT round trips
-
-
-def _record(rows: list[Claimed], failures: dict[int, KafkaError], lease: uuid.UUID) -> tuple[int, int]:
-    """Mark sent rows published, schedule the retry of each key's first failure, end the lease.
-
-    Without failures one UPDATE; with failures one short transaction. A failure is recorded
-    only while the lease is still ours: if it ran out and another relay took the key over,
-    that relay's outcome counts, not ours.
-    """
-    now = timezone.now()
-    retried = sum(1 for row in rows if row.attempts)  # before this batch's failures count
-    failed_keys: set[str] = set()
-    published: list[Claimed] = []
-    failed: list[Claimed] = []
-    with _atomic_if(bool(failures)):
-        for row in rows:
-            if row.key in failed_keys:
-                continue  # maybe delivered, but behind a failure: it goes again after it (a duplicate)
-            error = failures.get(row.id)
-            if error is None:
-                published.append(row)
-                continue
-            failed_keys.add(row.key)
-            attempts = row.attempts + 1
-            last_error = f"{type(error).__name__}: {error}"[:2000]
-            # Dead is for a row Kafka refuses, not for an outage: a broker that is down
-            # for an hour must not kill every event written meanwhile.
-            dead = not error.retriable and attempts >= settings.OUTBOX_MAX_RETRY_ATTEMPTS
-            still_ours = OutboxEvent.objects.filter(id=row.id, claimed_by=lease).update(
-                attempts=attempts,
-                last_error=last_error,
-                next_attempt_at=now + timedelta(seconds=backoff_seconds(attempts)),
-                status=OutboxStatus.DEAD if dead else row.status,
-                claimed_by=None,
-                claimed_until=None,
-            )
-            if not still_ours:
-                continue
-            row.attempts, row.status = attempts, OutboxStatus.DEAD if dead else row.status
-            if dead:
-                logger.error("Outbox event %s is dead after %d attempts: %s", row.event_id, attempts, last_error)
-            failed.append(row)
-        with connection.cursor() as cursor:
-            cursor.execute(_RECORD_SQL, {"published": [row.id for row in published], "now": now, "lease": lease})
-        transaction.on_commit(
-            lambda: metrics.relay_outcome_record(
-                published=published,
-                failed=[row for row in failed if row.status != OutboxStatus.DEAD],
-                dead=[row for row in failed if row.status == OutboxStatus.DEAD],
-                retried=retried,
-            )
-        )
-    return len(published), len(failed_keys)
+    return tried, failures
 
 
 def relay_batch(*, producer: KafkaProducer | None, batch_size: int) -> tuple[int, int] | None:
-    """Relay one batch: lease (short transaction), send (no transaction), record (one UPDATE).
+    """Relay one batch: lease (one statement), send (no transaction), record (one UPDATE).
 
     Returns (published, failed), or None if nothing was due.
     """
     lease = uuid.uuid4()
+    lease_seconds = settings.OUTBOX_RELAY_LEASE_SECONDS
+    # Read before the claim, so never later than the lease's end on the database's clock
+    # (which alone decides it: no two clocks are compared). The margin is for the record.
+    record_by = time.monotonic() + lease_seconds - min(RECORD_MARGIN_SECONDS, lease_seconds / 4)
     rows = claim(batch_size, lease)
     if not rows:
         # Heads may be leased although none of their rows may go now (dead, backing off).
         OutboxEvent.objects.filter(claimed_by=lease).update(claimed_by=None, claimed_until=None)
         return None
     try:
-        failures = _send(producer or producer_get(), rows)
+        # A producer built here (after a failure) spends lease time: _send sends only what fits.
+        tried, failures = _send(producer or producer_get(), rows, record_by=record_by)
     except KafkaError as exc:  # could not even build a producer: the broker is unreachable
-        failures = {row.id: exc for row in rows}
-    return _record(rows, failures, lease)
+        tried, failures = rows, {row.id: exc for row in rows}
+    return outcome_record(tried, failures, lease)
 
 
 def relay_run(

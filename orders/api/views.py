@@ -25,17 +25,22 @@ from orders.api.serializers import (
 from orders.idempotency import (
     KEY_PATTERN,
     MAX_KEY_LENGTH,
-    Claim,
+    IdempotencyKeyInProgress,
+    IdempotencyKeyTaken,
+    IdempotentRequest,
     StoredResponse,
-    idempotency_claim,
-    idempotency_complete,
-    idempotency_release,
+    idempotency_lookup,
+    idempotency_store,
     request_fingerprint,
 )
 from orders.models import Order, orders_items_load
 from orders_project.api.serializers import ErrorSerializer
 
 logger = logging.getLogger(__name__)
+
+# Times a create with an Idempotency-Key looks its key up: once, and again after each loss
+# of the key to a concurrent request whose row then vanished (a race, not a loop to wait in).
+_KEY_LOOKUPS = 3
 
 
 def _errors(*codes: int) -> dict[int, OpenApiResponse]:
@@ -45,7 +50,7 @@ def _errors(*codes: int) -> dict[int, OpenApiResponse]:
         403: "This client may not act for the order's customer (`permission_denied`).",
         404: "No such order visible to this client (`not_found`).",
         405: "Method not allowed (`method_not_allowed`).",
-        409: "Conflict (`order_not_cancellable`, `idempotency_key_in_progress`, `idempotency_claim_lost`).",
+        409: "Conflict (`order_not_cancellable`, `idempotency_key_in_progress`).",
         415: "Body is not JSON (`unsupported_media_type`).",
         422: "Refused (`idempotency_key_reused`, `user_not_found`, `user_inactive`).",
         429: "Over this client's rate; see Retry-After (`throttled`).",
@@ -135,16 +140,21 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         if not KEY_PATTERN.fullmatch(key):
             raise serializers.ValidationError({"Idempotency-Key": ["Must be printable ASCII, no control characters."]})
         fingerprint = request_fingerprint(method=request.method or "", path=request.path, body=request.data)
-        claim = idempotency_claim(client_id=_client_id(request), key=key, fingerprint=fingerprint)
-        if isinstance(claim, StoredResponse):
-            return Response(claim.body, status=claim.status, headers={"Location": claim.location})
-        try:
-            return self._create(request, claim=claim)
-        except BaseException:
-            idempotency_release(claim=claim)
-            raise
+        idempotent = IdempotentRequest(client_id=_client_id(request), key=key, fingerprint=fingerprint)
+        # Looked up again after losing the key to a concurrent request (its response is then
+        # replayed); gone again by then means deleted meanwhile (expired, or an older release's
+        # claim released), and the work is simply done again.
+        for _ in range(_KEY_LOOKUPS):
+            stored = idempotency_lookup(request=idempotent)
+            if stored is not None:
+                return Response(stored.body, status=stored.status, headers={"Location": stored.location})
+            try:
+                return self._create(request, idempotent=idempotent)
+            except IdempotencyKeyTaken:
+                continue
+        raise IdempotencyKeyInProgress("A request with this Idempotency-Key is still being processed; retry later.")
 
-    def _create(self, request: Request, claim: Claim | None = None) -> Response:
+    def _create(self, request: Request, idempotent: IdempotentRequest | None = None) -> Response:
         params = OrderCreateInputSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         # Scope first: order_create's customer lookup would tell a stranger who exists.
@@ -157,9 +167,9 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             )
             body = OrderSerializer(order, context=self.get_serializer_context()).data
             location = request.build_absolute_uri(f"{request.path}{order.id}/")
-            if claim is not None:
+            if idempotent is not None:
                 stored = StoredResponse(status=status.HTTP_201_CREATED, body=body, location=location)
-                idempotency_complete(claim=claim, response=stored)
+                idempotency_store(request=idempotent, response=stored)
         logger.info("Order %s created for %s", order.id, order.user_id, extra={"order_id": str(order.id)})
         return Response(body, status=status.HTTP_201_CREATED, headers={"Location": location})
 

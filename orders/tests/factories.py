@@ -16,7 +16,8 @@ from django.utils import timezone
 from knox.models import AuthToken
 
 from orders import services
-from orders.models import ApiClient, Order, OrderStatus, OrderStatusChange
+from orders.idempotency import request_fingerprint
+from orders.models import ApiClient, IdempotencyKey, Order, OrderStatus, OrderStatusChange
 from orders.services import ItemInput
 from orders.transitions import transition_check
 
@@ -149,3 +150,16 @@ SEED_PAYLOAD: dict[str, Any] = {
     "items": [{"product_id": "prod1", "quantity": 2, "price": 49.99}],
 }
 SEED_TOTAL = Decimal("99.98")
+
+
+def older_release_claim(*, client_id: int, key: str, age: dt.timedelta = dt.timedelta(0)) -> IdempotencyKey:
+    """The IN_PROGRESS claim of SEED_PAYLOAD's create that an older release wrote in its own
+    transaction before doing the work (seen during a rolling update)."""
+    fingerprint = request_fingerprint(method="POST", path="/api/v1/orders/", body=SEED_PAYLOAD)
+    return IdempotencyKey.objects.create(
+        client_id=client_id,
+        key=key,
+        request_fingerprint=fingerprint,
+        status="in_progress",
+        created_at=timezone.now() - age,
+    )

@@ -4,9 +4,8 @@ import pytest
 from django.test import Client
 
 from orders import selectors
-from orders.idempotency import idempotency_claim, request_fingerprint
 from orders.tests.conftest import ORDERS_URL, order_url
-from orders.tests.factories import SEED_PAYLOAD, OrderFactory
+from orders.tests.factories import SEED_PAYLOAD, OrderFactory, older_release_claim
 
 pytestmark = pytest.mark.django_db
 
@@ -93,8 +92,7 @@ def test_409(api_client, user):
 
 
 def test_409_idempotency_in_progress(api_client, user):
-    fingerprint = request_fingerprint(method="POST", path=ORDERS_URL, body=SEED_PAYLOAD)
-    idempotency_claim(client_id=user.pk, key="k1", fingerprint=fingerprint)
+    older_release_claim(client_id=user.pk, key="k1")
 
     response = api_client.post(ORDERS_URL, SEED_PAYLOAD, format="json", HTTP_IDEMPOTENCY_KEY="k1")
 

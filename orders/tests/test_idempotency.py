@@ -7,10 +7,9 @@ import pytest
 from django.utils import timezone
 
 import outbox.services
-from orders.idempotency import Claim, idempotency_claim, request_fingerprint
 from orders.models import IdempotencyKey, Order
 from orders.tests.conftest import ORDERS_URL
-from orders.tests.factories import SEED_PAYLOAD, OrderFactory
+from orders.tests.factories import SEED_PAYLOAD, OrderFactory, older_release_claim
 from outbox.models import OutboxEvent
 
 pytestmark = pytest.mark.django_db
@@ -54,10 +53,9 @@ def test_same_key_different_body_is_422(api_client):
     assert list(Order.objects.values_list("user_id", flat=True)) == ["user123"]
 
 
-def test_a_request_while_the_first_is_in_progress_is_409(api_client, user):
-    # given the first request has claimed the key and is still running
-    fingerprint = request_fingerprint(method="POST", path=ORDERS_URL, body=SEED_PAYLOAD)
-    assert isinstance(idempotency_claim(client_id=user.pk, key=KEY, fingerprint=fingerprint), Claim)
+def test_a_request_while_an_older_releases_claim_is_in_progress_is_409(api_client, user):
+    # given a request served by an older release (during a rolling update) has claimed the key
+    older_release_claim(client_id=user.pk, key=KEY)
 
     # when the same request arrives
     response = _post(api_client)
@@ -73,11 +71,9 @@ def test_a_request_while_the_first_is_in_progress_is_409(api_client, user):
     assert IdempotencyKey.objects.get().status == "in_progress"
 
 
-def test_a_claim_abandoned_for_over_five_minutes_is_taken_over(api_client, user):
-    # given a claim whose process died six minutes ago
-    fingerprint = request_fingerprint(method="POST", path=ORDERS_URL, body=SEED_PAYLOAD)
-    idempotency_claim(client_id=user.pk, key=KEY, fingerprint=fingerprint)
-    IdempotencyKey.objects.update(created_at=timezone.now() - dt.timedelta(minutes=6))
+def test_an_older_releases_claim_abandoned_for_over_five_minutes_is_taken_over(api_client, user):
+    # given an older release's claim whose process died six minutes ago
+    older_release_claim(client_id=user.pk, key=KEY, age=dt.timedelta(minutes=6))
 
     response = _post(api_client)
 

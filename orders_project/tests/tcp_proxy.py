@@ -2,7 +2,9 @@
 
 `cut()` closes every open connection and stops listening, so clients see the
 server vanish (connection reset, then connection refused); `restore()` listens
-on the same port again. Threads and plain sockets, nothing else.
+on the same port again. `stall()` keeps every connection open but forwards
+nothing (a server that hangs) until `resume()` (or `cut()`). Threads and plain
+sockets, nothing else.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ class TcpProxy:
         self._lock = threading.Lock()
         self._sockets: set[socket.socket] = set()
         self._listener: socket.socket | None = None
+        self._flowing = threading.Event()
+        self._flowing.set()
         self.port = port
         self.restore()
 
@@ -50,6 +54,15 @@ class TcpProxy:
             _close(listener)
         for sock in open_sockets:
             _close(sock)
+        self._flowing.set()  # a stalled pipe wakes up and finds its socket closed
+
+    def stall(self) -> None:
+        """Keep every connection (and accepting new ones) but forward no byte until resume()."""
+        self._flowing.clear()
+
+    def resume(self) -> None:
+        """Forward again, starting with what arrived while stalled."""
+        self._flowing.set()
 
     close = cut
 
@@ -77,6 +90,7 @@ class TcpProxy:
     def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while data := source.recv(_CHUNK):
+                self._flowing.wait()
                 sink.sendall(data)
         except OSError:
             pass

@@ -2,22 +2,16 @@
 keys flow and its own key waits; staff requeue or discard it. A relay killed between Kafka's
 acknowledgement and marking the rows loses nothing: the next run sends the same event ids again."""
 
-import os
-import select
 import signal
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
-from django.db import connection
 from django.utils import timezone
 
 from outbox.models import OutboxEvent, OutboxStatus
 from outbox.relay import relay_run
 from outbox.services import event_discard, event_requeue
 from outbox.tests.conftest import all_published, by_key, consume, enqueue, relay_until
+from outbox.tests.relays import child_env, line_of, relay_child
 
 pytestmark = [pytest.mark.kafka, pytest.mark.django_db(transaction=True)]
 
@@ -95,11 +89,11 @@ import django
 django.setup()
 import outbox.relay as relay
 
-def _record(rows, failures, lease):
+def outcome_record(rows, failures, lease):
     print("acknowledged", len(rows), len(failures), flush=True)
     time.sleep(600)
 
-relay._record = _record
+relay.outcome_record = outcome_record
 relay.relay_run()
 """
 
@@ -109,36 +103,15 @@ def test_a_relay_killed_after_the_acknowledgement_but_before_marking_loses_nothi
 ):
     # given events over three keys
     written = [enqueue(f"k{n % 3}", {"n": n}) for n in range(12)]
-    # and a relay in another process that Kafka acknowledged, killed (SIGKILL) before it marked the rows
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "orders_project.settings_test",
-        "PYTHONPATH": str(Path(django_settings.BASE_DIR)),
-        "POSTGRES_DB": db["NAME"],
-        "POSTGRES_SERVER": db["HOST"] or "127.0.0.1",
-        "POSTGRES_PORT": str(db["PORT"] or 5432),
-        "POSTGRES_USER": db["USER"],
-        "POSTGRES_PASSWORD": db["PASSWORD"] or "",
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "KAFKA_TOPIC_ORDER_CREATED": event_topic,
-        # the killed relay's lease runs out after 1 s, then the next relay takes its keys over
-        "OUTBOX_RELAY_LEASE_SECONDS": "1",
-    }
-    with open(tmp_path / "child.log", "wb") as log:
-        child = subprocess.Popen([sys.executable, "-c", _CHILD], env=env, stdout=subprocess.PIPE, stderr=log)
-    assert child.stdout is not None
-    try:
-        ready, _, _ = select.select([child.stdout], [], [], 60)
-        line = child.stdout.readline().decode() if ready else ""
-        assert line.split() == ["acknowledged", "12", "0"], (tmp_path / "child.log").read_text()[-2000:]
+    # and a relay in another process that Kafka acknowledged, killed (SIGKILL) before it marked the rows;
+    # its lease runs out after 6 s, then the next relay takes its keys over (long enough for it to
+    # build its producer and be acknowledged inside the lease)
+    env = child_env(kafka_bootstrap=kafka_bootstrap, topic=event_topic, lease_seconds=6)
+    log = tmp_path / "child.log"
+    with relay_child(_CHILD, env, log) as child:
+        assert line_of(child, log) == ["acknowledged", "12", "0"]
         child.send_signal(signal.SIGKILL)
         child.wait(10)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait(10)
-        child.stdout.close()
 
     # then Kafka has every event, and the database still has every row pending, untouched
     ids = [str(r.event_id) for r in written]

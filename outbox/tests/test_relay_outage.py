@@ -2,12 +2,11 @@
 when it is back every row is delivered, in order per key. The link is cut by a TCP proxy in front
 of a Tansu of the test's own, which advertises the proxy so no connection bypasses it."""
 
-import threading
 import time
 from datetime import timedelta
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django.utils import timezone
 
 from orders_project.kafka import topics_create
@@ -15,6 +14,7 @@ from orders_project.tests.waiting import wait_for
 from outbox.models import OutboxEvent, OutboxStatus
 from outbox.relay import relay_run
 from outbox.tests.conftest import all_published, by_key, consume, enqueue, relay_until
+from outbox.tests.relays import in_thread
 
 pytestmark = [pytest.mark.kafka, pytest.mark.django_db(transaction=True)]
 
@@ -78,14 +78,7 @@ def test_no_transaction_stays_open_while_the_relay_waits_for_kafka(proxied_kafka
     waiting = [enqueue(KEYS[n % 4], {"n": n}) for n in range(1, 9)]
 
     # when a relay sends them and waits for acknowledgements that do not come
-    def run_relay() -> None:
-        try:
-            relay_run()
-        finally:
-            connections.close_all()  # a thread keeps its connection otherwise
-
-    relay = threading.Thread(target=run_relay)
-    relay.start()
+    relay = in_thread(relay_run)
     wait_for(lambda: OutboxEvent.objects.filter(claimed_until__isnull=False).exists(), "the relay to lease its keys")
 
     # then, for as long as it waits (10 s for the acknowledgements), no session of this database
