@@ -536,6 +536,20 @@ variable "app_network_policy_enabled" {
   default     = true
 }
 
+variable "app_ingress_controller" {
+  type = object({
+    namespace  = string
+    pod_labels = optional(map(string), {})
+  })
+  description = "The ingress controller's namespace and pod labels: the only pods the NetworkPolicy lets reach the web port (with app_network_policy_enabled). null = any pod or address may, and then FORWARDED_ALLOW_IPS = \"*\" is refused by the chart."
+  default     = null
+
+  validation {
+    condition     = var.app_ingress_controller == null || try(var.app_ingress_controller.namespace != "", false)
+    error_message = "app_ingress_controller.namespace must name the ingress controller's namespace."
+  }
+}
+
 variable "app_extra_config" {
   type        = map(string)
   description = "More non-secret settings for the app's ConfigMap (e.g. GUNICORN_WORKERS, FORWARDED_ALLOW_IPS, LOG_LEVEL); they win over the ones Terraform sets. Secrets never go here."
