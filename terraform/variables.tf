@@ -57,7 +57,7 @@ variable "storage_class" {
 
 variable "strimzi_chart_version" {
   type        = string
-  description = "Version of the strimzi-kafka-operator Helm chart (https://strimzi.io/charts/). 1.x serves only the kafka.strimzi.io/v1 API used here. Helm installs CRDs on first install only: apply the new release's CRDs before raising this."
+  description = "Version of the strimzi-kafka-operator Helm chart (oci://quay.io/strimzi-helm). 1.2 needs Kubernetes 1.30+. 1.x serves only the kafka.strimzi.io/v1 API used here. Helm installs CRDs on first install only: apply the new release's CRDs before raising this."
   default     = "1.2.0"
 
   validation {

@@ -32,8 +32,9 @@ CI_VALUES_FILES = (DEFAULT_VALUES_FILE, PRODUCTION_VALUES_FILE)
 
 RELEASE_NAME = "order-service"
 NAMESPACE = "orders"
-# The chart's floor (Chart.yaml kubeVersion) and the newest minor kubernetes-validate knows.
-KUBERNETES_VERSIONS = ("1.27", "1.33")
+# The stack's floor (Chart.yaml kubeVersion: Strimzi 1.2 needs 1.30) and the newest
+# minor kubernetes-validate knows.
+KUBERNETES_VERSIONS = ("1.30", "1.33")
 
 # The ONE place listing kinds that are not schema-validated: custom resources of the
 # Prometheus Operator, whose CRD schemas kubernetes-validate does not ship and which
