@@ -27,7 +27,8 @@ What differs from a pod, and only this (everything else is the chart's):
 - DJANGO_STATIC_ROOT points at a temporary folder that `collectstatic` fills
   first, as the Dockerfile does at build (the image has them in /app/staticfiles).
 - PATH has .venv/bin first (the image's /opt/venv/bin), the working directory
-  is the repository root (the image's /app), and the processes run as the
+  is the repository root (the image's /app; paths under /app in commands and
+  probes point there), and the processes run as the
   current user, with a writable file system.
 """
 
@@ -73,6 +74,8 @@ PROBE_HOST_IP = "192.0.2.10"
 POD_IP = LOOPBACK
 UNWRITABLE_HOME = "/proc/deploy-smoke-nonexistent-home"
 SMOKE_USER = "deploy-smoke-user"
+# The Dockerfile's WORKDIR, where the image has manage.py and the packages: the checkout here.
+IMAGE_WORKDIR = "/app"
 ORDER_BODY = {
     "user_id": SMOKE_USER,
     "total_amount": "99.98",
@@ -330,11 +333,13 @@ def chart_env(container: dict[str, Any], manifests: list[dict[str, Any]], pod: d
 
 
 def retmp(value: str, tmp: Path) -> str:
-    """/tmp and paths below it moved into this process's own folder (see the module docstring)."""
-    if value == "/tmp":
-        return str(tmp)
-    if value.startswith("/tmp/"):
-        return str(tmp / value[len("/tmp/") :])
+    """/tmp and paths below it moved into this process's own folder, the image's WORKDIR
+    (/app) and paths below it to the checkout (see the module docstring)."""
+    for root, local in (("/tmp", tmp), (IMAGE_WORKDIR, chart.REPO)):
+        if value == root:
+            return str(local)
+        if value.startswith(root + "/"):
+            return str(local / value[len(root) + 1 :])
     return value
 
 

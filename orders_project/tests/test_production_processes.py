@@ -17,7 +17,8 @@ import redis
 from django.conf import settings
 
 from devstack.procs import LOOPBACK, free_port
-from orders_project.heartbeat import TOUCH_INTERVAL_SECONDS, heartbeat_age
+from orders_project.heartbeat import TOUCH_INTERVAL_SECONDS
+from orders_project.heartbeat_probe import heartbeat_age
 from orders_project.tests.processes import BIN, service_env, service_process
 from orders_project.tests.waiting import wait_for
 
@@ -27,6 +28,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 GUNICORN = [str(BIN / "gunicorn"), "--config", "python:orders_project.gunicorn_conf", "orders_project.wsgi"]
 HOST = "orders.example.com"
+PROBE = str(Path(settings.BASE_DIR) / "orders_project" / "heartbeat_probe.py")
 
 
 def _get(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
@@ -135,7 +137,7 @@ def _wait_for_two_beats(path: Path, process: Any, what: str) -> None:
     )
     assert process.alive(), process.log()[-2000:]
     assert heartbeat_age(path) is not None
-    probe = subprocess.run([sys.executable, "-m", "orders_project.heartbeat", str(path), "--max-age", "60"])
+    probe = subprocess.run([sys.executable, "-I", "-S", PROBE, str(path), "--max-age", "60"])
     assert probe.returncode == 0
 
 
