@@ -112,3 +112,42 @@ def test_without_an_ingress_controller_terraform_passes_no_source_and_the_chart_
     assert terraform_locals(["app_ingress_from"]) == {"app_ingress_from": []}
     with pytest.raises(ChartError, match="FORWARDED_ALLOW_IPS"):
         render(with_policy([]))
+
+
+def test_the_migrate_hook_runs_under_this_releases_egress_not_the_previous_ones() -> None:
+    """Helm runs pre-upgrade hooks before it updates the release's policies: the Job
+    needs a policy of its own, made as a hook just before it."""
+    collector = {"ports": [{"port": 4317, "protocol": "TCP"}], "to": [{"ipBlock": {"cidr": "10.9.0.0/16"}}]}
+    manifests = chart_render(
+        [DEFAULT_VALUES_FILE], {"networkPolicy.enabled": True, "networkPolicy.extraEgress": [collector]}
+    )
+    everyone = find(manifests, "NetworkPolicy", "order-service")[0]
+    hook = find(manifests, "NetworkPolicy", "order-service-migrate")[0]
+    job = find(manifests, "Job", "order-service-migrate")[0]
+    hook_annotations = hook["metadata"]["annotations"]
+
+    assert (
+        hook_annotations["helm.sh/hook"] == job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+    )
+    assert int(hook_annotations["helm.sh/hook-weight"]) < int(job["metadata"]["annotations"]["helm.sh/hook-weight"])
+    assert hook_annotations["helm.sh/hook-delete-policy"] == "before-hook-creation,hook-succeeded"
+    # it selects the Job's pods, and only them
+    selector = hook["spec"]["podSelector"]["matchLabels"]
+    assert selector.items() <= job["spec"]["template"]["metadata"]["labels"].items()
+    assert selector["app.kubernetes.io/component"] == "migrate"
+    assert hook["spec"]["egress"] == everyone["spec"]["egress"]
+    assert hook["spec"]["egress"][-1] == collector
+    assert hook["spec"]["ingress"] == []
+    assert "helm.sh/hook" not in everyone["metadata"].get("annotations", {})
+
+
+def test_no_migrate_hook_policy_without_migrations_or_policies() -> None:
+    assert (
+        find(
+            chart_render([DEFAULT_VALUES_FILE], {"networkPolicy.enabled": True, "migrations.enabled": False}),
+            "NetworkPolicy",
+            "order-service-migrate",
+        )
+        == []
+    )
+    assert find(chart_render([DEFAULT_VALUES_FILE]), "NetworkPolicy") == []
