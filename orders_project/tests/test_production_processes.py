@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from django.conf import settings
 
 from devstack.procs import LOOPBACK, free_port
@@ -149,15 +148,6 @@ def test_celery_worker_keeps_its_heartbeat_fresh_and_stops_on_sigterm(tmp_path):
     with service_process(args, env, tmp_path / "worker.log") as worker:
         _wait_for_two_beats(heartbeat, worker, "the worker")
         assert worker.stop(timeout=25) == 0
-
-
-@pytest.fixture
-def beat_broker_url() -> Any:
-    """A Redis database of its own for beat's tasks, emptied afterwards: no worker runs them here."""
-    database = (settings.REDIS_DB + 3) % 16
-    url = f"redis://{settings.REDIS_HOST}:{settings.REDIS_PORT}/{database}"
-    yield url
-    redis.Redis.from_url(url).flushdb()
 
 
 def test_celery_beat_keeps_its_heartbeat_fresh_and_stops_on_sigterm(tmp_path, beat_broker_url):
