@@ -9,7 +9,9 @@
 # no devstack/ or tests), collects static files, and runs as an unprivileged user.
 
 # The base image is written out in both stages (not through an ARG) so scanners see the pinned tag.
-FROM python:3.13.0-slim-bookworm AS build
+# A current 3.13 patch release (security fixes in the interpreter and its bundled
+# libraries); raise it with each Python maintenance release, both stages together.
+FROM python:3.13.16-slim-bookworm AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 RUN python -m venv /opt/venv
@@ -18,7 +20,7 @@ COPY requirements/base.txt /tmp/requirements.txt
 # needed and a missing wheel fails the build instead of compiling something new.
 RUN /opt/venv/bin/pip install --only-binary=:all: -r /tmp/requirements.txt
 
-FROM python:3.13.0-slim-bookworm AS runtime
+FROM python:3.13.16-slim-bookworm AS runtime
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

@@ -20,6 +20,13 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("deploy-check", help="hadolint, chart lint/render, kubernetes-validate, checkov, terraform fmt")
     smoke = commands.add_parser("deploy-smoke", help="run the chart's containers as processes on embedded servers")
     smoke.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, data) for a look")
+    smoke.add_argument(
+        "--sandbox",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run the containers as the pod's user on a read-only file system but their /tmp "
+        "(default: when root, with unshare and setpriv)",
+    )
     chaos = commands.add_parser("chaos", help="break the running service under load; check nothing is lost")
     chaos.add_argument("--scenarios", default="", help="comma-separated scenario numbers (default: all)")
     chaos.add_argument("--quick", action="store_true", help="only the short scenarios, shortened (CI)")
@@ -49,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "deploy-smoke":
         from devstack import deploy_smoke
 
-        return deploy_smoke.run(REPO, keep=args.keep)
+        return deploy_smoke.run(REPO, keep=args.keep, sandbox=args.sandbox)
     from devstack import reset as reset_command
 
     return reset_command.run(REPO, assume_yes=args.yes)

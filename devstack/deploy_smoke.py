@@ -27,8 +27,16 @@ What differs from a pod, and only this (everything else is the chart's):
 - DJANGO_STATIC_ROOT points at a temporary folder that `collectstatic` fills
   first, as the Dockerfile does at build (the image has them in /app/staticfiles).
 - PATH has .venv/bin first (the image's /opt/venv/bin), the working directory
-  is the repository root (the image's /app), and the processes run as the
-  current user, with a writable file system.
+  is the repository root (the image's /app; paths under /app in commands and
+  probes point there).
+- Sandboxed (the default when root, as in CI; devstack/sandbox.py), every
+  container, probe and preStop hook runs as the chart's runAsUser/runAsGroup
+  (10001) with the file system read-only but its own /tmp folder, which is
+  also mounted over /tmp (so the folders live under /var/tmp); a process that
+  writes anywhere else fails the run. collectstatic and create_kafka_topics
+  (the image build's and Terraform's jobs) run as the current user. Without
+  the sandbox (--no-sandbox, or not root), every process runs as the current
+  user with a writable file system.
 """
 
 from __future__ import annotations
@@ -58,6 +66,8 @@ from typing import Any
 from devstack import kafka, postgres, valkey
 from devstack.deploy_check import CheckFailed, render, resource_name
 from devstack.procs import LOOPBACK, Server, free_port, log_tail
+from devstack.sandbox import SCRATCH_PARENT, Sandbox
+from devstack.sandbox import available as sandbox_unavailable
 from tests.deploy import chart
 
 COMPONENTS = ("web", "worker", "beat", "consumer")
@@ -73,6 +83,8 @@ PROBE_HOST_IP = "192.0.2.10"
 POD_IP = LOOPBACK
 UNWRITABLE_HOME = "/proc/deploy-smoke-nonexistent-home"
 SMOKE_USER = "deploy-smoke-user"
+# The Dockerfile's WORKDIR, where the image has manage.py and the packages: the checkout here.
+IMAGE_WORKDIR = "/app"
 ORDER_BODY = {
     "user_id": SMOKE_USER,
     "total_amount": "99.98",
@@ -181,6 +193,8 @@ class Container:
     port_map: dict[int, int] = field(default_factory=dict)
     log: Path = Path()
     popen: subprocess.Popen[bytes] | None = None
+    # Run as the pod's user on a read-only file system (devstack/sandbox.py); None: as is.
+    sandbox: Sandbox | None = None
 
     @property
     def label(self) -> str:
@@ -330,11 +344,13 @@ def chart_env(container: dict[str, Any], manifests: list[dict[str, Any]], pod: d
 
 
 def retmp(value: str, tmp: Path) -> str:
-    """/tmp and paths below it moved into this process's own folder (see the module docstring)."""
-    if value == "/tmp":
-        return str(tmp)
-    if value.startswith("/tmp/"):
-        return str(tmp / value[len("/tmp/") :])
+    """/tmp and paths below it moved into this process's own folder, the image's WORKDIR
+    (/app) and paths below it to the checkout (see the module docstring)."""
+    for root, local in (("/tmp", tmp), (IMAGE_WORKDIR, chart.REPO)):
+        if value == root:
+            return str(local)
+        if value.startswith(root + "/"):
+            return str(local / value[len(root) + 1 :])
     return value
 
 
@@ -388,8 +404,10 @@ def resolve_pod(
     scratch: Path,
     static_root: Path,
     venv_bin: Path,
+    sandbox_stage: Path | None = None,
 ) -> tuple[list[Container], list[Container]]:
-    """(init containers, containers) of a workload, ready to run."""
+    """(init containers, containers) of a workload, ready to run; sandboxed (as the pod's
+    user, read-only but for their /tmp folder) when a sandbox_stage folder is given."""
     template = doc["spec"]["template"]
     spec = template["spec"]
     component = component_of(doc)
@@ -424,7 +442,11 @@ def resolve_pod(
         # No command: the image's CMD, which `args` replaces when given.
         argv = (list(args) if args is not None else list(image_cmd)) if command is None else [*command, *(args or [])]
         argv = [expand(retmp(str(part), tmp), env) for part in argv]
-        return Container(component, container["name"], container, argv, env, grace, tmp, port_map)
+        sandbox = None
+        if sandbox_stage is not None:
+            sandbox = Sandbox.for_container(container, spec, writable=tmp, stage=sandbox_stage)
+            sandbox.prepare()
+        return Container(component, container["name"], container, argv, env, grace, tmp, port_map, sandbox=sandbox)
 
     inits = [one(c) for c in spec.get("initContainers", []) or []]
     return inits, [one(c) for c in spec["containers"]]
@@ -435,9 +457,10 @@ def resolve_pod(
 
 def start(container: Container, repo: Path, logs: Path) -> None:
     container.log = logs / f"{container.label.replace('/', '-')}.log"
+    argv = container.sandbox.wrap(container.argv) if container.sandbox else container.argv
     with open(container.log, "wb") as out:
         container.popen = subprocess.Popen(
-            container.argv,
+            argv,
             cwd=repo,
             env=container.env,
             stdin=subprocess.DEVNULL,
@@ -475,11 +498,18 @@ def chart_command(container: Container, parts: list[Any]) -> list[str]:
     return [expand(retmp(str(part), container.tmp), container.env) for part in parts]
 
 
-def exec_in(container: Container, repo: Path, argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
-    """Like `kubectl exec`: a command with the container's environment."""
-    return subprocess.run(
-        argv, cwd=repo, env=container.env, capture_output=True, text=True, timeout=timeout, check=False
-    )
+def exec_in(
+    container: Container, repo: Path, argv: list[str], timeout: float, *, as_pod: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Like `kubectl exec`: a command with the container's environment, and its sandbox
+    unless as_pod is False: what the image build or the cluster's operators do, as the
+    current user and without the pod's /tmp (whose files it would leave to the pod's user)."""
+    env = container.env
+    if as_pod and container.sandbox is not None:
+        argv = container.sandbox.wrap(argv)
+    elif not as_pod:
+        env = {name: value for name, value in env.items() if not value.startswith(str(container.tmp))}
+    return subprocess.run(argv, cwd=repo, env=env, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 # --- probes ---
@@ -752,7 +782,7 @@ def start_servers(scratch: Path, database: str, servers: list[Server]) -> Server
     return Servers(pg, vk, kf, database)
 
 
-def smoke(repo: Path, scratch: Path, servers: list[Server], running: list[Container]) -> None:
+def smoke(repo: Path, scratch: Path, servers: list[Server], running: list[Container], sandboxed: bool) -> None:
     logs = scratch / "logs"
     logs.mkdir()
     venv_bin = Path(sys.executable).parent
@@ -774,12 +804,16 @@ def smoke(repo: Path, scratch: Path, servers: list[Server], running: list[Contai
         addresses = start_servers(scratch, database, servers)
     static_root = scratch / "staticfiles"
     pods: dict[str, tuple[list[Container], list[Container]]] = {}
+    stage = scratch / "sandbox-stage" if sandboxed else None
     for name, doc in [("migrate", migrate_job), *deployments.items()]:
-        pods[name] = resolve_pod(doc, manifests, image, addresses, scratch / "pods", static_root, venv_bin)
+        pods[name] = resolve_pod(doc, manifests, image, addresses, scratch / "pods", static_root, venv_bin, stage)
     web = pods["web"][1][0]
+    if web.sandbox is not None:
+        note(f"sandbox: every container as uid {web.sandbox.uid}, gid {web.sandbox.gid}, read-only but its /tmp")
 
     with timed("collectstatic (the image does it at build)"):
-        result = exec_in(web, repo, ["python", "manage.py", "collectstatic", "--noinput", "--verbosity", "0"], 300)
+        command = ["python", "manage.py", "collectstatic", "--noinput", "--verbosity", "0"]
+        result = exec_in(web, repo, command, 300, as_pod=False)
         if result.returncode != 0:
             raise SmokeFailed(f"collectstatic exited {result.returncode}:\n{result.stdout}{result.stderr}")
     with timed("migrate Job"):
@@ -789,7 +823,7 @@ def smoke(repo: Path, scratch: Path, servers: list[Server], running: list[Contai
             note(f"{container.label}: {shlex.join(container.argv)}")
             run_to_end(container, repo, logs, MIGRATE_TIMEOUT)
     with timed("Kafka topics (Strimzi's KafkaTopics in a cluster)"):
-        result = exec_in(web, repo, ["python", "manage.py", "create_kafka_topics"], 120)
+        result = exec_in(web, repo, ["python", "manage.py", "create_kafka_topics"], 120, as_pod=False)
         if result.returncode != 0:
             raise SmokeFailed(f"create_kafka_topics exited {result.returncode}:\n{result.stdout}{result.stderr}")
     with timed("start web, worker, beat, consumer"):
@@ -842,16 +876,25 @@ def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
-def run(repo: Path, keep: bool = False) -> int:
+def run(repo: Path, keep: bool = False, sandbox: bool | None = None) -> int:
+    """sandbox None: sandboxed when this process can (root with unshare and setpriv, as in CI)."""
     os.chdir(repo)
+    why_not = sandbox_unavailable()
+    if sandbox and why_not:
+        print(f"deploy-smoke: cannot sandbox: {why_not}", file=sys.stderr)
+        return 2
+    sandboxed = why_not is None if sandbox is None else sandbox
+    if not sandboxed:
+        note(f"no sandbox ({why_not or '--no-sandbox'}): the containers run as the current user, file system writable")
     # `timeout 300` in CI sends SIGTERM: stop what was started instead of leaving it running.
     signal.signal(signal.SIGTERM, _terminate)
-    scratch = Path(tempfile.mkdtemp(prefix="orders-deploy-smoke-"))
+    # Sandboxed, each process's /tmp folder is mounted over /tmp: the folders live elsewhere.
+    scratch = Path(tempfile.mkdtemp(prefix="orders-deploy-smoke-", dir=SCRATCH_PARENT if sandboxed else None))
     servers: list[Server] = []
     running: list[Container] = []
     code = 0
     try:
-        smoke(repo, scratch, servers, running)
+        smoke(repo, scratch, servers, running, sandboxed)
     except SmokeFailed as exc:
         code = 1
         print(f"\ndeploy-smoke: FAILED: {exc}", file=sys.stderr, flush=True)

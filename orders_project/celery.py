@@ -12,6 +12,7 @@ from celery.signals import setup_logging, worker_process_init, worker_process_sh
 
 # Connects the receivers that serve /metrics of the worker and beat and count tasks in flight.
 from orders_project import celery_metrics  # noqa: F401
+from orders_project.heartbeat import TOUCH_INTERVAL_SECONDS, heartbeat_touch
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orders_project.settings")
 
@@ -27,10 +28,6 @@ class HeartbeatStep(bootsteps.StartStopStep):
     requires = ("celery.worker.components:Timer",)
 
     def start(self, worker: Any) -> None:
-        # Imported here, not at the top: `python -m orders_project.heartbeat` (the probe)
-        # imports this package first and must not find its own module already loaded.
-        from orders_project.heartbeat import TOUCH_INTERVAL_SECONDS, heartbeat_touch
-
         heartbeat_touch(force=True)
         self.timer_ref = worker.timer.call_repeatedly(TOUCH_INTERVAL_SECONDS, partial(heartbeat_touch, force=True))
 

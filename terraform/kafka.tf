@@ -1,9 +1,11 @@
 # Strimzi cluster operator. It installs the kafka.strimzi.io CRDs (first install only:
 # Helm never upgrades CRDs, README "Upgrades") and watches its own namespace and
-# var.namespace, where the Kafka cluster and its topics live.
+# var.namespace, where the Kafka cluster and its topics live. Strimzi publishes its
+# chart as an OCI artifact; the https://strimzi.io/charts/ repository is deprecated.
+# Strimzi 1.2 needs Kubernetes 1.30 or newer (the floor of the whole stack: README).
 resource "helm_release" "strimzi" {
   name       = "strimzi"
-  repository = "https://strimzi.io/charts/"
+  repository = "oci://quay.io/strimzi-helm"
   chart      = "strimzi-kafka-operator"
   version    = var.strimzi_chart_version
   namespace  = kubernetes_namespace_v1.strimzi.metadata[0].name

@@ -59,6 +59,14 @@ locals {
     REDIS_PORT = "6379"
   }
 
+  # NetworkPolicy peers that may reach the web port: the ingress controller's pods in its
+  # namespace (both selectors in one peer: those pods, not the whole namespace), or any
+  # source without var.app_ingress_controller.
+  app_ingress_from = var.app_ingress_controller == null ? [] : [{
+    namespaceSelector = { matchLabels = { "kubernetes.io/metadata.name" = var.app_ingress_controller.namespace } }
+    podSelector       = { matchLabels = var.app_ingress_controller.pod_labels }
+  }]
+
   # Values of the order-service chart (charts/order-service/values.yaml); app.tf
   # passes them, then var.app_values_overrides on top.
   app_values = {
@@ -89,7 +97,8 @@ locals {
       }
     }
     networkPolicy = {
-      enabled = var.app_network_policy_enabled
+      enabled     = var.app_network_policy_enabled
+      ingressFrom = local.app_ingress_from
     }
   }
 

@@ -57,7 +57,7 @@ variable "storage_class" {
 
 variable "strimzi_chart_version" {
   type        = string
-  description = "Version of the strimzi-kafka-operator Helm chart (https://strimzi.io/charts/). 1.x serves only the kafka.strimzi.io/v1 API used here. Helm installs CRDs on first install only: apply the new release's CRDs before raising this."
+  description = "Version of the strimzi-kafka-operator Helm chart (oci://quay.io/strimzi-helm). 1.2 needs Kubernetes 1.30+. 1.x serves only the kafka.strimzi.io/v1 API used here. Helm installs CRDs on first install only: apply the new release's CRDs before raising this."
   default     = "1.2.0"
 
   validation {
@@ -539,6 +539,20 @@ variable "app_network_policy_enabled" {
   type        = bool
   description = "Render the chart's NetworkPolicies (ingress to the web port only; egress to DNS, PostgreSQL, Redis and Kafka ports). Needs a CNI that enforces them."
   default     = true
+}
+
+variable "app_ingress_controller" {
+  type = object({
+    namespace  = string
+    pod_labels = optional(map(string), {})
+  })
+  description = "The ingress controller's namespace and pod labels: the only pods the NetworkPolicy lets reach the web port (with app_network_policy_enabled). null = any pod or address may, and then FORWARDED_ALLOW_IPS = \"*\" is refused by the chart."
+  default     = null
+
+  validation {
+    condition     = var.app_ingress_controller == null || try(var.app_ingress_controller.namespace != "", false)
+    error_message = "app_ingress_controller.namespace must name the ingress controller's namespace."
+  }
 }
 
 variable "app_extra_config" {

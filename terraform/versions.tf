@@ -10,8 +10,9 @@ terraform {
     }
     helm = {
       source = "hashicorp/helm"
-      # 3.x: provider `kubernetes = {...}` attribute and list-typed `set`.
-      version = "~> 3.3"
+      # 3.x: provider `kubernetes = {...}` attribute and list-typed `set`. 3.1.1 is the
+      # newest published 3.x release this was written against; ~> lets patches in.
+      version = "~> 3.1.1"
     }
     random = {
       source  = "hashicorp/random"

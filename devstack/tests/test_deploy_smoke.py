@@ -4,13 +4,16 @@ Kubernetes would give a container, $(VAR) expansion, the per-process /tmp, the i
 from __future__ import annotations
 
 import base64
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from devstack import deploy_smoke
+from devstack import deploy_smoke, sandbox
 from devstack.procs import Server
+from tests.deploy.chart import DEFAULT_VALUES_FILE, chart_render
 
 POD = {"name": "order-service-web-smoke", "namespace": "orders", "labels": {"app": "web"}}
 
@@ -158,3 +161,29 @@ def test_image_env_and_cmd_come_from_the_last_stage(tmp_path: Path) -> None:
 )
 def test_quantity(value: str, expected: float) -> None:
     assert deploy_smoke.quantity(value) == expected
+
+
+def test_sandboxed_containers_run_as_the_user_the_chart_names() -> None:
+    if sandbox.available() is not None:
+        pytest.skip(f"no sandbox here: {sandbox.available()}")
+    manifests = chart_render([DEFAULT_VALUES_FILE])
+    deployments, _job = deploy_smoke.workloads(manifests)
+    # Not under /tmp: the sandbox mounts each process's folder over /tmp.
+    scratch = Path(tempfile.mkdtemp(prefix="sandbox-test-", dir=sandbox.SCRATCH_PARENT))
+    try:
+        _inits, (worker,) = deploy_smoke.resolve_pod(
+            deployments["worker"],
+            manifests,
+            ({}, []),
+            _servers(),
+            scratch / "pods",
+            scratch,
+            Path("/v"),
+            scratch / "stage",
+        )
+        assert worker.sandbox is not None
+        assert (worker.sandbox.uid, worker.sandbox.gid) == (10001, 10001)
+        assert worker.sandbox.writable == worker.tmp
+        assert worker.tmp.stat().st_uid == 10001
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

@@ -1,15 +1,19 @@
-"""The heartbeat probe command that the chart runs for worker, beat and consumer."""
+"""The heartbeat probe that the chart runs for worker, beat and consumer (by path, as the chart does),
+and the touch the processes make."""
 
 import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from orders_project.heartbeat import heartbeat_touch
 
+PROBE = Path(__file__).resolve().parents[1] / "heartbeat_probe.py"
+
 
 def _probe(path, max_age="60") -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "orders_project.heartbeat", str(path), "--max-age", max_age]
+    command = [sys.executable, "-I", "-S", str(PROBE), str(path), "--max-age", max_age]
     return subprocess.run(command, capture_output=True, text=True)
 
 

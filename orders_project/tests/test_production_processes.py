@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from django.conf import settings
 
 from devstack.procs import LOOPBACK, free_port
-from orders_project.heartbeat import TOUCH_INTERVAL_SECONDS, heartbeat_age
+from orders_project.heartbeat import TOUCH_INTERVAL_SECONDS
+from orders_project.heartbeat_probe import heartbeat_age
 from orders_project.tests.processes import BIN, service_env, service_process
 from orders_project.tests.waiting import wait_for
 
@@ -27,6 +27,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 GUNICORN = [str(BIN / "gunicorn"), "--config", "python:orders_project.gunicorn_conf", "orders_project.wsgi"]
 HOST = "orders.example.com"
+PROBE = str(Path(settings.BASE_DIR) / "orders_project" / "heartbeat_probe.py")
 
 
 def _get(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
@@ -135,7 +136,7 @@ def _wait_for_two_beats(path: Path, process: Any, what: str) -> None:
     )
     assert process.alive(), process.log()[-2000:]
     assert heartbeat_age(path) is not None
-    probe = subprocess.run([sys.executable, "-m", "orders_project.heartbeat", str(path), "--max-age", "60"])
+    probe = subprocess.run([sys.executable, "-I", "-S", PROBE, str(path), "--max-age", "60"])
     assert probe.returncode == 0
 
 
@@ -147,15 +148,6 @@ def test_celery_worker_keeps_its_heartbeat_fresh_and_stops_on_sigterm(tmp_path):
     with service_process(args, env, tmp_path / "worker.log") as worker:
         _wait_for_two_beats(heartbeat, worker, "the worker")
         assert worker.stop(timeout=25) == 0
-
-
-@pytest.fixture
-def beat_broker_url() -> Any:
-    """A Redis database of its own for beat's tasks, emptied afterwards: no worker runs them here."""
-    database = (settings.REDIS_DB + 3) % 16
-    url = f"redis://{settings.REDIS_HOST}:{settings.REDIS_PORT}/{database}"
-    yield url
-    redis.Redis.from_url(url).flushdb()
 
 
 def test_celery_beat_keeps_its_heartbeat_fresh_and_stops_on_sigterm(tmp_path, beat_broker_url):

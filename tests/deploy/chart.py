@@ -31,8 +31,9 @@ DEFAULT_VALUES_FILE = CHART_DIR / "ci" / "default-values.yaml"
 
 RELEASE_NAME = "order-service"
 NAMESPACE = "orders"
-# The chart's floor (Chart.yaml kubeVersion) and the newest minor kubernetes-validate knows.
-KUBERNETES_VERSIONS = ("1.27", "1.33")
+# The stack's floor (Chart.yaml kubeVersion: Strimzi 1.2 needs 1.30) and the newest
+# minor kubernetes-validate knows.
+KUBERNETES_VERSIONS = ("1.30", "1.33")
 
 # The ONE place listing kinds that are not schema-validated: custom resources of the
 # Prometheus Operator, whose CRD schemas kubernetes-validate does not ship and which

@@ -33,7 +33,7 @@ CONTRACT_COMMANDS = {
     "consumer": shlex.split("python manage.py consume_user_events"),
     "migrate": shlex.split("python manage.py migrate --noinput"),
 }
-HEARTBEAT_PROBE = ["python", "-m", "orders_project.heartbeat", "/tmp/heartbeat", "--max-age", "60"]
+HEARTBEAT_PROBE = ["python", "-I", "-S", "/app/orders_project/heartbeat_probe.py", "/tmp/heartbeat", "--max-age", "60"]
 CONTAINER_SECURITY = {
     "runAsNonRoot": True,
     "runAsUser": 10001,

@@ -1,0 +1,16 @@
+"""Fixtures shared by the tests that run the service's processes."""
+
+from collections.abc import Iterator
+
+import pytest
+import redis
+from django.conf import settings
+
+
+@pytest.fixture
+def beat_broker_url() -> Iterator[str]:
+    """A Redis database of its own for beat's tasks, emptied afterwards: no worker runs them here."""
+    database = (settings.REDIS_DB + 3) % 16
+    url = f"redis://{settings.REDIS_HOST}:{settings.REDIS_PORT}/{database}"
+    yield url
+    redis.Redis.from_url(url).flushdb()

@@ -1,0 +1,73 @@
+"""At most one Celery beat schedules: real beat processes against the test database,
+each with production settings. The one holding the beat lock schedules; the others
+wait (alive, heartbeat fresh), stop cleanly on SIGTERM, and take over when it stops;
+a holder whose lock session is gone stops."""
+
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from orders_project.beat_lock import BEAT_LOCK_KEY
+from orders_project.tests.processes import BIN, ServiceProcess, service_env, service_process
+from orders_project.tests.waiting import wait_for
+
+# transaction=True: the children use the test database, which the test must not hold open.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+BEAT = [str(BIN / "celery"), "-A", "orders_project", "beat", "--loglevel", "INFO", "--pidfile="]
+ACQUIRED = "beat lock acquired"
+WAITING = "another beat holds the beat lock"
+
+
+def _env(tmp_path: Path, name: str, broker_url: str) -> dict[str, str]:
+    return service_env(HEARTBEAT_FILE=str(tmp_path / f"{name}.heartbeat"), CELERY_BROKER_URL=broker_url)
+
+
+def _wait_for_line(process: ServiceProcess, line: str, what: str) -> None:
+    wait_for(lambda: line in process.log() or not process.alive(), what)
+    assert process.alive(), process.log()[-3000:]
+    assert line in process.log()
+
+
+def test_a_second_beat_waits_for_the_lock_and_takes_over_when_the_first_stops(tmp_path, beat_broker_url):
+    with service_process(BEAT, _env(tmp_path, "first", beat_broker_url), tmp_path / "first.log") as first:
+        _wait_for_line(first, ACQUIRED, "the first beat to take the lock")
+
+        # a beat started while another schedules waits, with a fresh heartbeat (its probe passes)
+        with service_process(BEAT, _env(tmp_path, "extra", beat_broker_url), tmp_path / "extra.log") as extra:
+            _wait_for_line(extra, WAITING, "the extra beat to wait for the lock")
+            wait_for(lambda: (tmp_path / "extra.heartbeat").exists(), "the waiting beat's heartbeat")
+            assert ACQUIRED not in extra.log()
+            # and stops cleanly on SIGTERM while it waits
+            assert extra.stop(timeout=25) == 0
+
+        with service_process(BEAT, _env(tmp_path, "second", beat_broker_url), tmp_path / "second.log") as second:
+            _wait_for_line(second, WAITING, "the second beat to wait for the lock")
+            assert ACQUIRED not in second.log()
+
+            # when the first beat stops
+            assert first.stop(timeout=25) == 0
+
+            # then the second one takes over
+            _wait_for_line(second, ACQUIRED, "the second beat to take over")
+            assert second.stop(timeout=25) == 0
+
+
+def test_a_beat_whose_lock_session_is_gone_stops(tmp_path, beat_broker_url):
+    with service_process(BEAT, _env(tmp_path, "beat", beat_broker_url), tmp_path / "beat.log") as beat:
+        _wait_for_line(beat, ACQUIRED, "beat to take the lock")
+
+        # PostgreSQL ends the session holding the lock (as it does for a node it cannot reach)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks"
+                " WHERE locktype = 'advisory' AND classid::bigint = %s AND objid::bigint = %s AND granted",
+                [BEAT_LOCK_KEY >> 32, BEAT_LOCK_KEY & 0xFFFFFFFF],
+            )
+            assert cursor.fetchall() == [(True,)]
+
+        # then beat stops within a tick instead of scheduling without the lock
+        wait_for(lambda: not beat.alive(), "beat to stop after losing its lock")
+        assert beat.stop() != 0
+        assert "beat lock's PostgreSQL connection failed" in beat.log()
