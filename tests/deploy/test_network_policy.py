@@ -4,6 +4,7 @@ the chart's NetworkPolicy and its rules, and what Terraform's example gives it."
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 from typing import Any
 
 import hcl2
@@ -108,8 +109,14 @@ def test_terraform_names_the_ingress_controller_as_the_only_source_in_the_exampl
 
 
 @needs_terraform
-def test_without_an_ingress_controller_terraform_passes_no_source_and_the_chart_refuses_any_proxy() -> None:
-    assert terraform_locals(["app_ingress_from"]) == {"app_ingress_from": []}
+def test_without_an_ingress_controller_terraform_passes_no_source_and_the_chart_refuses_any_proxy(
+    tmp_path: Path,
+) -> None:
+    # The proxies named by address instead (app_num_proxies defaults to 1, which needs them).
+    tfvars = tmp_path / "no-controller.tfvars"
+    tfvars.write_text('app_extra_config = { FORWARDED_ALLOW_IPS = "10.0.0.0/8" }\n')
+
+    assert terraform_locals(["app_ingress_from"], var_file=tfvars) == {"app_ingress_from": []}
     with pytest.raises(ChartError, match="FORWARDED_ALLOW_IPS"):
         render(with_policy([]))
 
