@@ -183,10 +183,8 @@ class SkipLimitPagination(BasePagination):
             ),
             parameter(
                 "cursor",
-                "Opaque position from a `next` link; not with `skip`.",
-                {
-                    "type": "string",
-                    "maxLength": 200,
-                },
+                "Opaque position, valid only as this API wrote it in a `next` link (base64url, no padding);"
+                " not with `skip`. Any other value is a 400 `validation_error` on `cursor`.",
+                {"type": "string", "minLength": 1, "maxLength": CURSOR_MAX_LENGTH, "pattern": "^[A-Za-z0-9_-]+$"},
             ),
         ]
