@@ -1,18 +1,13 @@
 """Changelist lookups from the query string are a 'bad filter' answer (`?e=1`), never a 500."""
 
 import pytest
-from django.test import Client
 
 from orders.tests.factories import OrderFactory
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def admin_client(admin_user) -> Client:
-    client = Client()
-    client.force_login(admin_user)
-    return client
+# admin_client: pytest-django's, a Client logged in as a superuser.
 
 
 @pytest.mark.parametrize(
