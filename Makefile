@@ -60,13 +60,16 @@ test: install ## Run the test suite (embedded PostgreSQL/Valkey when env names n
 	$(PY) -m devstack test -- $(PYTEST_ARGS)
 
 FUZZ_MAX_EXAMPLES ?= 1000
+FUZZ_STATEFUL_EXAMPLES ?= 200
+FUZZ_STATEFUL_STEPS ?= 10
 # BROWSER_SCREENSHOTS=<dir> (relative to the repo, or absolute) also saves the named
 # pages the tests visit, for a reviewer; failures always save one (.dev/browser-failures/).
 test-browser: install ## Only the Chromium tests (tests/browser): admin, operations page, browsable API, API docs
 	$(PY) -m devstack test -- -m browser tests/browser $(PYTEST_ARGS)
 
-fuzz: install ## Schemathesis, long and random: FUZZ_MAX_EXAMPLES (1000) requests per operation and mode
-	FUZZ_MAX_EXAMPLES=$(FUZZ_MAX_EXAMPLES) FUZZ_RANDOM=1 $(PY) -m devstack test -- orders/tests/test_schemathesis.py $(PYTEST_ARGS)
+fuzz: install ## Schemathesis, long and random: FUZZ_MAX_EXAMPLES (1000) requests per operation and mode, then FUZZ_STATEFUL_EXAMPLES (200) linked scenarios
+	FUZZ_MAX_EXAMPLES=$(FUZZ_MAX_EXAMPLES) FUZZ_STATEFUL_EXAMPLES=$(FUZZ_STATEFUL_EXAMPLES) FUZZ_STATEFUL_STEPS=$(FUZZ_STATEFUL_STEPS) \
+	  FUZZ_RANDOM=1 $(PY) -m devstack test -- orders/tests/test_schemathesis.py $(PYTEST_ARGS)
 
 lint: install ## ruff check, ruff format --check, mypy
 	$(VENV)/bin/ruff check .

@@ -14,6 +14,7 @@ from orders import selectors, services
 from orders.models import Order, OrderItem, OrderStatusChange
 from orders.replay import ReplayFilter, orders_replay
 from orders.transitions import InvalidTransition
+from orders_project.admin_lookups import SafeLookupsAdmin
 from orders_project.counting import BoundedCountPaginator
 
 # The replay action works inside the request: a few orders (each has at most three
@@ -72,7 +73,7 @@ CANCEL_MAX_ORDERS = 100
 STAFF_CANCEL_REASON = "cancelled_by_staff"
 
 
-class OrderStaffAdmin(admin.ModelAdmin):
+class OrderStaffAdmin(SafeLookupsAdmin):
     """The "Cancel selected orders" action (permission orders.cancel_order) and the
     order page's events (outbox rows, for staff who may view the outbox)."""
 
@@ -177,7 +178,7 @@ admin.site.unregister(AuthToken)
 
 
 @admin.register(AuthToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(SafeLookupsAdmin):
     list_display = ["user", "created", "expiry"]
     list_filter = ["expiry"]
     search_fields = ["user__username"]

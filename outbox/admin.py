@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
+from orders_project.admin_lookups import SafeLookupsAdmin
 from orders_project.counting import BoundedCountPaginator, count_bounded
 from outbox import services
 from outbox.models import OutboxEvent, OutboxStatus
@@ -39,7 +40,7 @@ class EventTypeFilter(_SettingsChoicesFilter):
 
 
 @admin.register(OutboxEvent)
-class OutboxEventAdmin(admin.ModelAdmin):
+class OutboxEventAdmin(SafeLookupsAdmin):
     list_display = ["id", "event_type", "topic", "key", "status", "attempts", "age", "short_error", "published_at"]
     list_filter = ["status", TopicFilter, EventTypeFilter]
     search_fields = ["event_id", "key"]

@@ -6,8 +6,11 @@ from typing import Any
 import django_filters
 from django.core.exceptions import ValidationError
 from django_filters.fields import IsoDateTimeField
+from drf_spectacular.utils import extend_schema_field
 
 from orders.models import Order, OrderStatus
+
+USER_ID_MAX_LENGTH = 64
 
 
 class UTCDateTimeField(IsoDateTimeField):
@@ -32,9 +35,14 @@ class UTCDateTimeFilter(django_filters.IsoDateTimeFilter):
     field_class = UTCDateTimeField
 
 
+@extend_schema_field({"type": "string", "maxLength": USER_ID_MAX_LENGTH, "pattern": "^[^\\x00]*$"})
+class UserIdFilter(django_filters.CharFilter):
+    """An exact user id; the schema says what the form field refuses (longer ids, NUL)."""
+
+
 class OrderFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=OrderStatus.choices)
-    user_id = django_filters.CharFilter(max_length=64)
+    user_id = UserIdFilter(max_length=USER_ID_MAX_LENGTH)
     created_after = UTCDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = UTCDateTimeFilter(field_name="created_at", lookup_expr="lt")
 

@@ -7,6 +7,7 @@ from typing import Any
 import pycountry
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import empty
 
 from orders.models import (
     MAX_ITEM_PRICE,
@@ -22,6 +23,28 @@ from orders_project.api.serializers import StrictInputSerializer
 
 # ISO 4217 codes that are not money: testing, "no currency", and precious metals.
 _NOT_MONEY = {"XTS", "XXX", "XAU", "XAG", "XPD", "XPT"}
+CURRENCY_CODES = sorted(currency.alpha_3 for currency in pycountry.currencies if currency.alpha_3 not in _NOT_MONEY)
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "enum": CURRENCY_CODES,
+        "description": "ISO 4217 code of a currency (not a test code or a metal); any case is accepted.",
+    }
+)
+class CurrencyField(serializers.CharField):
+    """An ISO 4217 money code, in any case; upper case inside."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(min_length=3, max_length=3, **kwargs)
+
+    def run_validation(self, data: Any = empty) -> Any:
+        value = super().run_validation(data)  # the length checks first, as before
+        code = value.upper()
+        if code in _NOT_MONEY or pycountry.currencies.get(alpha_3=code) is None:
+            raise serializers.ValidationError(f"{value!r} is not an ISO 4217 currency code.")
+        return code
 
 
 class OrderItemInputSerializer(StrictInputSerializer):
@@ -32,7 +55,7 @@ class OrderItemInputSerializer(StrictInputSerializer):
 
 class OrderCreateInputSerializer(StrictInputSerializer):
     user_id = serializers.CharField(min_length=1, max_length=64)
-    currency = serializers.CharField(min_length=3, max_length=3, help_text="ISO 4217 code, any case.")
+    currency = CurrencyField()
     items = OrderItemInputSerializer(many=True, min_length=1, max_length=MAX_ITEMS_PER_ORDER)  # type: ignore[call-arg]  # ListSerializer kwargs the stubs miss
     shipping_address = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
     total_amount = serializers.DecimalField(
@@ -44,12 +67,6 @@ class OrderCreateInputSerializer(StrictInputSerializer):
         min_value=Decimal("0"),
         help_text="Optional check: when given it must equal the sum of quantity x price.",
     )
-
-    def validate_currency(self, value: str) -> str:
-        code = value.upper()
-        if code in _NOT_MONEY or pycountry.currencies.get(alpha_3=code) is None:
-            raise serializers.ValidationError(f"{value!r} is not an ISO 4217 currency code.")
-        return code
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         attrs["items"] = [ItemInput(**item) for item in attrs["items"]]

@@ -12,6 +12,7 @@ derandomized so a run is repeatable; `make fuzz` runs many more, randomly.
 
 import io
 import os
+import uuid
 
 import pytest
 import schemathesis
@@ -26,19 +27,27 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    ensure_resource_availability,
+    positive_data_acceptance,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
 
+from orders.models import Order
 from orders.tests.conftest import ORDERS_URL
 from orders.tests.factories import OrderFactory
+from orders_project.api.pagination import cursor_encode
 
 pytestmark = pytest.mark.django_db
 
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "25"))
 # `make fuzz` sets FUZZ_RANDOM=1 to explore new inputs on every run.
 DERANDOMIZE = os.environ.get("FUZZ_RANDOM", "") != "1"
+RUN = settings(derandomize=DERANDOMIZE, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+# The stateful phase: scenarios of up to STATEFUL_STEPS linked calls.
+STATEFUL_MAX_EXAMPLES = int(os.environ.get("FUZZ_STATEFUL_EXAMPLES", "5"))
+STATEFUL_STEPS = int(os.environ.get("FUZZ_STATEFUL_STEPS", "5"))
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -46,6 +55,8 @@ CHECKS = [
     response_headers_conformance,
     response_schema_conformance,
 ]
+# Valid requests are not refused; what a create returns can be read at once.
+STATEFUL_CHECKS = [positive_data_acceptance, ensure_resource_availability]
 
 
 @pytest.fixture
@@ -73,27 +84,40 @@ def auth_headers(db) -> dict[str, str]:
 
 
 @pytest.fixture
-def order_ids(db) -> list[str]:
+def orders(db) -> list[Order]:
     """Existing orders, so that `{id}` paths reach past the 404 (one can be cancelled, one cannot)."""
-    return [str(OrderFactory.create().id), str(OrderFactory.create(status="cancelled").id)]
+    return [OrderFactory.create(), OrderFactory.create(status="cancelled")]
 
 
-def _steer(case, data, mode: GenerationMode, order_ids: list[str]) -> None:
-    """Point some generated requests at what exists, so they reach the code behind the 404s and 400s."""
-    if "id" in (case.path_parameters or {}):
-        case.path_parameters["id"] = data.draw(st.sampled_from([case.path_parameters["id"], *order_ids]))
-    creating = mode is GenerationMode.POSITIVE and case.method == "POST" and case.path == ORDERS_URL
-    if creating and isinstance(case.body, dict) and data.draw(st.booleans()):
-        # Random three letters are rarely ISO 4217, random items rarely valid, a random total rarely right.
-        case.body["currency"] = data.draw(st.sampled_from(["USD", "eur", "JPY"]))
-        case.body["items"] = [{"product_id": "p1", "quantity": 2, "price": "9.99"}]
+def _make_valid(case, cursor: str) -> None:
+    """Give a request generated as valid what no schema can state.
+
+    A valid cursor is one the API wrote (the schema gives only its alphabet), and not with
+    `skip`; a valid `total_amount` is the sum of the items; an Idempotency-Key already used
+    with another body is a 422 (each valid create gets a fresh one).
+    """
+    if "cursor" in (case.query or {}):
+        case.query["cursor"] = cursor
+        case.query.pop("skip", None)
+    if case.method == "POST" and case.path == ORDERS_URL and isinstance(case.body, dict):
         case.body.pop("total_amount", None)
+        if "Idempotency-Key" in (case.headers or {}):
+            case.headers["Idempotency-Key"] = uuid.uuid4().hex
+
+
+def _steer(case, data, mode: GenerationMode, orders: list[Order]) -> None:
+    """Point some generated requests at what exists, so they reach the code behind the 404s."""
+    if "id" in (case.path_parameters or {}):
+        ids = [case.path_parameters["id"], *(str(order.id) for order in orders)]
+        case.path_parameters["id"] = data.draw(st.sampled_from(ids))
+    if mode is GenerationMode.POSITIVE:
+        _make_valid(case, data.draw(st.sampled_from([cursor_encode(o.created_at, o.id) for o in orders])))
 
 
 # Schemathesis's own pytest integration (schema.parametrize / from_fixture) reaches into
 # pytest internals that pytest 9 renamed, so each operation is driven with Hypothesis here.
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=str)
-def test_api_answers_as_its_schema_says(wsgi_app, auth_headers, order_ids, mode):
+def test_api_answers_as_its_schema_says(wsgi_app, auth_headers, orders, mode):
     schema = schemathesis.openapi.from_wsgi("/api/schema/", wsgi_app)
     results = list(schema.get_all_operations())
     operations = [result.ok() for result in results if isinstance(result, Ok)]
@@ -102,18 +126,32 @@ def test_api_answers_as_its_schema_says(wsgi_app, auth_headers, order_ids, mode)
     for operation in operations:
 
         @given(case=operation.as_strategy(generation_mode=mode), data=st.data())
-        @settings(
-            max_examples=MAX_EXAMPLES,
-            derandomize=DERANDOMIZE,
-            deadline=None,
-            database=None,
-            suppress_health_check=list(HealthCheck),
-        )
+        @settings(RUN, max_examples=MAX_EXAMPLES)
         def call_and_validate(case, data):
-            _steer(case, data, mode, order_ids)
-            case.call_and_validate(headers=auth_headers, checks=CHECKS)
+            _steer(case, data, mode, orders)
+            case.call_and_validate(headers=auth_headers, checks=[*CHECKS, positive_data_acceptance])
 
         call_and_validate()
+
+
+def test_api_answers_as_its_schema_says_along_linked_calls(wsgi_app, auth_headers, orders):
+    """The stateful phase: sequences of calls along the links Schemathesis infers (a created
+    order's id into read, history and cancel), valid and invalid requests mixed."""
+    schema = schemathesis.openapi.from_wsgi("/api/schema/", wsgi_app)
+    newest_cursor = cursor_encode(orders[-1].created_at, orders[-1].id)
+
+    class OrderService(schema.as_state_machine()):  # type: ignore[misc]  # a class built at run time
+        def before_call(self, case):
+            if case.meta is not None and case.meta.generation.mode is GenerationMode.POSITIVE:
+                _make_valid(case, newest_cursor)
+
+        def get_call_kwargs(self, case):
+            return {"headers": auth_headers}
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs):
+            case.validate_response(response, checks=[*CHECKS, *STATEFUL_CHECKS], transport_kwargs=kwargs)
+
+    OrderService.run(settings=settings(RUN, max_examples=STATEFUL_MAX_EXAMPLES, stateful_step_count=STATEFUL_STEPS))
 
 
 # What Schemathesis found in the schema, pinned here so the schema cannot drift back.
@@ -143,3 +181,34 @@ def test_schema_idempotency_key_is_bounded_printable_ascii(openapi):
     (header,) = [p for p in openapi["paths"][ORDERS_URL]["post"]["parameters"] if p["in"] == "header"]
 
     assert header["schema"] == {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7e]+$"}
+
+
+def test_schema_create_states_what_the_serializers_refuse(openapi):
+    schemas = openapi["components"]["schemas"]
+    create, item = schemas["OrderCreateInputRequest"]["properties"], schemas["OrderItemInputRequest"]["properties"]
+    not_blank = "^[\\s\\x1c-\\x1f\\x85]*[^\\s\\x1c-\\x1f\\x85\\x00][^\\x00]*$"
+
+    # "000", "ZZZ" or a metal were generated as valid currencies, `items: []` as a valid list
+    assert create["currency"]["allOf"] == [{"$ref": "#/components/schemas/CurrencyEnum"}]
+    assert {"USD", "EUR", "JPY"} <= set(schemas["CurrencyEnum"]["enum"])
+    assert not {"XAU", "XTS", "XXX"} & set(schemas["CurrencyEnum"]["enum"])
+    assert (create["items"]["minItems"], create["items"]["maxItems"]) == (1, 100)
+    # "\r" or a NUL were valid ids; "-1", "" and "." valid prices
+    assert create["user_id"]["pattern"] == item["product_id"]["pattern"] == not_blank
+    assert create["shipping_address"]["pattern"] == "^[^\\x00]*$"
+    assert item["price"]["pattern"] == "^[0-9]{1,6}(?:\\.[0-9]{1,2})?$"
+    assert create["total_amount"]["pattern"] == "^[0-9]{1,16}(?:\\.[0-9]{1,2})?$"
+    assert schemas["OrderCancelInputRequest"]["properties"]["reason"]["pattern"] == not_blank
+
+
+def test_schema_list_parameters_state_what_the_list_refuses(openapi):
+    parameters = {p["name"]: p for p in openapi["paths"][ORDERS_URL]["get"]["parameters"]}
+
+    assert parameters["cursor"]["schema"] == {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 200,
+        "pattern": "^[A-Za-z0-9_-]+$",
+    }
+    assert "`next` link" in parameters["cursor"]["description"]
+    assert parameters["user_id"]["schema"] == {"type": "string", "maxLength": 64, "pattern": "^[^\\x00]*$"}

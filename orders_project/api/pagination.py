@@ -17,7 +17,6 @@ Lists using this class must order by KEYSET_ORDER (newest first).
 """
 
 import base64
-import binascii
 import datetime as dt
 import json
 import uuid
@@ -41,23 +40,39 @@ MAX_SKIP = 10_000
 # Counts are exact up to this many rows, estimated above (orders_project/counting.py).
 COUNT_EXACT_LIMIT = 10_000
 KEYSET_ORDER = ("-created_at", "-id")
+# A cursor this API makes is ~90 characters; anything longer is refused before decoding.
+CURSOR_MAX_LENGTH = 200
+# The largest UTC offset PostgreSQL accepts in a timestamptz.
+_MOST_OFFSET = dt.timedelta(hours=15, minutes=59)
 
 
 def cursor_encode(created_at: dt.datetime, pk: uuid.UUID) -> str:
-    raw = json.dumps([created_at.isoformat(), str(pk)]).encode()
+    raw = json.dumps([created_at.astimezone(dt.UTC).isoformat(), str(pk)]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def cursor_decode(value: str) -> tuple[dt.datetime, uuid.UUID]:
-    """Raises ValueError for anything that is not a cursor this API made."""
+    """The position named by a cursor, in UTC; ValueError for anything that is not a cursor.
+
+    The cursor comes back from the client, so it is untrusted input: whatever it holds
+    must be refused here, never reach PostgreSQL as a DataError (a 500). Python takes
+    UTC offsets up to 23:59:59.999999, PostgreSQL only whole minutes up to 15:59 (so a
+    cursor keeping `+20:00` was a 500): the time is converted to UTC, and an offset that
+    PostgreSQL would refuse is refused too. The length is checked before any decoding.
+    """
+    if len(value) > CURSOR_MAX_LENGTH:
+        raise ValueError("longer than any cursor this API makes")
     try:
-        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-        created_at, pk = json.loads(raw)
-        moment = dt.datetime.fromisoformat(created_at)
-        if moment.tzinfo is None:
-            raise ValueError("naive time")
-        return moment, uuid.UUID(pk)
-    except (binascii.Error, UnicodeDecodeError, TypeError, AttributeError, json.JSONDecodeError) as exc:
+        raw = base64.b64decode(value.encode("ascii") + b"=" * (-len(value) % 4), altchars=b"-_", validate=True)
+        position = json.loads(raw.decode("utf-8"))  # bytes would let json guess UTF-16 or UTF-32
+        if not (isinstance(position, list) and len(position) == 2 and all(isinstance(p, str) for p in position)):
+            raise ValueError("not a [time, id] pair")
+        moment = dt.datetime.fromisoformat(position[0])
+        offset = moment.utcoffset()
+        if offset is None or abs(offset) > _MOST_OFFSET or offset % dt.timedelta(minutes=1):
+            raise ValueError(f"not a UTC offset PostgreSQL takes: {offset}")
+        return moment.astimezone(dt.UTC), uuid.UUID(position[1])
+    except OverflowError as exc:  # a moment before the year 1 or after 9999 in UTC
         raise ValueError(str(exc)) from exc
 
 
@@ -72,7 +87,7 @@ class CursorField(serializers.CharField):
 class PageParamsSerializer(serializers.Serializer):
     skip = serializers.IntegerField(min_value=0, max_value=MAX_SKIP, default=0)
     limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, default=DEFAULT_LIMIT)
-    cursor = CursorField(required=False, max_length=200)
+    cursor = CursorField(required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if "cursor" in attrs and attrs["skip"]:
@@ -168,10 +183,8 @@ class SkipLimitPagination(BasePagination):
             ),
             parameter(
                 "cursor",
-                "Opaque position from a `next` link; not with `skip`.",
-                {
-                    "type": "string",
-                    "maxLength": 200,
-                },
+                "Opaque position, valid only as this API wrote it in a `next` link (base64url, no padding);"
+                " not with `skip`. Any other value is a 400 `validation_error` on `cursor`.",
+                {"type": "string", "minLength": 1, "maxLength": CURSOR_MAX_LENGTH, "pattern": "^[A-Za-z0-9_-]+$"},
             ),
         ]

@@ -5,7 +5,7 @@ nesting: a body of a few thousand `[` raises RecursionError (a 500), and one a
 little shallower parses but can exhaust the stack later, in validation or when
 the error is rendered. No request of this API nests deeper than a handful of
 levels, so anything deeper than MAX_DEPTH is refused as malformed before
-`json.loads` sees it.
+`json.loads` sees it, by a check linear in the body's size (json_depth.py).
 
 JSON exchanged between systems is UTF-8 (RFC 8259 section 8.1): a body that
 declares another charset, or one Python does not know (which Django silently
@@ -13,9 +13,6 @@ ignores), is 415 rather than decoded by guesswork.
 """
 
 import codecs
-import re
-from array import array
-from itertools import accumulate
 from typing import Any
 
 from django.utils.http import parse_header_parameters
@@ -23,26 +20,9 @@ from rest_framework import exceptions
 from rest_framework.parsers import JSONParser
 from rest_framework.utils import json
 
-MAX_DEPTH = 64
+from orders_project.api.json_depth import MAX_DEPTH, json_too_deep
 
-# A JSON string (escapes included), so brackets inside strings are not counted.
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-# Opening brackets -> +1, closing -> -1 (as signed bytes), everything else deleted.
-_DEPTH_STEP = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
-_NOT_BRACKETS = bytes(set(range(256)) - set(b"[]{}"))
 _UTF8 = {"utf-8", "ascii"}
-
-
-def json_depth(body: bytes) -> int:
-    """The deepest nesting of arrays and objects in `body`, counted in C-speed passes.
-
-    A body with no more brackets than MAX_DEPTH cannot be too deep, so the usual
-    request costs one `count`. Malformed JSON gives some number; json.loads refuses it after.
-    """
-    if body.count(b"[") + body.count(b"{") <= MAX_DEPTH:
-        return 0
-    brackets = _STRING.sub(b"", body).translate(_DEPTH_STEP, _NOT_BRACKETS)
-    return max(accumulate(array("b", brackets)), default=0)
 
 
 class StrictJSONParser(JSONParser):
@@ -58,7 +38,7 @@ class StrictJSONParser(JSONParser):
                 media_type or "", detail=f"JSON must be sent as UTF-8; charset {charset!r} is not accepted."
             )
         body = stream.read() if stream is not None else b""
-        if json_depth(body) > MAX_DEPTH:
+        if json_too_deep(body):
             raise exceptions.ParseError(f"JSON parse error - nested deeper than {MAX_DEPTH} levels.")
         try:
             return json.loads(body.decode("utf-8"), parse_constant=json.strict_constant if self.strict else None)

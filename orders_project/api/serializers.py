@@ -26,8 +26,29 @@ class StrictInputSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+# What DRF's CharField refuses in any input string: NUL (and lone surrogates, which a JSON
+# Schema pattern cannot name: validators such as jsonschema-rs see only Unicode scalar values).
+# Unless blank is allowed, it also refuses a string of only whitespace, which it strips to "":
+# leading whitespace, then a first character that is not (unambiguous, so no backtracking).
+# str.strip's whitespace is a regex `\s` plus U+001C-U+001F and U+0085.
+_SPACE = "\\s\\x1c-\\x1f\\x85"
+_TEXT = "^[^\\x00]*$"
+_NOT_BLANK_TEXT = f"^[{_SPACE}]*[^{_SPACE}\\x00][^\\x00]*$"
+
+
+def _decimal_pattern(field: serializers.DecimalField) -> str:
+    """Plain non-negative decimals below the field's maximum (in whole powers of ten)."""
+    places = field.decimal_places or 0
+    whole = (field.max_digits or 30) - places
+    if field.max_value is not None:
+        whole = min(whole, len(str(int(field.max_value))) - 1)
+    return f"^[0-9]{{1,{whole}}}(?:\\.[0-9]{{1,{places}}})?$" if places else f"^[0-9]{{1,{whole}}}$"
+
+
 class StrictInputSchema(OpenApiSerializerExtension):
-    """The schema says what StrictInputSerializer does: no properties beyond the declared ones."""
+    """The schema says what StrictInputSerializer and its fields refuse, so that a request the
+    schema calls valid is not a 400: no properties beyond the declared ones, no NUL, surrogate
+    or blank strings, list lengths, and decimals as the plain numbers they must be."""
 
     target_class = StrictInputSerializer
     match_subclasses = True
@@ -35,6 +56,19 @@ class StrictInputSchema(OpenApiSerializerExtension):
     def map_serializer(self, auto_schema: Any, direction: Any) -> Any:
         schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
         schema["additionalProperties"] = False
+        for name, field in self.target.fields.items():
+            prop = schema["properties"].get(name)
+            if prop is None or field.read_only:
+                continue
+            if type(field) is serializers.CharField:
+                prop["pattern"] = _TEXT if field.allow_blank else _NOT_BLANK_TEXT
+            elif isinstance(field, serializers.DecimalField) and (field.min_value or 0) >= 0:
+                prop["pattern"] = _decimal_pattern(field)
+            elif isinstance(field, serializers.ListSerializer):
+                for attribute, key in (("min_length", "minItems"), ("max_length", "maxItems")):
+                    bound = getattr(field, attribute, None)  # ListSerializer's, missing from the stubs
+                    if bound is not None:
+                        prop[key] = bound
         return schema
 
 

@@ -117,3 +117,28 @@ def test_a_json_log_line_has_the_ids_of_its_span_and_no_credentials():
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", line["time"])
     assert "0123456789abcdef" not in line["message"]
     assert "hunter2" not in line["message"]
+
+
+@pytest.mark.parametrize(
+    "traceparent",
+    [
+        CLIENT_TRACEPARENT + "-" + " " * 10_000 + "\nx",  # the propagator's regex: quadratic in the spaces
+        CLIENT_TRACEPARENT + "\n",
+        CLIENT_TRACEPARENT + "-" + "x" * 10_000,
+    ],
+    ids=["spaces-then-line-break", "line-break", "long"],
+)
+def test_a_hostile_traceparent_is_refused_before_the_propagators_regex_sees_it(monkeypatch, traceparent):
+    # as a user event's Kafka header could carry it (HTTP servers refuse line breaks in headers)
+    seen = []
+    monkeypatch.setattr(tracing._propagator, "extract", lambda carrier: seen.append(carrier))
+
+    assert tracing.parent_context(traceparent) is None
+    assert seen == []
+
+
+def test_a_traceparent_of_a_later_version_with_more_fields_is_still_read():
+    context = tracing.parent_context("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-future")
+
+    assert context is not None
+    assert trace.get_current_span(context).get_span_context().trace_id == 0x4BF92F3577B34DA6A3CE929D0E0E4736
