@@ -1,1 +1,1 @@
-"""`make bench` (python -m devstack bench): the issue 17 figures beside their bare baselines."""
+"""`make bench` (python -m devstack bench): the service's figures beside their bare baselines (docs/performance.md)."""
