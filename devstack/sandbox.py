@@ -6,7 +6,9 @@ command a private copy of the mount table; a shell there, still root, binds the
 process's folder writable over itself and over /tmp (so /tmp is the pod's emptyDir,
 under either name; the folder must not be below /tmp), remounts / read-only, and hides /root
 behind an empty read-only tmpfs (binding back the Python install when it lives
-there, as pyenv's does: the image user could not enter /root). Then `setpriv`
+there, as pyenv's does: the image user could not enter /root). A checkout below
+/tmp (CI clones into `mktemp -d`) would vanish under the new /tmp: it is bound
+back at its own path inside it, read-only like the rest. Then `setpriv`
 drops to the uid and gid with no supplementary groups, no capabilities and
 no_new_privs, and execs the command. Nothing changes outside the namespace.
 
@@ -32,13 +34,15 @@ from typing import Any
 SCRATCH_PARENT = Path("/var/tmp")
 # The shell that prepares the namespace: $1 a scratch mount point, $2 the writable
 # folder, $3 the Python install to keep reachable ("" when it is not under /root),
-# $4 uid, $5 gid, $6 a folder with the passwd and group files to use, then the command.
+# $4 uid, $5 gid, $6 a folder with the passwd and group files to use, $7 a second
+# scratch mount point, $8 the checkout to keep reachable ("" when it is not under /tmp),
+# then the command.
 # The binds of $2 come before the read-only remount of /: a bind mount copies the flags
 # of the mount it comes from.
 _SETUP = r"""
 set -eu
-stage=$1 writable=$2 python_home=$3 uid=$4 gid=$5 etc=$6
-shift 6
+stage=$1 writable=$2 python_home=$3 uid=$4 gid=$5 etc=$6 checkout_stage=$7 checkout=$8
+shift 8
 mount --bind "$etc/passwd" /etc/passwd
 mount --bind "$etc/group" /etc/group
 if [ -n "$python_home" ]; then mount --bind "$python_home" "$stage"; fi
@@ -46,11 +50,16 @@ mount -t tmpfs -o mode=0755,size=64k deploy-smoke-hidden /root
 if [ -n "$python_home" ]; then mkdir -p "$python_home" && mount --move "$stage" "$python_home"; fi
 mount -o remount,ro,bind /root
 mount --bind "$writable" "$writable"
+if [ -n "$checkout" ]; then mount --bind "$checkout" "$checkout_stage"; fi
 mount --bind "$writable" /tmp
+if [ -n "$checkout" ]; then mkdir -p "$checkout" && mount --move "$checkout_stage" "$checkout"; fi
 mount -o remount,ro,bind /
+if [ -n "$checkout" ]; then mount -o remount,ro,bind "$checkout"; fi
 exec setpriv --reuid="$uid" --regid="$gid" --clear-groups --inh-caps=-all --bounding-set=-all --no-new-privs -- "$@"
 """
 HIDDEN = Path("/root")
+REPLACED = Path("/tmp")
+REPO = Path(__file__).resolve().parents[1]
 # The Dockerfile's user and group name (useradd/groupadd app).
 IMAGE_USER = "app"
 
@@ -71,6 +80,11 @@ def _python_home() -> str:
     return str(home) if home.is_relative_to(HIDDEN) else ""
 
 
+def _checkout() -> str:
+    """The checkout, if it lies below the /tmp the sandbox replaces (a CI clone in `mktemp -d`)."""
+    return str(REPO) if REPO.is_relative_to(REPLACED) else ""
+
+
 @dataclass(frozen=True)
 class Sandbox:
     uid: int
@@ -79,7 +93,7 @@ class Sandbox:
     stage: Path  # an empty folder, a mount point inside the namespace only
 
     def __post_init__(self) -> None:
-        if self.writable.is_relative_to("/tmp"):
+        if self.writable.is_relative_to(REPLACED):
             raise ValueError(f"{self.writable}: the sandbox mounts it over /tmp, so it cannot be below /tmp")
 
     @classmethod
@@ -94,11 +108,16 @@ class Sandbox:
     def etc(self) -> Path:
         return self.stage.parent / f"{self.stage.name}-etc"
 
+    @property
+    def checkout_stage(self) -> Path:
+        return self.stage.parent / f"{self.stage.name}-checkout"
+
     def prepare(self) -> None:
         """Make the folders the user must reach: its own (owned by it), and every parent traversable;
         and passwd/group files that know the user, as the image's do (Celery takes an unknown
         group for root and warns)."""
         self.stage.mkdir(parents=True, exist_ok=True)
+        self.checkout_stage.mkdir(exist_ok=True)
         self.etc.mkdir(exist_ok=True)
         files = {
             "passwd": (self.uid, f"{IMAGE_USER}:x:{self.uid}:{self.gid}::/nonexistent:/usr/sbin/nologin"),
@@ -135,5 +154,7 @@ class Sandbox:
             str(self.uid),
             str(self.gid),
             str(self.etc),
+            str(self.checkout_stage),
+            _checkout(),
             *argv,
         ]
