@@ -86,7 +86,7 @@ contract-release: install ## At a release: copy the event schemas to docs/contra
 	$(PY) -m devstack.contract release
 
 BENCH_ARGS ?=
-bench: install ## Issue 17's figures on fresh servers beside bare baselines (~10 min; BENCH_ARGS=--quick ~2 min)
+bench: install ## The performance figures on fresh servers beside bare baselines (~10 min; BENCH_ARGS=--quick ~2 min)
 	$(PY) -m devstack.bench $(BENCH_ARGS)
 
 dev-reset: install ## Stop what runs from .dev/ and delete it (asks first)
