@@ -4,8 +4,12 @@ The user-events bench is tested in users_cache/tests/test_commands.py, beside th
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -46,3 +50,22 @@ def test_lifecycle_bench_refuses_to_advance_orders_it_did_not_write() -> None:
     order.refresh_from_db()
     assert order.status == OrderStatus.PENDING
     assert Order.objects.count() == 1
+
+
+def test_a_bench_runs_as_a_subcommand_that_sets_django_up_and_exits_1_on_a_refusal() -> None:
+    # No database is reached: the argument check comes first. DJANGO_DEBUG: settings need no secret key.
+    env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
+    done = subprocess.run(
+        [sys.executable, "-m", "devstack.bench", "lifecycle", "--orders", "0"],
+        cwd=Path(__file__).resolve().parents[2],
+        env={**env, "DJANGO_DEBUG": "true"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.splitlines()[-1] == (
+        "devstack: error: bench lifecycle: --orders, --batch-size and every --workers count must be at least 1."
+    )
