@@ -87,7 +87,7 @@ contract-release: install ## At a release: copy the event schemas to docs/contra
 	$(PY) -m devstack.contract release
 
 BENCH_ARGS ?=
-bench: install ## The performance figures on fresh servers beside bare baselines (~10 min; BENCH_ARGS=--quick ~2 min)
+bench: install ## Relay, delivery, lifecycle, API, user-event and memory figures beside bare baselines (~10 min; BENCH_ARGS=--quick ~2 min)
 	$(PY) -m devstack.bench $(BENCH_ARGS)
 
 dev-reset: install ## Stop what runs from .dev/ and delete it (asks first)

@@ -64,7 +64,7 @@ class CurrencyFilter(admin.SimpleListFilter):
         return queryset.filter(currency=self.value()) if self.value() else queryset
 
 
-# --- Staff cancel and the order's events (issue 19) -------------------------------
+# --- Staff cancel and the order's events ------------------------------------------
 # A block of its own: OrderAdmin below inherits it, so its other actions stay apart.
 
 # Cancels run in the request, one transaction per order: a few dozen at a time, not

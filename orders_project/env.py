@@ -1,9 +1,8 @@
 """Typed readers for environment variables.
 
-Every setting comes from the environment (names in docs/configuration and
-DESIGN.md). A malformed value stops start-up with ImproperlyConfigured naming
-the variable, so a typo in a deployment fails loudly instead of running with
-a silent default.
+Every setting comes from the environment (every name in docs/configuration.md).
+A malformed value stops start-up with ImproperlyConfigured naming the variable,
+so a typo in a deployment fails loudly instead of running with a silent default.
 """
 
 import os

@@ -2,8 +2,8 @@
 
     gunicorn --config python:orders_project.gunicorn_conf orders_project.wsgi
 
-Every value can be set from the environment (names below, defaults in the
-README's configuration table); a malformed one stops gunicorn at start-up
+Every value can be set from the environment (names below, defaults in
+docs/configuration.md); a malformed one stops gunicorn at start-up
 naming the variable, like the Django settings do.
 
 Why these defaults:

@@ -1,5 +1,6 @@
-"""`make bench` (python -m devstack.bench): each figure beside its bare baseline, and the benches
-that measure one part of the service inside Django (python -m devstack.bench <name>)."""
+"""`make bench` (python -m devstack.bench): the service's figures beside their bare baselines
+(docs/performance.md), and the benches that measure one part of the service inside Django
+(python -m devstack.bench <name>)."""
 
 from __future__ import annotations
 

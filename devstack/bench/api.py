@@ -1,4 +1,4 @@
-"""Figures 4 and 5: API create and list through gunicorn (the project's own configuration)."""
+"""API create and list figures through gunicorn (the project's own configuration)."""
 
 from __future__ import annotations
 

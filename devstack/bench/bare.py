@@ -4,14 +4,14 @@
 its history row and its outbox row per transaction (the rows order_create
 writes) for SECONDS on one connection, and prints how many transactions.
 
-`python -m devstack.bench.bare lifecycle DSN ORDERS WORKERS` (figure 3) writes
+`python -m devstack.bench.bare lifecycle DSN ORDERS WORKERS` (the lifecycle's baseline) writes
 ORDERS due pending orders, then WORKERS threads, each on its own connection,
 confirm and then ship them in transactions of LIFECYCLE_BATCH (orders.lifecycle's
 batch shape): lock due rows (SKIP LOCKED), UPDATE status, version and the step's
 fields, INSERT a history row and an outbox row per order. Prints
 "<transitions> <seconds>"; its rows are deleted afterwards.
 
-`python -m devstack.bench.bare consume BOOTSTRAP COUNT TOPIC...` (figure 6) reads
+`python -m devstack.bench.bare consume BOOTSTRAP COUNT TOPIC...` (the user-event consumer's baseline) reads
 COUNT messages of TOPICs from their beginning in a new consumer group with the
 user-event consumer's settings (no auto-commit, 500 records a poll, a commit
 after each poll), decodes each value as JSON and nothing else, and prints the

@@ -1,4 +1,4 @@
-"""Figure 6 (user events into Redis against a bare consumer) and figure 7's consumer.
+"""User events into Redis against a bare consumer, and the consumer's peak memory.
 
 `python -m devstack.bench user-events` measures the consumer's code (UserEventConsumer, in a thread)
 on fresh topics of this stack's broker; the bare kafka-python loop of

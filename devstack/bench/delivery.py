@@ -1,4 +1,4 @@
-"""Figure 2 (delivery delay, commit to Kafka acknowledgement) and figure 7's worker and beat.
+"""Delivery delay (commit to Kafka acknowledgement), and the worker's and beat's peak memory.
 
 The real pipeline, as deployed: gunicorn (api.gunicorn, the project's own
 configuration), the Celery worker and beat started with Procfile.dev's commands,

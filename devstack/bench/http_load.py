@@ -2,7 +2,7 @@
 
 No wrk on these machines, and nothing from PyPI is needed for this: asyncio
 streams, one event loop. It shares the 2 cores with the server it measures (as
-wrk did in the issue's figures), so the figures are a floor, not a ceiling.
+wrk does), so the figures are a floor, not a ceiling.
 """
 
 from __future__ import annotations

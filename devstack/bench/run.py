@@ -133,7 +133,7 @@ class Bench:
             )
 
     def relay(self, events: int) -> None:
-        # The single-event delay (figure 2) comes with the first relay phase only.
+        # The single-event delay (in-process kick) comes with the first relay phase only.
         first = not any(name.startswith("relay_") for name in self.results)
         samples = ("50" if self.quick else "200") if first else "0"
         with stack.fresh(self.repo) as servers:

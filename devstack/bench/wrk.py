@@ -1,4 +1,4 @@
-"""wrk (Debian's `wrk` package) as the load generator for the API figures, as in issue 17.
+"""wrk (Debian's `wrk` package) as the load generator for the API figures.
 
 wrk is C and uses far less of the 2 shared cores than a Python client, so the
 server gets more of them. A Lua script varies the customer per request

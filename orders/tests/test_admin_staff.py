@@ -1,4 +1,4 @@
-"""The order admin for staff (issue 19): the cancel action and its permission, the
+"""The order admin for staff: the cancel action and its permission, the
 order page's items, history and events for staff who may only view."""
 
 import pytest

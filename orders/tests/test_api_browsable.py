@@ -1,4 +1,4 @@
-"""The browsable API's forms start from the input serializers (issue 19); the browser
+"""The browsable API's forms start from the input serializers; the browser
 test (tests/browser/test_api.py) posts them in Chromium."""
 
 import html

@@ -1,4 +1,4 @@
-"""How many SQL statements one API create costs (a count is behaviour, not timing: issue 17)."""
+"""How many SQL statements one API create costs (a count is behaviour, not timing)."""
 
 from typing import Any
 
@@ -15,8 +15,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 # The token with its user and the client's scope (one query), BEGIN, the customer's
 # advisory lock, the order, its items, its first history row, its outbox event, COMMIT.
-# Before issue 17 it was seventeen: knox's scan of the user's other tokens, two
-# permission queries, two savepoint pairs and a re-read of the order and its items.
+# Not in it, though each is easy to bring back: knox's scan of the user's other tokens,
+# permission queries, savepoint pairs, a re-read of the order and its items.
 MAX_STATEMENTS = 8
 # The Idempotency-Key's lookup (one SELECT, before the transaction) and its row with the
 # response (one INSERT, the transaction's last statement).

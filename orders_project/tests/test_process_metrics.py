@@ -321,7 +321,7 @@ def test_dashboard_and_alerts_query_only_metrics_the_processes_expose(scenario):
     queried = {name: expr for expr in dashboard + alerts for name in promql_metric_names(expr)}
     unknown = {name: expr for name, expr in queried.items() if name not in exposed}
     assert unknown == {}
-    # every metric of the list is on the dashboard
+    # the service's core metrics are each on the dashboard
     for name in (
         "orders_created_total",
         "order_transitions_total",

@@ -365,7 +365,7 @@ def test_monitoring_is_off_by_default_and_scrapes_every_process_kind_on_its_metr
     }
 
 
-def test_alerts_cover_the_issue_and_select_each_process_kind_by_job(production_manifests: list[Manifest]) -> None:
+def test_alerts_cover_each_failure_and_select_each_process_kind_by_job(production_manifests: list[Manifest]) -> None:
     (rule,) = find(production_manifests, "PrometheusRule")
     rules = [r for group in rule["spec"]["groups"] for r in group["rules"]]
     exprs = {r["alert"] + r["labels"].get("component", ""): r["expr"] for r in rules}

@@ -1,4 +1,4 @@
-"""The broker goes away and comes back under a running UserEventConsumer (issue 5).
+"""The broker goes away and comes back under a running UserEventConsumer.
 
 The consumer talks to a Tansu of the test's own only through a TCP proxy
 (`proxied_kafka`, root conftest.py); cutting the proxy drops its connections and
