@@ -71,10 +71,11 @@ fuzz: install ## Schemathesis, long and random: FUZZ_MAX_EXAMPLES (1000) request
 	FUZZ_MAX_EXAMPLES=$(FUZZ_MAX_EXAMPLES) FUZZ_STATEFUL_EXAMPLES=$(FUZZ_STATEFUL_EXAMPLES) FUZZ_STATEFUL_STEPS=$(FUZZ_STATEFUL_STEPS) \
 	  FUZZ_RANDOM=1 $(PY) -m devstack test -- orders/tests/test_schemathesis.py $(PYTEST_ARGS)
 
-lint: install ## ruff check, ruff format --check, mypy
+lint: install ## ruff check, ruff format --check, mypy, import contracts (lint-imports)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
+	$(VENV)/bin/lint-imports --no-logo
 
 contract-check: install ## Event schemas vs the last released copy (breaking changes fail); docs/events.md in sync
 	$(PY) -m devstack.contract check

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from orders_project.tests.tcp_proxy import TcpProxy
+    from devstack.tcp_proxy import TcpProxy
 
 # --- servers ---
 # PostgreSQL and Redis come from the environment (`make test` starts embedded ones
@@ -72,7 +72,7 @@ def proxied_kafka(tmp_path: Path, settings: Any) -> Iterator[ProxiedKafka]:
     back to the proxy's port). Used by the relay's and the user-event consumer's outage tests."""
     from devstack import kafka as devstack_kafka
     from devstack.procs import LOOPBACK, free_port
-    from orders_project.tests.tcp_proxy import TcpProxy
+    from devstack.tcp_proxy import TcpProxy
     from outbox.producer import producer_discard
 
     broker_port, proxy_port = free_port(), free_port()

@@ -1,6 +1,6 @@
 """A stand-in for an OpenTelemetry collector: accepts OTLP/HTTP protobuf trace exports and keeps the spans.
 
-Dev and test only (the tracing tests and `manage.py bench_api_tracing`): it answers every
+Dev and test only (the tracing tests and `python -m devstack.bench api-tracing`): it answers every
 POST to /v1/traces with an empty ExportTraceServiceResponse, as a collector does, and
 decodes the body so a test can ask which spans arrived.
 """

@@ -35,7 +35,8 @@ FORGET_AFTER_SECONDS = 3600.0
 KEY_TTL_SECONDS = 24 * 3600
 
 
-def _key(group_id: str) -> str:
+def status_key(group_id: str) -> str:
+    """The Redis hash of a consumer group's status reports (one field per member)."""
     # Outside users:*, the replica's own keys (tests compare those byte for byte).
     return f"consumer-status:{group_id}"
 
@@ -62,7 +63,7 @@ class ConsumerStatusReporter:
     """Called once per poll loop by the consumer; writes at most every `interval` seconds."""
 
     def __init__(self, *, group_id: str, interval: float = PUBLISH_INTERVAL_SECONDS) -> None:
-        self.key = _key(group_id)
+        self.key = status_key(group_id)
         self.member = f"{socket.gethostname()}:{os.getpid()}"
         self.interval = interval
         self.last_event_ms: int | None = None  # Kafka timestamp of the newest message handled
@@ -128,7 +129,7 @@ def _utc(seconds: float | None) -> datetime | None:
 def status_read(*, group_id: str, now: float | None = None) -> ConsumerStatus:
     """The group's live members summed. Raises RedisError when Redis is down."""
     now = time.time() if now is None else now
-    reports = [json.loads(value) for value in redis_client().hgetall(_key(group_id)).values()]
+    reports = [json.loads(value) for value in redis_client().hgetall(status_key(group_id)).values()]
     live = [report for report in reports if now - float(report.get("reported_at", 0)) <= STALE_AFTER_SECONDS]
     last_ms = max((report["last_event_ms"] for report in live if report.get("last_event_ms")), default=None)
     handled = max((report["last_handled_at"] for report in live if report.get("last_handled_at")), default=None)

@@ -1,18 +1,51 @@
-"""python -m devstack.bench [--quick] [--write-docs] [--list-orders N] [--relay-events N,N]: `make bench`."""
+"""python -m devstack.bench [--quick] [--write-docs] [--list-orders N] [--relay-events N,N]: `make bench`.
+
+python -m devstack.bench NAME [--help | ARGS]: one bench inside Django (relay, lifecycle,
+user-events, api-tracing), against the servers the environment names.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from pathlib import Path
 
-from devstack.bench import run
+from devstack.bench import BenchError, django_setup, run
+from devstack.output import error
 
 REPO = Path(__file__).resolve().parents[2]
 
+# Each is a module with main(argv); it imports the service's models, so Django is set up first.
+DJANGO_BENCHES = {
+    "relay": "devstack.bench.relay",
+    "lifecycle": "devstack.bench.lifecycle",
+    "user-events": "devstack.bench.user_events",
+    "api-tracing": "devstack.bench.api_tracing",
+}
+
+
+def django_bench(name: str, argv: list[str]) -> int:
+    django_setup()
+    bench = importlib.import_module(DJANGO_BENCHES[name])
+    try:
+        bench.main(argv)
+    except BenchError as exc:
+        error(f"bench {name}: {exc}")
+        return 1
+    return 0
+
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m devstack.bench", description=run.__doc__)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in DJANGO_BENCHES:
+        return django_bench(argv[0], argv[1:])
+    parser = argparse.ArgumentParser(
+        prog="python -m devstack.bench",
+        description=run.__doc__,
+        epilog=f"One bench alone: python -m devstack.bench {{{','.join(DJANGO_BENCHES)}}} --help",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--quick", action="store_true", help="every phase scaled down, under ~2 minutes (CI)")
     parser.add_argument("--write-docs", action="store_true", help="put the table into docs/performance.md")
     parser.add_argument(

@@ -16,7 +16,7 @@ COUNT messages of TOPICs from their beginning in a new consumer group with the
 user-event consumer's settings (no auto-commit, 500 records a poll, a commit
 after each poll), decodes each value as JSON and nothing else, and prints the
 messages per second from the end of the first batch to the end of the last
-(the group join does not count), as bench_user_events measures its consumer.
+(the group join does not count), as the user-events bench measures its consumer.
 """
 
 from __future__ import annotations
@@ -175,7 +175,7 @@ def consume_loop(bootstrap: str, count: int, topics: list[str], timeout: float =
         group_id=f"bare-consume-{uuid.uuid4().hex[:8]}",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
-        session_timeout_ms=6000,  # as bench_user_events: the first join on Tansu waits half of it
+        session_timeout_ms=6000,  # as the user-events bench: the first join on Tansu waits half of it
         heartbeat_interval_ms=2000,
         max_poll_records=500,
     )

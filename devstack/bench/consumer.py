@@ -1,6 +1,6 @@
 """User events into Redis against a bare consumer, and the consumer's peak memory.
 
-bench_user_events measures the consumer's code (UserEventConsumer, in a thread)
+`python -m devstack.bench user-events` measures the consumer's code (UserEventConsumer, in a thread)
 on fresh topics of this stack's broker; the bare kafka-python loop of
 devstack/bench/bare.py then reads the same topics, on the same broker, in a
 new group. Then the consumer as deployed (Procfile.dev's consume_user_events,
@@ -32,11 +32,11 @@ def _number(pattern: str, text: str) -> float:
 
 def user_event_figures(stack: Stack, *, count: int) -> dict[str, Any]:
     bootstrap = stack.env["KAFKA_BOOTSTRAP_SERVERS"]
-    out = stack.manage("bench_user_events", "--count", str(count), "--bootstrap-servers", bootstrap)
+    out = stack.bench("user-events", "--count", str(count), "--bootstrap-servers", bootstrap)
     rate = _number(r"(\d+) events/s into Redis", out)
     topics = re.search(r"^topics (\S+)$", out, re.M)
     if topics is None:
-        raise RuntimeError(f"bench_user_events named no topics:\n{out}")
+        raise RuntimeError(f"the user-events bench named no topics:\n{out}")
     names = topics.group(1).split(",")
     bare = subprocess.run(
         [sys.executable, "-m", "devstack.bench.bare", "consume", bootstrap, str(count), *names],

@@ -4,8 +4,9 @@ Prints a progress line per phase and a table (figure, value, baseline, ratio),
 writes bench/results/<UTC time>.json (machine and versions included) and, with
 --write-docs, the table into docs/performance.md. --quick runs every phase
 scaled down (under ~2 minutes: CI runs it to prove the bench works; it asserts
-no speed). The relay, lifecycle and user-event figures are measured by their
-manage.py bench_* commands (one home per measurement), run as subprocesses.
+no speed). The relay, lifecycle and user-event figures are measured by the
+benches inside Django (`python -m devstack.bench relay|lifecycle|user-events`,
+one home per measurement), run as subprocesses.
 """
 
 from __future__ import annotations
@@ -136,7 +137,7 @@ class Bench:
         first = not any(name.startswith("relay_") for name in self.results)
         samples = ("50" if self.quick else "200") if first else "0"
         with stack.fresh(self.repo) as servers:
-            out = servers.manage("bench_relay", "--events", str(events), "--samples", samples, timeout=900)
+            out = servers.bench("relay", "--events", str(events), "--samples", samples, timeout=900)
         found = re.search(r"^figures: (.*)$", out, re.M)
         if found is None:
             raise RuntimeError(f"no figures in:\n{out}")
@@ -206,7 +207,7 @@ class Bench:
 
     def lifecycle(self, orders: int) -> None:
         with stack.fresh(self.repo) as servers:
-            out = servers.manage("bench_lifecycle", "--orders", str(orders), "--workers", "1,3")
+            out = servers.bench("lifecycle", "--orders", str(orders), "--workers", "1,3")
             # The same work with no Django in between, on the same database after it (rows cleaned up).
             bare_runs = {workers: bare.lifecycle_loop(servers.dsn, orders, workers) for workers in (1, 3)}
         baseline = {workers: moved / seconds for workers, (moved, seconds) in bare_runs.items()}

@@ -37,8 +37,15 @@ class Stack:
 
     def manage(self, *args: str, timeout: float = 600) -> str:
         """Run manage.py with this stack's env; returns its stdout (raises with all its output on failure)."""
+        return self._run("manage.py", *args, timeout=timeout)
+
+    def bench(self, name: str, *args: str, timeout: float = 600) -> str:
+        """Run `python -m devstack.bench NAME` (a bench inside Django) with this stack's env; returns its stdout."""
+        return self._run("-m", "devstack.bench", name, *args, timeout=timeout)
+
+    def _run(self, *args: str, timeout: float) -> str:
         done = subprocess.run(
-            [sys.executable, "manage.py", *args],
+            [sys.executable, *args],
             cwd=self.repo,
             env=self.env,
             capture_output=True,
@@ -46,7 +53,7 @@ class Stack:
             timeout=timeout,
         )
         if done.returncode:
-            raise RuntimeError(f"manage.py {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+            raise RuntimeError(f"{' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
         return done.stdout
 
 

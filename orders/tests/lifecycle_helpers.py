@@ -10,11 +10,11 @@ from typing import Any
 
 from django.db.models import F
 
-from orders.management.commands.bench_lifecycle import orders_bulk_create
+from devstack import threads as parallel
+from devstack.bench.lifecycle import orders_bulk_create
 from orders.models import Order, OrderStatus, OrderStatusChange
 from orders.services import ItemInput, order_create
 from orders.transitions import ALLOWED_TRANSITIONS
-from orders_project import threads as parallel
 from outbox.models import OutboxEvent
 
 EVENT_OF = {

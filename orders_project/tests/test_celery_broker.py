@@ -19,8 +19,8 @@ from django.conf import settings
 from kombu import Connection, Exchange, Queue
 
 from devstack.procs import LOOPBACK
+from devstack.tcp_proxy import TcpProxy
 from orders_project.celery import app
-from orders_project.tests.tcp_proxy import TcpProxy
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from orders.tests.factories import OrderFactory
 from outbox.models import OutboxEvent, OutboxStatus
 from tests.browser.conftest import requested_hosts
 from tests.browser.pages import PASSWORD, element, log_in, texts
-from users_cache.status import _key, status_write
+from users_cache.status import status_key, status_write
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -35,7 +35,7 @@ def test_staff_open_the_operations_page_and_see_backlog_due_orders_consumer_and_
     )
     event_ms = int((time.time() - 90) * 1000)
     report = {"lag": 7, "last_event_ms": event_ms, "last_handled_at": time.time() - 2, "reported_at": time.time()}
-    status_write(key=_key(settings.KAFKA_CONSUMER_GROUP_ID), member="consumer-0:1", report=report)
+    status_write(key=status_key(settings.KAFKA_CONSUMER_GROUP_ID), member="consumer-0:1", report=report)
     ops = User.objects.create_user(username="ops", password=PASSWORD, is_staff=True)
     ops.user_permissions.add(Permission.objects.get(codename="view_outboxevent"))
 

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import transaction
 
+from devstack.bench import user_events
 from devstack.procs import free_port
 from orders.models import Order, OrderStatus
 from orders.tests.factories import OrderFactory
@@ -265,19 +266,18 @@ def test_generated_created_event_carries_the_whole_user() -> None:
 
 @pytest.mark.kafka
 @pytest.mark.django_db
-def test_bench_user_events_prints_the_rate_and_cleans_its_redis_keys(
-    kafka_bootstrap: str, redis_db: redis.Redis
+def test_user_events_bench_prints_the_rate_and_cleans_its_redis_keys(
+    kafka_bootstrap: str, redis_db: redis.Redis, capsys: pytest.CaptureFixture[str]
 ) -> None:
     redis_db.set("users:user:someone-else", "kept")
-    out = io.StringIO()
 
-    call_command("bench_user_events", count=60, bootstrap_servers=kafka_bootstrap, stdout=out, stderr=io.StringIO())
+    user_events.main(["--count", "60", "--bootstrap-servers", kafka_bootstrap])
 
     assert re.fullmatch(
         r"\d+ events/s into Redis: \d+ handled in [\d.]+s after the first \(60 events, 3 partitions per topic, "
         r"outcomes \{.*\}; produced at \d+/s; broker given\)\n"
         r"topics bench\.user\.created\.(\w+),bench\.user\.updated\.\1,bench\.user\.deleted\.\1\n",
-        out.getvalue(),
+        capsys.readouterr().out,
     )
     assert list(redis_db.scan_iter(match="users:*")) == [b"users:user:someone-else"]
 

@@ -11,10 +11,10 @@ import redis
 from django.db import transaction
 from redis.exceptions import RedisError
 
+from devstack.threads import run_in_threads
 from orders.models import Order, OrderStatus, OrderStatusChange
 from orders.services import ItemInput, UserInactive, UserNotFound, order_create, order_customer_check
 from orders.tests.factories import OrderFactory
-from orders_project.threads import run_in_threads
 from outbox.models import OutboxEvent
 from users_cache.handlers import CANCEL_REASON, Outcome, message_handle, topic_kind
 from users_cache.store import event_apply, user_read

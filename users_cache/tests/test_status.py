@@ -66,7 +66,7 @@ def test_the_reporter_writes_lag_and_last_event_at_most_once_per_interval(group)
 
 def test_members_are_summed_and_a_silent_member_is_left_out(group):
     now = time.time()
-    key = status._key(group)
+    key = status.status_key(group)
     status_write(key=key, member="a:1", report={"lag": 3, "last_event_ms": 1000, "reported_at": now - 1})
     status_write(key=key, member="b:2", report={"lag": 4, "last_event_ms": 5000, "reported_at": now - 2})
     status_write(key=key, member="gone:3", report={"lag": 900, "last_event_ms": 9000, "reported_at": now - 300})
@@ -79,7 +79,7 @@ def test_members_are_summed_and_a_silent_member_is_left_out(group):
 
 def test_a_report_forgets_members_gone_for_an_hour(group):
     now = time.time()
-    key = status._key(group)
+    key = status.status_key(group)
     status_write(key=key, member="old:1", report={"lag": 1, "reported_at": now - FORGET_AFTER_SECONDS - 1})
 
     status_write(key=key, member="new:2", report={"lag": 0, "reported_at": now})
@@ -130,4 +130,4 @@ def test_the_running_consumer_reports_its_last_event_to_the_web(send, start_cons
     consumer.thread.join(30)
     # a clean stop takes its report back: the page says "no consumer" at once
     assert services.consumer_status_get(group_id=consumer.group_id).members == 0
-    assert not redis_client().exists(status._key(consumer.group_id))
+    assert not redis_client().exists(status.status_key(consumer.group_id))

