@@ -64,11 +64,11 @@ from pathlib import Path
 from typing import Any
 
 from devstack import kafka, postgres, valkey
+from devstack.deploy import chart
 from devstack.deploy_check import CheckFailed, render, resource_name
 from devstack.procs import LOOPBACK, Server, free_port, log_tail
 from devstack.sandbox import SCRATCH_PARENT, Sandbox
 from devstack.sandbox import available as sandbox_unavailable
-from tests.deploy import chart
 
 COMPONENTS = ("web", "worker", "beat", "consumer")
 COMPONENT_LABEL = "app.kubernetes.io/component"

@@ -26,9 +26,9 @@ import psycopg
 
 from devstack import deploy_smoke as ds
 from devstack import kafka, postgres, valkey
+from devstack.deploy import chart
 from devstack.procs import LOOPBACK, Server, free_port
 from orders_project.tests.tcp_proxy import TcpProxy
-from tests.deploy import chart
 
 # Chaos runs more replicas of nothing than the chart's defaults, and fewer where two
 # cores cannot carry them: two web pods (so one can drain while the other serves, as

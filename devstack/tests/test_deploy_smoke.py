@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from devstack import deploy_smoke, sandbox
+from devstack.deploy.chart import DEFAULT_VALUES_FILE, chart_render
 from devstack.procs import Server
-from tests.deploy.chart import DEFAULT_VALUES_FILE, chart_render
 
 POD = {"name": "order-service-web-smoke", "namespace": "orders", "labels": {"app": "web"}}
 

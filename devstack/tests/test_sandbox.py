@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from devstack import deploy_smoke, sandbox
-from tests.deploy.chart import REPO
+from devstack.deploy.chart import REPO
 
 pytestmark = pytest.mark.skipif(sandbox.available() is not None, reason=f"no sandbox here: {sandbox.available()}")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.chart import (
+from devstack.deploy.chart import (
     DEFAULT_VALUES_FILE,
     KUBERNETES_VERSIONS,
     REPO,
@@ -23,7 +23,7 @@ from tests.deploy.chart import (
     render,
     validate_manifests,
 )
-from tests.deploy.terraform_values import example_values, production_values
+from devstack.deploy.terraform_values import example_values, production_values
 
 # The commands of docs/deploy.md's runtime contract, exactly (as a shell splits them).
 CONTRACT_COMMANDS = {
@@ -44,7 +44,7 @@ CONTAINER_SECURITY = {
     "capabilities": {"drop": ["ALL"]},
     "seccompProfile": {"type": "RuntimeDefault"},
 }
-# The value sets of tests/deploy/terraform_values.py example_values: the least a deployer
+# The value sets of devstack/deploy/terraform_values.py example_values: the least a deployer
 # sets, and what Terraform passes with terraform.tfvars.example.
 EXAMPLES = ("default", "production")
 HOOK = "pre-install,pre-upgrade"

@@ -3,10 +3,10 @@
 helm-python-sdk (import name `helm_python`) binds Helm's Go SDK, so rendering
 here is what `helm template` does: the chart's defaults coalesced with the
 given values, values.schema.json checked, templates (hooks included) rendered.
-Used by tests/deploy/test_chart.py and by `make deploy-check` / `make deploy-smoke`
-(devstack/deploy_check.py, which imports `render` and `lint`).
+Used by tests/deploy and by `make deploy-check` / `make deploy-smoke` / `make chaos`
+(devstack/deploy_check.py imports `render` and `lint`).
 
-    from tests.deploy.chart import chart_render, chart_lint, DEFAULT_VALUES_FILE
+    from devstack.deploy.chart import chart_render, chart_lint, DEFAULT_VALUES_FILE
     manifests = chart_render([DEFAULT_VALUES_FILE], {"beat.replicas": 1})
     problems = chart_lint([DEFAULT_VALUES_FILE])          # [] when clean
 """
@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[2]
 CHART_DIR = REPO / "charts" / "order-service"
 # The least a deployer adds to the defaults (image tag, server addresses, secret key).
 # The production example is not a file: it is what Terraform passes
-# (tests/deploy/terraform_values.py production_values).
+# (devstack/deploy/terraform_values.py production_values).
 DEFAULT_VALUES_FILE = CHART_DIR / "ci" / "default-values.yaml"
 
 RELEASE_NAME = "order-service"
