@@ -92,10 +92,6 @@ def render(values: dict[str, Any]) -> list[dict[str, Any]]:
         raise CheckFailed(f"the chart refused the values: {exc}") from exc
 
 
-def resource_name(doc: dict[str, Any]) -> str:
-    return f"{doc.get('kind', '?')}/{(doc.get('metadata') or {}).get('name', '?')}"
-
-
 def write_manifests(folder: Path, manifests: list[dict[str, Any]]) -> None:
     """One file per resource (kind-name.yaml), so checkov's findings name the resource's file."""
     if folder.exists():

@@ -166,6 +166,11 @@ def find(manifests: Iterable[Manifest], kind: str, name: str | None = None) -> l
     ]
 
 
+def resource_name(doc: Manifest) -> str:
+    """Kind/name, as messages name a resource."""
+    return f"{doc.get('kind', '?')}/{(doc.get('metadata') or {}).get('name', '?')}"
+
+
 def containers(manifest: Manifest) -> list[Manifest]:
     """Init and regular containers of a Deployment or Job."""
     pod = manifest["spec"]["template"]["spec"]
