@@ -74,7 +74,7 @@ def _pod_port() -> int:
 
 
 def say(message: str) -> None:
-    print(f"chaos {time.monotonic() - elapsed():6.1f}s | {message}", flush=True)
+    print(f"chaos {elapsed():6.1f}s | {message}", flush=True)
 
 
 @dataclass
