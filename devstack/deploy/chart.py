@@ -37,7 +37,7 @@ KUBERNETES_VERSIONS = ("1.30", "1.33")
 
 # The ONE place listing kinds that are not schema-validated: custom resources of the
 # Prometheus Operator, whose CRD schemas kubernetes-validate does not ship and which
-# are too large to vendor faithfully here. test_chart.py checks their fields instead.
+# are too large to vendor faithfully here. tests/deploy/test_chart_production.py checks their fields.
 NOT_VALIDATED_KINDS: dict[tuple[str, str], str] = {
     ("monitoring.coreos.com/v1", "PodMonitor"): "prometheus-operator CRD, not in kubernetes-validate",
     ("monitoring.coreos.com/v1", "PrometheusRule"): "prometheus-operator CRD, not in kubernetes-validate",
