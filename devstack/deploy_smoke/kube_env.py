@@ -9,6 +9,7 @@ import math
 import re
 from typing import Any
 
+from devstack.deploy import chart
 from devstack.deploy_smoke.steps import SmokeFailed
 from devstack.procs import LOOPBACK
 
@@ -17,7 +18,7 @@ POD_IP = LOOPBACK
 
 
 def find_manifest(manifests: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any] | None:
-    return next((d for d in manifests if d.get("kind") == kind and d["metadata"]["name"] == name), None)
+    return next(iter(chart.find(manifests, kind, name)), None)
 
 
 def config_map_data(manifests: list[dict[str, Any]], name: str) -> dict[str, str] | None:
