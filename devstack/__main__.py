@@ -54,9 +54,9 @@ def main(argv: list[str] | None = None) -> int:
 
         return deploy_check.run(REPO)
     if args.command == "deploy-smoke":
-        from devstack import deploy_smoke
+        from devstack.deploy_smoke import scenario
 
-        return deploy_smoke.run(REPO, keep=args.keep, sandbox=args.sandbox)
+        return scenario.run(REPO, keep=args.keep, sandbox=args.sandbox)
     from devstack import reset as reset_command
 
     return reset_command.run(REPO, assume_yes=args.yes)

@@ -5,17 +5,17 @@ others still run so one run shows every problem):
 
 1. hadolint on the Dockerfile.
 2. The Helm chart linted and rendered (helm-python-sdk, through
-   tests/deploy/chart.py) with its default values plus the least a deployer
+   devstack/deploy/chart.py) with its default values plus the least a deployer
    must add (ci/default-values.yaml: image tag, server addresses, secret key;
    the schema refuses the bare defaults), and with the production example: the
    values Terraform passes with terraform/terraform.tfvars.example, evaluated from
-   its own locals (tests/deploy/terraform_values.py; written out to
+   its own locals (devstack/deploy/terraform_values.py; written out to
    .dev/deploy-check/production-values.yaml to read).
    The manifests go to .dev/deploy-check/<values>/, one file per resource.
 3. Those manifests validated with kubernetes-validate (strict: an unknown field
    is an error) for the chart's oldest and newest Kubernetes versions; the
    custom resources without a schema offline are listed in ONE place,
-   tests/deploy/chart.py NOT_VALIDATED_KINDS.
+   devstack/deploy/chart.py NOT_VALIDATED_KINDS.
 4. checkov on the manifests, the Dockerfile and terraform/, offline
    (--skip-download), every skip listed with its reason in .ci/checkov-skips.yaml.
 5. terraform fmt -check, when a terraform binary is on PATH.
@@ -39,10 +39,10 @@ from typing import Any
 
 import yaml
 
+from devstack.deploy import chart
+from devstack.deploy.terraform import EXAMPLE_TFVARS, Unresolved
+from devstack.deploy.terraform_values import example_values
 from devstack.output import error, step
-from tests.deploy import chart
-from tests.deploy.terraform import Unresolved
-from tests.deploy.terraform_values import EXAMPLE_TFVARS, example_values
 
 OUTPUT = Path(".dev/deploy-check")
 CHECKOV = Path(".venv-checkov/bin/checkov")
@@ -90,10 +90,6 @@ def render(values: dict[str, Any]) -> list[dict[str, Any]]:
         return chart.render(values)
     except chart.ChartError as exc:
         raise CheckFailed(f"the chart refused the values: {exc}") from exc
-
-
-def resource_name(doc: dict[str, Any]) -> str:
-    return f"{doc.get('kind', '?')}/{(doc.get('metadata') or {}).get('name', '?')}"
 
 
 def write_manifests(folder: Path, manifests: list[dict[str, Any]]) -> None:
@@ -153,7 +149,7 @@ def kubernetes_validate(repo: Path, sets: list[ValuesSet]) -> str:
     message = f"{len(docs) - len(skipped)} resources valid for Kubernetes {' and '.join(chart.KUBERNETES_VERSIONS)}"
     if skipped:
         kinds = ", ".join(sorted({str(doc["kind"]) for doc in skipped}))
-        message += f"; not validated (no schema offline; tests/deploy/chart.py NOT_VALIDATED_KINDS): {kinds}"
+        message += f"; not validated (no schema offline; devstack/deploy/chart.py NOT_VALIDATED_KINDS): {kinds}"
     return message
 
 

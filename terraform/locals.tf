@@ -1,7 +1,7 @@
 locals {
   namespace = kubernetes_namespace_v1.app.metadata[0].name
 
-  # In-cluster addresses the app is given (tests/deploy/test_terraform.py reads these).
+  # In-cluster addresses the app is given (tests/deploy/test_terraform_*.py read these).
   kafka_bootstrap_servers = "${var.kafka_cluster_name}-kafka-bootstrap.${local.namespace}.svc:9092"
   postgres_rw_host        = "${var.postgres_cluster_name}-rw.${local.namespace}.svc"
   valkey_host             = "${var.valkey_name}.${local.namespace}.svc"

@@ -15,7 +15,7 @@ from devstack.chaos import checks
 from devstack.chaos.load import USERS, ApiStats, UserEvents, Watch, watch_orders
 from devstack.chaos.scenarios import SCENARIOS, Ctx
 from devstack.chaos.stack import Stack, say
-from devstack.deploy_smoke import SmokeFailed
+from devstack.deploy_smoke.steps import SmokeFailed
 from devstack.procs import log_tail
 
 # The whole run stops by itself within about 15 minutes.

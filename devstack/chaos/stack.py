@@ -1,6 +1,6 @@
 """The running service for `make chaos`: deploy-smoke's containers, restartable, behind fresh servers.
 
-Everything a pod runs comes from deploy_smoke (the rendered chart, its env, the
+Everything a pod runs comes from devstack/deploy_smoke (the rendered chart, its env, the
 image's ENV, probes, preStop + SIGTERM); this module only adds what chaos needs
 on top: replicas, restart after a kill (as Kubernetes would), a second beat,
 Kafka behind a TCP proxy that can be cut (Tansu advertises the proxy's port, so
@@ -24,11 +24,15 @@ from typing import Any
 import psutil  # type: ignore[import-untyped]
 import psycopg
 
-from devstack import deploy_smoke as ds
 from devstack import kafka, postgres, valkey
+from devstack.deploy_smoke.image import image_env_and_cmd
+from devstack.deploy_smoke.pod import COMPONENTS, Container, Host, Servers, render_chart
+from devstack.deploy_smoke.probes import wait_for_probes
+from devstack.deploy_smoke.processes import exec_in, kill_group, start, stop_gracefully
+from devstack.deploy_smoke.round_trip import api_host
+from devstack.deploy_smoke.steps import SmokeFailed, elapsed
 from devstack.procs import LOOPBACK, Server, free_port
 from devstack.tcp_proxy import TcpProxy
-from tests.deploy import chart
 
 # Chaos runs more replicas of nothing than the chart's defaults, and fewer where two
 # cores cannot carry them: two web pods (so one can drain while the other serves, as
@@ -70,12 +74,12 @@ def _pod_port() -> int:
 
 
 def say(message: str) -> None:
-    print(f"chaos {time.monotonic() - ds._START:6.1f}s | {message}", flush=True)
+    print(f"chaos {elapsed():6.1f}s | {message}", flush=True)
 
 
 @dataclass
 class Pod:
-    container: ds.Container
+    container: Container
     index: int
     restarts: int = 0
     ready: bool = False
@@ -100,8 +104,8 @@ class Stack:
     scratch: Path
     servers: list[Server] = field(default_factory=list)
     pods: dict[str, list[Pod]] = field(default_factory=dict)
-    templates: dict[str, ds.Container] = field(default_factory=dict)
-    addresses: ds.Servers | None = None
+    templates: dict[str, Container] = field(default_factory=dict)
+    addresses: Servers | None = None
     proxy: TcpProxy | None = None
     kafka_direct: str = ""
     tokens: list[str] = field(default_factory=list)
@@ -126,7 +130,7 @@ class Stack:
         # they are cut as well, and simply wait. The service's processes get the proxy.
         self.kafka_direct = self.proxy.address
         through_proxy = Server(name="Kafka via proxy", host=LOOPBACK, port=self.proxy.port, stop=lambda: None)
-        self.addresses = ds.Servers(pg, vk, through_proxy, database)
+        self.addresses = Servers(pg, vk, through_proxy, database)
         say(f"PostgreSQL {pg.address}, Valkey {vk.address}, Kafka {kf.address} behind proxy {self.proxy.address}")
 
     @property
@@ -170,28 +174,20 @@ class Stack:
     # --- the service ---
 
     def prepare(self) -> None:
-        manifests = ds.render(chart.merge_values(chart.chart_values([chart.DEFAULT_VALUES_FILE]), ds.TLS_AT_INGRESS))
-        deployments, migrate_job = ds.workloads(manifests)
-        image = ds.image_env_and_cmd(self.repo)
-        migrate_container = migrate_job["spec"]["template"]["spec"]["containers"][0]
-        database = ds.chart_env(migrate_container, manifests, {"name": "", "namespace": "", "labels": {}}).get(
-            "POSTGRES_DB", "orders"
-        )
-        self.start_servers(database)
+        rendered = render_chart()
+        self.start_servers(rendered.database)
         assert self.addresses is not None
         venv_bin = Path(sys.executable).parent
-        static_root = self.scratch / "staticfiles"
         (self.scratch / "logs").mkdir(exist_ok=True)
-        resolved = {}
-        for name, doc in [("migrate", migrate_job), *deployments.items()]:
-            resolved[name] = ds.resolve_pod(
-                doc, manifests, image, self.addresses, self.scratch / "pods", static_root, venv_bin
-            )
-        for name in ds.COMPONENTS:
+        image = image_env_and_cmd(self.repo)
+        resolved = rendered.pods(
+            Host(image, self.addresses, self.scratch / "pods", self.scratch / "staticfiles", venv_bin)
+        )
+        for name in COMPONENTS:
             _inits, containers = resolved[name]
             self.templates[name] = containers[0]
         web = self.templates["web"]
-        self.host = ds.api_host(web.env)
+        self.host = api_host(web.env)
         for command in (
             ["python", "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
             ["python", "manage.py", "migrate", "--noinput"],
@@ -200,11 +196,11 @@ class Stack:
             # throttle is per client (600/min), and one client at chaos's rate would be throttled.
             ["python", "manage.py", "shell", "-c", _TOKENS_SCRIPT],
         ):
-            result = ds.exec_in(web, self.repo, command, 300)
+            result = exec_in(web, self.repo, command, 300)
             if result.returncode != 0:
-                raise ds.SmokeFailed(f"{' '.join(command)} exited {result.returncode}:\n{result.stderr[-2000:]}")
+                raise SmokeFailed(f"{' '.join(command)} exited {result.returncode}:\n{result.stderr[-2000:]}")
         self.tokens = result.stdout.split()[-API_CLIENTS:]
-        for name in ds.COMPONENTS:
+        for name in COMPONENTS:
             self.pods[name] = []
             for _ in range(REPLICAS[name]):
                 self.add_pod(name)
@@ -243,17 +239,17 @@ class Stack:
     def _launch(self, pod: Pod) -> None:
         logs = self.scratch / "logs"
         with contextlib.redirect_stdout(open(os.devnull, "w")):
-            ds.start(pod.container, self.repo, logs)
+            start(pod.container, self.repo, logs)
 
     def wait_ready(self, pod: Pod) -> None:
         with contextlib.redirect_stdout(open(os.devnull, "w")):
-            ds.wait_for_probes(pod.container, self.repo)
+            wait_for_probes(pod.container, self.repo)
         pod.ready = True
 
     def kill9(self, pod: Pod) -> None:
         """SIGKILL to the whole pod (its process group), as an OOM kill or node loss does."""
         pod.ready = False
-        ds.kill_group(pod.container)
+        kill_group(pod.container)
 
     def restart(self, pod: Pod, wait: bool = True) -> None:
         """What the kubelet does after the container died: start it again, same pod."""
@@ -270,11 +266,11 @@ class Stack:
         pod.ready = False
         problems: dict[str, str] = {}
         with contextlib.redirect_stdout(open(os.devnull, "w")):
-            ds.stop_gracefully(pod.container, self.repo, problems)
+            stop_gracefully(pod.container, self.repo, problems)
         return next(iter(problems.values()), None)
 
     def remove(self, pod: Pod) -> None:
-        ds.kill_group(pod.container)
+        kill_group(pod.container)
         with self.lock:
             self.pods[pod.container.pod].remove(pod)
 
@@ -316,7 +312,7 @@ class Stack:
     def stop(self) -> None:
         for pods in self.pods.values():
             for pod in pods:
-                ds.kill_group(pod.container)
+                kill_group(pod.container)
         if self.proxy is not None:
             self.proxy.cut()
         for server in reversed(self.servers):

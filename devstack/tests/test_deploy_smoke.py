@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from devstack import deploy_smoke, sandbox
+from devstack import sandbox
+from devstack.deploy.chart import DEFAULT_VALUES_FILE, chart_render
+from devstack.deploy_smoke import image, kube_env, pod, processes, steps
 from devstack.procs import Server
-from tests.deploy.chart import DEFAULT_VALUES_FILE, chart_render
 
 POD = {"name": "order-service-web-smoke", "namespace": "orders", "labels": {"app": "web"}}
 
@@ -22,8 +23,8 @@ def _noop() -> None:
     pass
 
 
-def _servers() -> deploy_smoke.Servers:
-    return deploy_smoke.Servers(
+def _servers() -> pod.Servers:
+    return pod.Servers(
         postgres=Server("PostgreSQL", "127.0.0.1", 15432, _noop),
         valkey=Server("Valkey", "127.0.0.1", 16379, _noop),
         kafka=Server("Kafka", "127.0.0.1", 19092, _noop),
@@ -45,7 +46,7 @@ def _manifests() -> list[dict[str, Any]]:
 
 def test_expand_replaces_known_names_keeps_unknown_and_unescapes_dollars() -> None:
     env = {"A": "1", "B": "two"}
-    assert deploy_smoke.expand("$(A)-$(B)-$(C)-$$(A)", env) == "1-two-$(C)-$(A)"
+    assert kube_env.expand("$(A)-$(B)-$(C)-$$(A)", env) == "1-two-$(C)-$(A)"
 
 
 def test_chart_env_applies_env_from_then_env_in_order() -> None:
@@ -64,7 +65,7 @@ def test_chart_env_applies_env_from_then_env_in_order() -> None:
         "resources": {"limits": {"cpu": "1500m", "memory": "768Mi"}},
     }
 
-    env = deploy_smoke.chart_env(container, _manifests(), POD)
+    env = kube_env.chart_env(container, _manifests(), POD)
 
     assert env == {
         "LOG_LEVEL": "DEBUG",
@@ -82,8 +83,8 @@ def test_chart_env_applies_env_from_then_env_in_order() -> None:
 
 def test_chart_env_names_a_secret_the_chart_does_not_render() -> None:
     container = {"name": "web", "envFrom": [{"secretRef": {"name": "made-by-terraform"}}]}
-    with pytest.raises(deploy_smoke.SmokeFailed, match="made-by-terraform"):
-        deploy_smoke.chart_env(container, _manifests(), POD)
+    with pytest.raises(steps.SmokeFailed, match="made-by-terraform"):
+        kube_env.chart_env(container, _manifests(), POD)
 
 
 def test_local_env_moves_only_the_charts_tmp_paths_and_overrides_the_addresses(tmp_path: Path) -> None:
@@ -91,10 +92,10 @@ def test_local_env_moves_only_the_charts_tmp_paths_and_overrides_the_addresses(t
     venv_bin = Path("/tmp/clone/.venv/bin")  # a clone under /tmp must keep its venv on PATH
     chart = {"HEARTBEAT_FILE": "/tmp/heartbeat", "POSTGRES_SERVER": "db", "LOG_LEVEL": "INFO", "TMP": "/tmp"}
 
-    env = deploy_smoke.local_env(chart, {"PYTHONUNBUFFERED": "1"}, _servers(), process_tmp, tmp_path, venv_bin)
+    env = pod.local_env(chart, {"PYTHONUNBUFFERED": "1"}, _servers(), process_tmp, tmp_path, venv_bin)
 
     assert env["PATH"].startswith("/tmp/clone/.venv/bin:")
-    assert env["HOME"] == deploy_smoke.UNWRITABLE_HOME
+    assert env["HOME"] == pod.UNWRITABLE_HOME
     assert env["HEARTBEAT_FILE"] == "/tmp/smoke/pods/worker/heartbeat"
     assert env["TMP"] == "/tmp/smoke/pods/worker"
     assert (env["POSTGRES_SERVER"], env["POSTGRES_PORT"], env["POSTGRES_PASSWORD"]) == ("127.0.0.1", "15432", "")
@@ -108,12 +109,12 @@ def test_local_env_moves_only_the_charts_tmp_paths_and_overrides_the_addresses(t
 
 def test_local_env_keeps_the_celery_database_number() -> None:
     chart = {"CELERY_BROKER_URL": "redis://:secret@valkey:6379/5"}
-    env = deploy_smoke.local_env(chart, {}, _servers(), Path("/x"), Path("/s"), Path("/v"))
+    env = pod.local_env(chart, {}, _servers(), Path("/x"), Path("/s"), Path("/v"))
     assert env["CELERY_BROKER_URL"] == "redis://127.0.0.1:16379/5"
 
 
 def test_chart_command_rewrites_tmp_before_expanding() -> None:
-    container = deploy_smoke.Container(
+    container = pod.Container(
         pod="beat",
         name="beat",
         spec={},
@@ -123,7 +124,7 @@ def test_chart_command_rewrites_tmp_before_expanding() -> None:
         tmp=Path("/tmp/smoke/pods/beat"),
     )
     command = ["python", "-m", "orders_project.heartbeat", "/tmp/heartbeat", "$(HEARTBEAT_FILE)"]
-    assert deploy_smoke.chart_command(container, command) == [
+    assert processes.chart_command(container, command) == [
         "python",
         "-m",
         "orders_project.heartbeat",
@@ -145,7 +146,7 @@ def test_image_env_and_cmd_come_from_the_last_stage(tmp_path: Path) -> None:
         'CMD ["gunicorn", "--config", "python:orders_project.gunicorn_conf", "orders_project.wsgi"]\n'
     )
 
-    env, cmd = deploy_smoke.image_env_and_cmd(tmp_path)
+    env, cmd = image.image_env_and_cmd(tmp_path)
 
     assert env == {
         "GREETING": "hello world",
@@ -160,27 +161,19 @@ def test_image_env_and_cmd_come_from_the_last_stage(tmp_path: Path) -> None:
     [("500m", 0.5), ("2", 2.0), ("1Gi", 1024**3), ("128Mi", 128 * 1024**2), ("1k", 1000.0)],
 )
 def test_quantity(value: str, expected: float) -> None:
-    assert deploy_smoke.quantity(value) == expected
+    assert kube_env.quantity(value) == expected
 
 
 def test_sandboxed_containers_run_as_the_user_the_chart_names() -> None:
     if sandbox.available() is not None:
         pytest.skip(f"no sandbox here: {sandbox.available()}")
     manifests = chart_render([DEFAULT_VALUES_FILE])
-    deployments, _job = deploy_smoke.workloads(manifests)
+    deployments, _job = pod.workloads(manifests)
     # Not under /tmp: the sandbox mounts each process's folder over /tmp.
     scratch = Path(tempfile.mkdtemp(prefix="sandbox-test-", dir=sandbox.SCRATCH_PARENT))
     try:
-        _inits, (worker,) = deploy_smoke.resolve_pod(
-            deployments["worker"],
-            manifests,
-            ({}, []),
-            _servers(),
-            scratch / "pods",
-            scratch,
-            Path("/v"),
-            scratch / "stage",
-        )
+        host = pod.Host(({}, []), _servers(), scratch / "pods", scratch, Path("/v"), scratch / "stage")
+        _inits, (worker,) = pod.resolve_pod(deployments["worker"], manifests, host)
         assert worker.sandbox is not None
         assert (worker.sandbox.uid, worker.sandbox.gid) == (10001, 10001)
         assert worker.sandbox.writable == worker.tmp

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from devstack import deploy_smoke, sandbox
-from tests.deploy.chart import REPO
+from devstack import sandbox
+from devstack.deploy.chart import REPO
+from devstack.deploy_smoke import pod, processes, steps
 
 pytestmark = pytest.mark.skipif(sandbox.available() is not None, reason=f"no sandbox here: {sandbox.available()}")
 
@@ -85,7 +86,7 @@ def test_only_the_process_tmp_is_writable_and_it_runs_as_the_pods_user(scratch: 
 def test_a_container_that_writes_outside_tmp_fails_the_smoke_run(scratch: Path) -> None:
     box = _sandbox(scratch)
     target = REPO / "sandbox-test-container-write"
-    container = deploy_smoke.Container(
+    container = pod.Container(
         pod="migrate",
         name="migrate",
         spec={},
@@ -98,8 +99,8 @@ def test_a_container_that_writes_outside_tmp_fails_the_smoke_run(scratch: Path) 
     logs = scratch / "logs"
     logs.mkdir()
     try:
-        with pytest.raises(deploy_smoke.SmokeFailed, match="migrate exited 1"):
-            deploy_smoke.run_to_end(container, REPO, logs, timeout=60)
+        with pytest.raises(steps.SmokeFailed, match="migrate exited 1"):
+            processes.run_to_end(container, REPO, logs, timeout=60)
         assert not target.exists()
         assert "Read-only file system" in container.log.read_text()
     finally:

@@ -17,12 +17,12 @@ from django.test import Client
 from django_redis import get_redis_connection
 
 from devstack import valkey
+from devstack.deploy.chart import DEFAULT_VALUES_FILE, chart_render, containers, find
 from devstack.procs import free_port
 from orders.models import Order
 from orders.tests.conftest import ORDERS_URL, cached_user, order_url
 from orders.tests.factories import SEED_PAYLOAD, OrderFactory
 from orders_project.tests.black_hole import full_port, silent_port
-from tests.deploy.chart import DEFAULT_VALUES_FILE, chart_render, containers, find
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_readiness")]
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from tests.deploy.chart import DEFAULT_VALUES_FILE, Manifest, chart_render, render
-from tests.deploy.terraform_values import production_values
+from devstack.deploy.chart import DEFAULT_VALUES_FILE, Manifest, chart_render, render
+from devstack.deploy.terraform_values import production_values
 
 
 @pytest.fixture(scope="session")

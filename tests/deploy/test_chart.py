@@ -1,18 +1,15 @@
-"""charts/order-service rendered offline: the runtime contract (commands, probes, env),
-the values it refuses, and the Kubernetes properties every pod must have."""
+"""charts/order-service rendered offline: the runtime contract (commands, probes, env)
+and the Kubernetes properties every pod must have. The values it refuses:
+test_chart_schema.py; scaling, policies and monitoring: test_chart_production.py."""
 
 import base64
-import json
 import shlex
-from pathlib import Path
 
 import pytest
 
-from tests.deploy.chart import (
+from devstack.deploy.chart import (
     DEFAULT_VALUES_FILE,
     KUBERNETES_VERSIONS,
-    REPO,
-    ChartError,
     Manifest,
     chart_render,
     chart_values,
@@ -23,7 +20,7 @@ from tests.deploy.chart import (
     render,
     validate_manifests,
 )
-from tests.deploy.terraform_values import example_values, production_values
+from devstack.deploy.terraform_values import example_values, production_values
 
 # The commands of docs/deploy.md's runtime contract, exactly (as a shell splits them).
 CONTRACT_COMMANDS = {
@@ -44,7 +41,7 @@ CONTAINER_SECURITY = {
     "capabilities": {"drop": ["ALL"]},
     "seccompProfile": {"type": "RuntimeDefault"},
 }
-# The value sets of tests/deploy/terraform_values.py example_values: the least a deployer
+# The value sets of devstack/deploy/terraform_values.py example_values: the least a deployer
 # sets, and what Terraform passes with terraform.tfvars.example.
 EXAMPLES = ("default", "production")
 HOOK = "pre-install,pre-upgrade"
@@ -58,12 +55,6 @@ def component(manifest: Manifest) -> str:
 def workloads(manifests: list[Manifest]) -> dict[str, Manifest]:
     """Deployments and the migrate Job by component."""
     return {component(doc): doc for doc in [*find(manifests, "Deployment"), *find(manifests, "Job")]}
-
-
-def refusal(set_values: dict[str, object], values_file: Path = DEFAULT_VALUES_FILE) -> str:
-    with pytest.raises(ChartError) as caught:
-        chart_render([values_file], set_values)
-    return str(caught.value)
 
 
 @pytest.mark.parametrize("values_set", EXAMPLES)
@@ -100,77 +91,6 @@ def test_migrations_run_without_statement_timeout(default_manifests: list[Manife
     (container,) = containers(workloads(default_manifests)["migrate"])
 
     assert container["env"] == [{"name": "POSTGRES_STATEMENT_TIMEOUT_MS", "value": "0"}]
-
-
-def test_beat_is_one_replica_recreated(production_manifests: list[Manifest]) -> None:
-    beat = find(production_manifests, "Deployment", "order-service-beat")[0]
-
-    assert beat["spec"]["replicas"] == 1
-    assert beat["spec"]["strategy"] == {"type": "Recreate"}
-    assert [doc["metadata"]["name"] for doc in find(production_manifests, "HorizontalPodAutoscaler")] == [
-        "order-service-web",
-        "order-service-worker",
-    ]
-    assert [doc["metadata"]["name"] for doc in find(production_manifests, "PodDisruptionBudget")] == [
-        "order-service-web",
-        "order-service-worker",
-        "order-service-consumer",
-    ]
-
-
-def test_schema_refuses_two_beats() -> None:
-    assert "- at '/beat/replicas': value must be 1" in refusal({"beat.replicas": 2})
-
-
-def test_schema_refuses_missing_or_empty_image_tag() -> None:
-    assert "- at '/image/tag': minLength: got 0, want 1" in refusal({"image.tag": ""})
-    # null drops the key from the chart's defaults, as `--set image.tag=null` does.
-    assert "- at '/image': missing property 'tag'" in refusal({"image.tag": None})
-
-
-def test_schema_refuses_negative_or_malformed_resources() -> None:
-    assert "- at '/web/resources/requests/cpu': '-1' does not match pattern" in refusal(
-        {"web.resources.requests.cpu": "-1"}
-    )
-    assert "- at '/worker/resources/limits/memory': '512 MB' does not match pattern" in refusal(
-        {"worker.resources.limits.memory": "512 MB"}
-    )
-    assert "- at '/consumer/resources/requests/cpu': minimum: got -0.5, want 0" in refusal(
-        {"consumer.resources.requests.cpu": -0.5}
-    )
-
-
-def test_schema_refuses_unknown_top_level_key() -> None:
-    assert "- at '': additional properties 'replicaCount' not allowed" in refusal({"replicaCount": 3})
-
-
-def test_consumers_beyond_the_partitions_are_refused_with_a_reason() -> None:
-    assert (
-        "consumer.replicas (4) is more than kafka.userTopicPartitions (3): a consumer group gives each "
-        "partition to one member, so the extra consumers would sit idle."
-    ) in refusal({"consumer.replicas": 4})
-
-
-def test_as_many_consumers_as_partitions_render() -> None:
-    manifests = chart_render([DEFAULT_VALUES_FILE], {"consumer.replicas": 3})
-
-    assert find(manifests, "Deployment", "order-service-consumer")[0]["spec"]["replicas"] == 3
-
-
-def test_cross_field_rules_refuse_with_a_reason() -> None:
-    assert "secret.values.DJANGO_SECRET_KEY must be at least 50 characters" in refusal(
-        {"secret.values.DJANGO_SECRET_KEY": "short"}
-    )
-    assert "terminationGracePeriodSeconds (25) must be more than web.preStopSleepSeconds (5) + " in refusal(
-        {"terminationGracePeriodSeconds": 25}
-    )
-    assert "web.pdb.minAvailable (2) must be less than its replicas (2)" in refusal({"web.pdb.minAvailable": 2})
-    assert 'ingress.host "api.example.com" is not in config.DJANGO_ALLOWED_HOSTS' in refusal(
-        {"ingress.enabled": True, "ingress.host": "api.example.com"}
-    )
-    assert "config.POSTGRES_PASSWORD: secrets do not belong in the ConfigMap" in refusal(
-        {"config.POSTGRES_PASSWORD": "x"}
-    )
 
 
 @pytest.mark.parametrize("values_set", EXAMPLES)
@@ -308,97 +228,6 @@ def test_a_config_change_rolls_every_deployment() -> None:
     for old, new in zip(find(before, "Deployment"), find(after, "Deployment"), strict=True):
         old_sum = old["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
         assert new["spec"]["template"]["metadata"]["annotations"]["checksum/config"] != old_sum
-
-
-def test_autoscaled_deployments_leave_replicas_to_the_hpa(production_manifests: list[Manifest]) -> None:
-    deployments = {doc["metadata"]["name"]: doc["spec"] for doc in find(production_manifests, "Deployment")}
-    web_hpa = find(production_manifests, "HorizontalPodAutoscaler", "order-service-web")[0]["spec"]
-
-    assert "replicas" not in deployments["order-service-web"]
-    assert "replicas" not in deployments["order-service-worker"]
-    assert deployments["order-service-consumer"]["replicas"] == 3
-    assert web_hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "order-service-web"}
-    assert (web_hpa["minReplicas"], web_hpa["maxReplicas"]) == (2, 10)
-
-
-def test_network_policy_only_opens_the_web_port_the_metrics_port_and_the_server_ports(
-    default_manifests: list[Manifest], production_manifests: list[Manifest]
-) -> None:
-    assert find(default_manifests, "NetworkPolicy") == []
-    everyone = find(production_manifests, "NetworkPolicy", "order-service")[0]["spec"]
-    web = find(production_manifests, "NetworkPolicy", "order-service-web")[0]["spec"]
-    metrics = find(production_manifests, "NetworkPolicy", "order-service-metrics")[0]["spec"]
-    monitoring = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
-
-    assert everyone["ingress"] == []
-    assert [[(p["port"], p["protocol"]) for p in rule["ports"]] for rule in everyone["egress"]] == [
-        [(53, "TCP"), (53, "UDP")],
-        [(5432, "TCP")],
-        [(6379, "TCP")],
-        [(9092, "TCP")],
-    ]
-    assert web["policyTypes"] == ["Ingress"]
-    assert [rule["ports"] for rule in web["ingress"]] == [[{"port": "http", "protocol": "TCP"}]]
-    assert monitoring not in web["ingress"][0].get("from", [])
-    # the metrics port of the four long-running kinds, from the monitoring namespace only
-    assert metrics["podSelector"]["matchExpressions"] == [
-        {"key": "app.kubernetes.io/component", "operator": "In", "values": ["web", "worker", "beat", "consumer"]}
-    ]
-    assert metrics["ingress"] == [{"ports": [{"port": "metrics", "protocol": "TCP"}], "from": [monitoring]}]
-
-
-def test_monitoring_is_off_by_default_and_scrapes_every_process_kind_on_its_metrics_port(
-    default_manifests: list[Manifest], production_manifests: list[Manifest]
-) -> None:
-    kinds = ("PodMonitor", "PrometheusRule")
-    assert [doc for kind in kinds for doc in find(default_manifests, kind)] == []
-    assert find(default_manifests, "ConfigMap", "order-service-dashboards") == []
-    (monitor,) = find(production_manifests, "PodMonitor")
-    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
-
-    assert monitor["spec"]["selector"]["matchExpressions"][0]["values"] == ["web", "worker", "beat", "consumer"]
-    assert (endpoint["port"], endpoint["path"]) == ("metrics", "/metrics")
-    assert endpoint["relabelings"][0] == {
-        "sourceLabels": ["__meta_kubernetes_pod_label_app_kubernetes_io_component"],
-        "targetLabel": "job",
-        "replacement": "order-service-$1",
-    }
-
-
-def test_alerts_cover_each_failure_and_select_each_process_kind_by_job(production_manifests: list[Manifest]) -> None:
-    (rule,) = find(production_manifests, "PrometheusRule")
-    rules = [r for group in rule["spec"]["groups"] for r in group["rules"]]
-    exprs = {r["alert"] + r["labels"].get("component", ""): r["expr"] for r in rules}
-
-    worker = 'job="order-service-worker",namespace="orders"'
-    assert exprs["OrderServiceOutboxBacklog"] == f"max(outbox_oldest_pending_age_seconds{{{worker}}}) > 60"
-    assert exprs["OrderServiceOutboxDeadEvents"].endswith("> 0")
-    assert "outbox_delivery_delay_seconds_bucket" in exprs["OrderServiceDeliverySlow"]
-    assert "django_http_responses_total_by_status_total" in exprs["OrderServiceHigh5xxRatio"]
-    assert "delta(kafka_consumer_lag_messages" in exprs["OrderServiceConsumerLagGrowing"]
-    assert "lifecycle_oldest_due_age_seconds" in exprs["OrderServiceLifecycleBehind"]
-    for kind in ("web", "worker", "beat", "consumer"):
-        assert exprs[f"OrderServiceProcessMissing{kind}"] == (
-            f'absent(up{{job="order-service-{kind}",namespace="orders"}} == 1)'
-        )
-    # that these names are really exposed: orders_project/tests/test_process_metrics.py
-
-
-def test_grafana_dashboard_ships_in_a_labelled_configmap(production_manifests: list[Manifest]) -> None:
-    (config_map,) = find(production_manifests, "ConfigMap", "order-service-dashboards")
-    shipped = json.loads(config_map["data"]["order-service.json"])
-
-    assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
-    assert config_map["metadata"]["annotations"] == {"grafana_folder": "Orders"}
-    assert shipped == json.loads((REPO / "charts/order-service/dashboards/order-service.json").read_text())
-
-
-def test_metrics_port_must_not_be_the_public_port() -> None:
-    assert "metrics.port" in refusal({"metrics.port": 8000})
-
-
-def test_no_kafka_topics_in_the_chart(production_manifests: list[Manifest]) -> None:
-    assert [doc for doc in production_manifests if doc["apiVersion"].startswith("kafka.strimzi.io/")] == []
 
 
 def test_notes_say_how_to_reach_the_api_and_get_a_token() -> None:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.deploy.chart import REPO, Manifest, containers, find
+from devstack.deploy.chart import REPO, Manifest, containers, find
 
 IMAGE_WORKDIR = "/app"
 

@@ -3,15 +3,12 @@ the chart's NetworkPolicy and its rules, and what Terraform's example gives it."
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
-import hcl2
 import pytest
-from hcl2.utils import SerializationOptions
 
-from tests.deploy.chart import (
+from devstack.deploy.chart import (
     DEFAULT_VALUES_FILE,
     ChartError,
     chart_render,
@@ -21,12 +18,14 @@ from tests.deploy.chart import (
     render,
     validate_manifests,
 )
-from tests.deploy.terraform_eval import TERRAFORM, module_locals, terraform_locals
+from devstack.deploy.expressions import evaluate
+from devstack.deploy.terraform import EXAMPLE_TFVARS, hcl_load, module_with_tfvars, terraform_module
+from devstack.deploy.terraform_console import TERRAFORM_BINARY, terraform_locals
+from devstack.deploy.terraform_values import production_values
 
-EXAMPLE_TFVARS = TERRAFORM / "terraform.tfvars.example"
 INGRESS_NGINX = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}
 TRUST_ANY_PROXY = {"config": {"FORWARDED_ALLOW_IPS": "*"}}
-needs_terraform = pytest.mark.skipif(shutil.which("terraform") is None, reason="no terraform binary on PATH")
+needs_terraform = pytest.mark.skipif(TERRAFORM_BINARY is None, reason="no terraform binary on PATH")
 
 
 def with_policy(ingress_from: list[dict[str, Any]], enabled: bool = True) -> dict[str, Any]:
@@ -85,10 +84,8 @@ def test_extra_egress_refuses_what_is_not_an_egress_rule() -> None:
 
 @needs_terraform
 def test_terraform_names_the_ingress_controller_as_the_only_source_in_the_example() -> None:
-    assert module_locals()["app_values"]["networkPolicy"]["ingressFrom"] == "${local.app_ingress_from}"
-    example = hcl2.loads(
-        EXAMPLE_TFVARS.read_text(), serialization_options=SerializationOptions(strip_string_quotes=True)
-    )
+    assert terraform_module().locals["app_values"]["networkPolicy"]["ingressFrom"] == "${local.app_ingress_from}"
+    example = hcl_load(EXAMPLE_TFVARS)
     assert example["app_extra_config"]["FORWARDED_ALLOW_IPS"] == "*"
     ingress_from = terraform_locals(["app_ingress_from"], var_file=EXAMPLE_TFVARS)["app_ingress_from"]
     assert ingress_from == [
@@ -99,6 +96,8 @@ def test_terraform_names_the_ingress_controller_as_the_only_source_in_the_exampl
             },
         }
     ]
+    # the evaluator the chart is checked with (production_values) agrees with Terraform
+    assert production_values()["networkPolicy"]["ingressFrom"] == ingress_from
     # What the release would render with the example's settings: accepted, one source.
     values = merge_values(
         chart_values([DEFAULT_VALUES_FILE]),
@@ -117,6 +116,7 @@ def test_without_an_ingress_controller_terraform_passes_no_source_and_the_chart_
     tfvars.write_text('app_extra_config = { FORWARDED_ALLOW_IPS = "10.0.0.0/8" }\n')
 
     assert terraform_locals(["app_ingress_from"], var_file=tfvars) == {"app_ingress_from": []}
+    assert evaluate("${local.app_ingress_from}", module_with_tfvars(tfvars)) == []
     with pytest.raises(ChartError, match="FORWARDED_ALLOW_IPS"):
         render(with_policy([]))
 

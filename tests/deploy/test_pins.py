@@ -11,7 +11,7 @@ import hcl2
 import yaml
 from hcl2.utils import SerializationOptions
 
-from tests.deploy.chart import CHART_DIR, KUBERNETES_VERSIONS
+from devstack.deploy.chart import CHART_DIR, KUBERNETES_VERSIONS
 
 REPO = Path(__file__).resolve().parents[2]
 TERRAFORM = REPO / "terraform"

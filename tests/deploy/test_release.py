@@ -5,17 +5,16 @@ the pods, and a chart edit changes the release."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.deploy.chart import CHART_DIR, DEFAULT_VALUES_FILE, Manifest, chart_render, find, render
-from tests.deploy.terraform import REPO, TERRAFORM, resolve, terraform_module
-from tests.deploy.terraform_values import (
-    EXAMPLE_TFVARS,
+from devstack.deploy.chart import CHART_DIR, DEFAULT_VALUES_FILE, Manifest, chart_render, find, render
+from devstack.deploy.expressions import evaluate
+from devstack.deploy.terraform import EXAMPLE_TFVARS, REPO, TERRAFORM, module_with_tfvars, terraform_module
+from devstack.deploy.terraform_console import TERRAFORM_BINARY, console
+from devstack.deploy.terraform_values import (
     example_known,
-    module_with_tfvars,
     production_values,
     release_argument,
     release_values,
@@ -45,14 +44,14 @@ def test_the_production_example_reaches_the_servers_terraform_creates(production
     # given the servers terraform/ declares
     module = terraform_module()
     (cluster,) = module.manifests("Cluster").values()
-    namespace = resolve(cluster["manifest"]["metadata"]["namespace"], module)
-    postgres_services = {f"{resolve(cluster['manifest']['metadata']['name'], module)}-rw.{namespace}.svc"}
+    namespace = evaluate(cluster["manifest"]["metadata"]["namespace"], module)
+    postgres_services = {f"{evaluate(cluster['manifest']['metadata']['name'], module)}-rw.{namespace}.svc"}
     poolers = {name: body["manifest"] for name, body in module.manifests("Pooler").items()}
     postgres_services |= {
-        f"{resolve(pooler['metadata']['name'], module)}.{namespace}.svc" for pooler in poolers.values()
+        f"{evaluate(pooler['metadata']['name'], module)}.{namespace}.svc" for pooler in poolers.values()
     }
     secrets = {
-        resolve(body["metadata"][0]["name"], module) for body in module.resources["kubernetes_secret_v1"].values()
+        evaluate(body["metadata"][0]["name"], module) for body in module.resources["kubernetes_secret_v1"].values()
     }
 
     # when the chart is rendered with what Terraform passes (terraform.tfvars.example)
@@ -168,19 +167,10 @@ def terraform_console(terraform_dir: Path, expression: str) -> str:
     alone.mkdir(exist_ok=True)
     shutil.copy(terraform_dir / "chart.tf", alone / "chart.tf")
     # chart.tf finds the chart at ${path.module}/../charts/order-service: the same from here
-    result = subprocess.run(
-        ["terraform", "console"],
-        input=expression,
-        cwd=alone,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return result.stdout.strip().strip('"')
+    return console(alone, expression).strip('"')
 
 
-@pytest.mark.skipif(shutil.which("terraform") is None, reason="no terraform binary on PATH")
+@pytest.mark.skipif(TERRAFORM_BINARY is None, reason="no terraform binary on PATH")
 def test_terraform_computes_the_same_chart_digest_and_it_follows_a_template_edit(module_copy: Path) -> None:
     module = terraform_module(module_copy)
     before = terraform_console(module_copy, "local.app_chart_digest")

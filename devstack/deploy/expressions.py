@@ -1,25 +1,24 @@
-"""Terraform expressions evaluated offline: the chart values terraform/ gives the app
-release, as Helm receives them, computed from its own `locals` and a .tfvars file.
+"""Terraform expressions evaluated offline, on the tree python-hcl2 parses: references
+(var.* from a .tfvars file or the defaults, local.*, path.module, a resource's own
+arguments), string templates, function calls (those the module uses), operators,
+conditionals and `for`. A resource attribute that only exists after apply (a
+random_password's `result`) comes from `known`.
 
-tests/deploy/terraform.py reads the module and follows plain references; this walks
-the expression trees python-hcl2 parses (function calls, operators, conditionals,
-`for`) for the functions the module uses. A resource attribute that only exists after
-apply (a random_password's `result`) comes from `known`, as the example values
-do. Used by tests/deploy (the production example the chart is rendered with) and by
-`make deploy-check` (devstack/deploy_check.py).
+The one evaluator of terraform/ in Python: everything that needs a value from the
+module (tests/deploy, make deploy-check's production values, the chart digest) goes
+through `evaluate`. What it cannot know (type conversions, variable validations) is
+asked of Terraform itself where a binary exists (terraform_console.py).
 
-    values = release_values(module_with_tfvars(EXAMPLE_TFVARS))
-    sets = example_values()    # {"default": ..., "production": ...}
+    evaluate("${local.app_config}", module_with_tfvars(EXAMPLE_TFVARS))
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import hashlib
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -28,64 +27,48 @@ import yaml
 from hcl2.api import parses_to_tree
 from lark import Token, Tree
 
-from tests.deploy.chart import DEFAULT_VALUES_FILE, chart_values, merge_values
-from tests.deploy.terraform import (
-    TERRAFORM,
-    Module,
-    Unresolved,
-    app_release,
-    hcl_load,
-    template_text,
-    terraform_module,
-)
-
-EXAMPLE_TFVARS = TERRAFORM / "terraform.tfvars.example"
+from devstack.deploy.terraform import Each, Module, Unresolved, origin
 
 Scope = Mapping[str, Any]
 
 
-def module_with_tfvars(path: Path, module: Module | None = None) -> Module:
-    """The module as `terraform plan -var-file=PATH` sees its variables."""
-    return dataclasses.replace(module or terraform_module(), tfvars=hcl_load(path))
+def evaluate(value: Any, module: Module, each: Each = None, known: Mapping[str, Any] | None = None) -> Any:
+    """A loaded HCL value with every "${...}" in it evaluated, maps and lists deeply;
+    `each` is the (each.key, each.value) of a resource with for_each."""
+    evaluator = Evaluator(module, known or {})
+    scope = {} if each is None else {"each": {"key": each[0], "value": evaluator.value(each[1])}}
+    return evaluator.value(value, scope)
 
 
-def example_known(module: Module) -> dict[str, Any]:
-    """Stand-ins for what only exists after apply: each random_password's result."""
-    return {
-        f"random_password.{name}.result": f"example-{name}-" + "x" * 50
-        for name in module.resources.get("random_password", {})
-    }
+def evaluate_or_none(value: Any, module: Module, each: Each = None) -> Any:
+    """As `evaluate`, None where it cannot be evaluated offline (a variable with no default)."""
+    try:
+        return evaluate(value, module, each)
+    except Unresolved:
+        return None
 
 
-def release_values(module: Module, known: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The user values of the app's helm_release: each entry of its `values` list
-    evaluated and merged in order, as Helm merges several `-f` files."""
-    evaluator = Evaluator(module, example_known(module) if known is None else known)
-    merged: dict[str, Any] = {}
-    for document in evaluator.value(app_release(module.directory).body["values"]):
-        merged = merge_values(merged, yaml.safe_load(document) or {})
-    return merged
+def for_each_items(body: dict[str, Any], module: Module) -> Iterator[Each]:
+    """(each.key, each.value as written) per instance of a resource, or None without for_each."""
+    if "for_each" not in body:
+        yield None
+        return
+    items = origin(body["for_each"], module)
+    if not isinstance(items, dict):
+        items = evaluate(items, module)
+    assert isinstance(items, dict), f"for_each must be a map, got {body['for_each']!r}"
+    yield from items.items()
 
 
-@cache
-def production_values() -> dict[str, Any]:
-    """The production example: what Terraform passes with terraform.tfvars.example."""
-    return release_values(module_with_tfvars(EXAMPLE_TFVARS))
-
-
-def example_values() -> dict[str, dict[str, Any]]:
-    """The value sets the chart is checked with, by name: "default" (the chart's defaults
-    plus ci/default-values.yaml, the least a deployer adds) and "production" (Terraform's)."""
-    return {"default": chart_values([DEFAULT_VALUES_FILE]), "production": copy.deepcopy(production_values())}
-
-
-def release_argument(module: Module, name: str, known: Mapping[str, Any] | None = None) -> Any:
-    """Another argument of the app's helm_release (e.g. description), evaluated."""
-    evaluator = Evaluator(module, example_known(module) if known is None else known)
-    return evaluator.value(app_release(module.directory).body[name])
-
-
-# --- the evaluator -------------------------------------------------------------------------
+def template_text(value: Any) -> str:
+    """A value as a string template or tostring() writes it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, int | float | str):
+        return str(value)
+    raise Unresolved(f"{value!r} inside a string template")
 
 
 @cache
@@ -126,6 +109,12 @@ def _fileset(directory: str, pattern: str) -> list[str]:
     return sorted(str(path.relative_to(root)) for path in root.rglob("*") if path.is_file())
 
 
+def _replace(text: str, old: str, new: str) -> str:
+    if len(old) > 1 and old.startswith("/") and old.endswith("/"):
+        raise Unresolved(f"replace() with the pattern {old}")  # Terraform's regex form
+    return text.replace(old, new)
+
+
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "merge": lambda *maps: {key: value for each in maps for key, value in each.items()},
     "join": lambda separator, items: separator.join(template_text(item) for item in items),
@@ -139,6 +128,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "yamlencode": lambda value: yaml.safe_dump(value, sort_keys=True),
     "nonsensitive": lambda value: value,
     "length": len,
+    "replace": lambda text, old, new: _replace(text, old, new),
 }
 
 _OPERATORS: dict[str, Callable[[Any, Any], Any]] = {

@@ -3,10 +3,10 @@
 helm-python-sdk (import name `helm_python`) binds Helm's Go SDK, so rendering
 here is what `helm template` does: the chart's defaults coalesced with the
 given values, values.schema.json checked, templates (hooks included) rendered.
-Used by tests/deploy/test_chart.py and by `make deploy-check` / `make deploy-smoke`
-(devstack/deploy_check.py, which imports `render` and `lint`).
+Used by tests/deploy and by `make deploy-check` / `make deploy-smoke` / `make chaos`
+(devstack/deploy_check.py imports `render` and `lint`).
 
-    from tests.deploy.chart import chart_render, chart_lint, DEFAULT_VALUES_FILE
+    from devstack.deploy.chart import chart_render, chart_lint, DEFAULT_VALUES_FILE
     manifests = chart_render([DEFAULT_VALUES_FILE], {"beat.replicas": 1})
     problems = chart_lint([DEFAULT_VALUES_FILE])          # [] when clean
 """
@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[2]
 CHART_DIR = REPO / "charts" / "order-service"
 # The least a deployer adds to the defaults (image tag, server addresses, secret key).
 # The production example is not a file: it is what Terraform passes
-# (tests/deploy/terraform_values.py production_values).
+# (devstack/deploy/terraform_values.py production_values).
 DEFAULT_VALUES_FILE = CHART_DIR / "ci" / "default-values.yaml"
 
 RELEASE_NAME = "order-service"
@@ -37,7 +37,7 @@ KUBERNETES_VERSIONS = ("1.30", "1.33")
 
 # The ONE place listing kinds that are not schema-validated: custom resources of the
 # Prometheus Operator, whose CRD schemas kubernetes-validate does not ship and which
-# are too large to vendor faithfully here. test_chart.py checks their fields instead.
+# are too large to vendor faithfully here. tests/deploy/test_chart_production.py checks their fields.
 NOT_VALIDATED_KINDS: dict[tuple[str, str], str] = {
     ("monitoring.coreos.com/v1", "PodMonitor"): "prometheus-operator CRD, not in kubernetes-validate",
     ("monitoring.coreos.com/v1", "PrometheusRule"): "prometheus-operator CRD, not in kubernetes-validate",
@@ -164,6 +164,11 @@ def find(manifests: Iterable[Manifest], kind: str, name: str | None = None) -> l
         for doc in manifests
         if doc.get("kind") == kind and (name is None or doc.get("metadata", {}).get("name") == name)
     ]
+
+
+def resource_name(doc: Manifest) -> str:
+    """Kind/name, as messages name a resource."""
+    return f"{doc.get('kind', '?')}/{(doc.get('metadata') or {}).get('name', '?')}"
 
 
 def containers(manifest: Manifest) -> list[Manifest]:
