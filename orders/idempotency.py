@@ -1,4 +1,4 @@
-"""Idempotency-Key handling for order creation.
+"""Idempotency-Key handling for order creation: `idempotent` runs a create at most once per key.
 
 The key's row is written by the order's own transaction, as its last statement,
 with the response to replay: the key exists exactly when the order does. A
@@ -21,11 +21,12 @@ import datetime as dt
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.db.models.functions import Now
 from django.utils import timezone
@@ -38,6 +39,9 @@ MAX_KEY_LENGTH = 255
 # Printable ASCII: PostgreSQL refuses NUL in text, and control characters in a key
 # are a client bug (or an attack on logs), never a real key.
 KEY_PATTERN = re.compile(r"[\x20-\x7e]+")
+# Times a request looks its key up: once, and again after each loss of the key to a concurrent
+# request whose row then vanished (a race, not a loop to wait in).
+_KEY_LOOKUPS = 3
 
 
 class IdempotencyKeyReused(DomainError):
@@ -46,6 +50,9 @@ class IdempotencyKeyReused(DomainError):
 
 class IdempotencyKeyInProgress(ConflictError):
     code = "idempotency_key_in_progress"
+
+
+_IN_PROGRESS = "A request with this Idempotency-Key is still being processed; retry later."
 
 
 class IdempotencyKeyTaken(Exception):
@@ -99,7 +106,7 @@ def idempotency_lookup(*, request: IdempotentRequest) -> StoredResponse | None:
     if record.status == IdempotencyKeyStatus.IN_PROGRESS:
         if record.stale:
             return None
-        raise IdempotencyKeyInProgress("A request with this Idempotency-Key is still being processed; retry later.")
+        raise IdempotencyKeyInProgress(_IN_PROGRESS)
     if record.request_fingerprint != request.fingerprint:
         raise IdempotencyKeyReused("This Idempotency-Key was already used with a different request body.")
     assert record.response_status is not None
@@ -143,6 +150,30 @@ def idempotency_store(*, request: IdempotentRequest, response: StoredResponse) -
         cursor.execute(_STORE_SQL, params)
         if cursor.fetchone() is None:
             raise IdempotencyKeyTaken(request.key)
+
+
+def idempotent(*, request: IdempotentRequest, work: Callable[[], StoredResponse]) -> StoredResponse:
+    """The response stored under the request's key, or `work`'s, stored under the key.
+
+    Each try is one transaction: `work` (its writes join it), then the key's row with its
+    response, last. A try that loses the key to a concurrent request rolls back, its writes
+    with it, and the key is looked up again: that request's response is replayed. Gone again
+    by then means deleted meanwhile (expired, or an older release's claim released), and the
+    work is simply done again.
+    Raises IdempotencyKeyReused, IdempotencyKeyInProgress, or what `work` raises (nothing kept).
+    """
+    for _ in range(_KEY_LOOKUPS):
+        stored = idempotency_lookup(request=request)
+        if stored is not None:
+            return stored
+        try:
+            with transaction.atomic():
+                response = work()
+                idempotency_store(request=request, response=response)
+        except IdempotencyKeyTaken:
+            continue
+        return response
+    raise IdempotencyKeyInProgress(_IN_PROGRESS)
 
 
 def idempotency_keys_purge(*, batch_size: int = 1000) -> int:
