@@ -152,16 +152,20 @@ def idempotency_store(*, request: IdempotentRequest, response: StoredResponse) -
             raise IdempotencyKeyTaken(request.key)
 
 
-def idempotent(*, request: IdempotentRequest, work: Callable[[], StoredResponse]) -> StoredResponse:
+def idempotent(*, request: IdempotentRequest | None, work: Callable[[], StoredResponse]) -> StoredResponse:
     """The response stored under the request's key, or `work`'s, stored under the key.
 
-    Each try is one transaction: `work` (its writes join it), then the key's row with its
-    response, last. A try that loses the key to a concurrent request rolls back, its writes
-    with it, and the key is looked up again: that request's response is replayed. Gone again
-    by then means deleted meanwhile (expired, or an older release's claim released), and the
-    work is simply done again.
+    Without a key: `work` in a transaction of its own. With one, each try is one
+    transaction: `work` (its writes join it), then the key's row with its response,
+    last. A try that loses the key to a concurrent request rolls back, its writes with
+    it, and the key is looked up again: that request's response is replayed. Gone again
+    by then means deleted meanwhile (expired, or an older release's claim released), and
+    the work is simply done again.
     Raises IdempotencyKeyReused, IdempotencyKeyInProgress, or what `work` raises (nothing kept).
     """
+    if request is None:
+        with transaction.atomic():
+            return work()
     for _ in range(_KEY_LOOKUPS):
         stored = idempotency_lookup(request=request)
         if stored is not None:

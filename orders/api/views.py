@@ -139,11 +139,9 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         responses={201: OrderSerializer, **_errors(400, 401, 403, 409, 415, 422, 503)},
     )
     def create(self, request: Request) -> Response:
-        key = _idempotent_request(request)
-        work = functools.partial(self._create, request)
         # With a key the body is judged after the key's lookup: a key used with another body is
         # 422 whatever this body is, and a replay is answered as it was first.
-        created = work() if key is None else idempotent(request=key, work=work)
+        created = idempotent(request=_idempotent_request(request), work=functools.partial(self._create, request))
         return Response(created.body, status=created.status, headers={"Location": created.location})
 
     def _create(self, request: Request) -> StoredResponse:
