@@ -116,16 +116,16 @@ def idempotency_lookup(*, request: IdempotentRequest) -> StoredResponse | None:
 # Inserts the key with its response; an existing row is replaced only when it is expired or
 # an abandoned IN_PROGRESS claim. Times are the database's. On a conflict PostgreSQL first
 # waits for a concurrent inserter of the same key to commit or roll back.
-_STORE_SQL = """
-INSERT INTO orders_idempotencykey AS k
+_STORE_SQL = f"""
+INSERT INTO {IdempotencyKey._meta.db_table} AS k
     (client_id, key, request_fingerprint, status, response_status, response_body, response_location, created_at)
-VALUES (%(client_id)s, %(key)s, %(fingerprint)s, 'completed', %(status)s, %(body)s::jsonb, %(location)s, now())
+VALUES (%(client_id)s, %(key)s, %(fingerprint)s, %(completed)s, %(status)s, %(body)s::jsonb, %(location)s, now())
 ON CONFLICT (client_id, key) DO UPDATE SET
     request_fingerprint = EXCLUDED.request_fingerprint, status = EXCLUDED.status,
     response_status = EXCLUDED.response_status, response_body = EXCLUDED.response_body,
     response_location = EXCLUDED.response_location, created_at = EXCLUDED.created_at
 WHERE k.created_at < now() - %(lifetime)s
-   OR (k.status = 'in_progress' AND k.created_at < now() - %(stale)s)
+   OR (k.status = %(in_progress)s AND k.created_at < now() - %(stale)s)
 RETURNING 1
 """
 
@@ -145,6 +145,8 @@ def idempotency_store(*, request: IdempotentRequest, response: StoredResponse) -
         "location": response.location,
         "lifetime": KEY_LIFETIME,
         "stale": _stale_claim_after(),
+        "completed": IdempotencyKeyStatus.COMPLETED,
+        "in_progress": IdempotencyKeyStatus.IN_PROGRESS,
     }
     with connection.cursor() as cursor:
         cursor.execute(_STORE_SQL, params)
