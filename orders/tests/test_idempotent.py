@@ -103,3 +103,18 @@ def test_a_try_that_loses_its_key_rolls_its_order_back_and_replays_the_winners_r
     assert response == winner
     assert (Order.objects.count(), OutboxEvent.objects.count()) == (0, 0)
     assert IdempotencyKey.objects.get().response_body == winner.body
+
+
+@pytest.mark.django_db
+def test_without_a_key_the_work_is_its_own_transaction_and_a_failure_keeps_nothing():
+    def fail() -> None:
+        raise RuntimeError("after the order's rows")
+
+    with pytest.raises(RuntimeError):
+        idempotent(request=None, work=_Create(then=fail))
+
+    # the surrounding transaction (the test's) is still usable, and nothing was kept
+    assert (Order.objects.count(), OutboxEvent.objects.count(), IdempotencyKey.objects.count()) == (0, 0, 0)
+    created = idempotent(request=None, work=_Create())
+    assert [str(pk) for pk in Order.objects.values_list("id", flat=True)] == [created.body["id"]]
+    assert IdempotencyKey.objects.count() == 0
