@@ -1,4 +1,4 @@
-"""Idempotency-Key handling for order creation.
+"""Idempotency-Key handling for order creation: `idempotent` runs a create at most once per key.
 
 The key's row is written by the order's own transaction, as its last statement,
 with the response to replay: the key exists exactly when the order does. A
@@ -21,11 +21,12 @@ import datetime as dt
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.db.models.functions import Now
 from django.utils import timezone
@@ -38,6 +39,9 @@ MAX_KEY_LENGTH = 255
 # Printable ASCII: PostgreSQL refuses NUL in text, and control characters in a key
 # are a client bug (or an attack on logs), never a real key.
 KEY_PATTERN = re.compile(r"[\x20-\x7e]+")
+# Times a request looks its key up: once, and again after each loss of the key to a concurrent
+# request whose row then vanished (a race, not a loop to wait in).
+_KEY_LOOKUPS = 3
 
 
 class IdempotencyKeyReused(DomainError):
@@ -46,6 +50,9 @@ class IdempotencyKeyReused(DomainError):
 
 class IdempotencyKeyInProgress(ConflictError):
     code = "idempotency_key_in_progress"
+
+
+_IN_PROGRESS = "A request with this Idempotency-Key is still being processed; retry later."
 
 
 class IdempotencyKeyTaken(Exception):
@@ -99,7 +106,7 @@ def idempotency_lookup(*, request: IdempotentRequest) -> StoredResponse | None:
     if record.status == IdempotencyKeyStatus.IN_PROGRESS:
         if record.stale:
             return None
-        raise IdempotencyKeyInProgress("A request with this Idempotency-Key is still being processed; retry later.")
+        raise IdempotencyKeyInProgress(_IN_PROGRESS)
     if record.request_fingerprint != request.fingerprint:
         raise IdempotencyKeyReused("This Idempotency-Key was already used with a different request body.")
     assert record.response_status is not None
@@ -109,16 +116,16 @@ def idempotency_lookup(*, request: IdempotentRequest) -> StoredResponse | None:
 # Inserts the key with its response; an existing row is replaced only when it is expired or
 # an abandoned IN_PROGRESS claim. Times are the database's. On a conflict PostgreSQL first
 # waits for a concurrent inserter of the same key to commit or roll back.
-_STORE_SQL = """
-INSERT INTO orders_idempotencykey AS k
+_STORE_SQL = f"""
+INSERT INTO {IdempotencyKey._meta.db_table} AS k
     (client_id, key, request_fingerprint, status, response_status, response_body, response_location, created_at)
-VALUES (%(client_id)s, %(key)s, %(fingerprint)s, 'completed', %(status)s, %(body)s::jsonb, %(location)s, now())
+VALUES (%(client_id)s, %(key)s, %(fingerprint)s, %(completed)s, %(status)s, %(body)s::jsonb, %(location)s, now())
 ON CONFLICT (client_id, key) DO UPDATE SET
     request_fingerprint = EXCLUDED.request_fingerprint, status = EXCLUDED.status,
     response_status = EXCLUDED.response_status, response_body = EXCLUDED.response_body,
     response_location = EXCLUDED.response_location, created_at = EXCLUDED.created_at
 WHERE k.created_at < now() - %(lifetime)s
-   OR (k.status = 'in_progress' AND k.created_at < now() - %(stale)s)
+   OR (k.status = %(in_progress)s AND k.created_at < now() - %(stale)s)
 RETURNING 1
 """
 
@@ -138,11 +145,41 @@ def idempotency_store(*, request: IdempotentRequest, response: StoredResponse) -
         "location": response.location,
         "lifetime": KEY_LIFETIME,
         "stale": _stale_claim_after(),
+        "completed": IdempotencyKeyStatus.COMPLETED,
+        "in_progress": IdempotencyKeyStatus.IN_PROGRESS,
     }
     with connection.cursor() as cursor:
         cursor.execute(_STORE_SQL, params)
         if cursor.fetchone() is None:
             raise IdempotencyKeyTaken(request.key)
+
+
+def idempotent(*, request: IdempotentRequest | None, work: Callable[[], StoredResponse]) -> StoredResponse:
+    """The response stored under the request's key, or `work`'s, stored under the key.
+
+    Without a key: `work` in a transaction of its own. With one, each try is one
+    transaction: `work` (its writes join it), then the key's row with its response,
+    last. A try that loses the key to a concurrent request rolls back, its writes with
+    it, and the key is looked up again: that request's response is replayed. Gone again
+    by then means deleted meanwhile (expired, or an older release's claim released), and
+    the work is simply done again.
+    Raises IdempotencyKeyReused, IdempotencyKeyInProgress, or what `work` raises (nothing kept).
+    """
+    if request is None:
+        with transaction.atomic():
+            return work()
+    for _ in range(_KEY_LOOKUPS):
+        stored = idempotency_lookup(request=request)
+        if stored is not None:
+            return stored
+        try:
+            with transaction.atomic():
+                response = work()
+                idempotency_store(request=request, response=response)
+        except IdempotencyKeyTaken:
+            continue
+        return response
+    raise IdempotencyKeyInProgress(_IN_PROGRESS)
 
 
 def idempotency_keys_purge(*, batch_size: int = 1000) -> int:

@@ -13,8 +13,10 @@ which released the other locks at the first commit and double-confirmed.)
 """
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -22,7 +24,7 @@ from django.utils import timezone
 
 from orders.events import order_confirmed_data, order_shipped_data
 from orders.metrics import transitions_count
-from orders.models import Order, OrderStatus
+from orders.models import Order, OrderStatus, OrderStatusChange
 from orders.transitions import sources_of
 from orders_project import tracing
 from outbox.services import EventSpec, events_enqueue
@@ -38,41 +40,78 @@ CHANGED_BY = "system:lifecycle"
 CARRIERS = ["UPS", "FedEx", "DHL", "USPS"]
 DELIVERY_DAYS = 3
 
-_LOCK_DUE_SQL = """
-SELECT id FROM orders_order
+_ORDERS = Order._meta.db_table
+_HISTORY = OrderStatusChange._meta.db_table
+
+
+def _lock_due_sql(time_column: str) -> str:
+    return f"""
+SELECT id FROM {_ORDERS}
 WHERE status = %(from_status)s AND {time_column} <= %(due_before)s
 ORDER BY {time_column}, id
 LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED
 """
 
+
 # Each column is computed per row by PostgreSQL, and the history rows are written by the
 # same statement from what the UPDATE returned: one round trip, no model objects for
 # them, and the moved orders come back whole for their events (no second SELECT).
-_CONFIRM_SET = """
-status = 'confirmed', confirmed_at = %(now)s, updated_at = %(now)s, version = version + 1,
-payment_id = 'pay_' || replace(gen_random_uuid()::text, '-', '')
-"""
-
-_SHIP_SET = """
-status = 'shipped', shipped_at = %(now)s, updated_at = %(now)s, version = version + 1,
-tracking_number = 'TRK' || upper(substr(replace(gen_random_uuid()::text, '-', ''), 1, 12)),
-carrier = (%(carriers)s::text[])[1 + floor(random() * %(carrier_count)s)::int],
-estimated_delivery = (%(now)s + make_interval(days => %(delivery_days)s))::date
-"""
-
-_MOVE_SQL = """
+def _move_sql(set_columns: str) -> str:
+    return f"""
 WITH moved AS (
-    UPDATE orders_order SET {set}
+    UPDATE {_ORDERS} SET status = %(to_status)s, version = version + 1, updated_at = %(now)s,{set_columns}
     WHERE id = ANY(%(ids)s) AND status = ANY(%(sources)s)
     RETURNING *
 ), history AS (
-    INSERT INTO orders_orderstatuschange
+    INSERT INTO {_HISTORY}
         (order_id, order_version, from_status, to_status, changed_at, changed_by, reason)
     SELECT id, version, %(from_status)s, %(to_status)s, %(now)s, %(changed_by)s, '' FROM moved
 )
 SELECT * FROM moved ORDER BY created_at, id
 """
+
+
+_CONFIRM_SET = """
+    confirmed_at = %(now)s, payment_id = 'pay_' || replace(gen_random_uuid()::text, '-', '')
+"""
+
+_SHIP_SET = """
+    shipped_at = %(now)s,
+    tracking_number = 'TRK' || upper(substr(replace(gen_random_uuid()::text, '-', ''), 1, 12)),
+    carrier = (%(carriers)s::text[])[1 + floor(random() * %(carrier_count)s)::int],
+    estimated_delivery = (%(now)s + make_interval(days => %(delivery_days)s))::date
+"""
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One automatic step: its delay (a setting's name), its two statements and its event."""
+
+    delay_setting: str
+    lock_sql: str
+    move_sql: str
+    event_type: str
+    event_data: Callable[[Order], dict[str, Any]]
+
+
+# The statements are built once, here: the tables' names come from the models.
+_STEPS = {
+    OrderStatus.CONFIRMED: _Step(
+        delay_setting="ORDER_CONFIRM_DELAY",
+        lock_sql=_lock_due_sql("created_at"),
+        move_sql=_move_sql(_CONFIRM_SET),
+        event_type="order.confirmed",
+        event_data=order_confirmed_data,
+    ),
+    OrderStatus.SHIPPED: _Step(
+        delay_setting="ORDER_SHIP_DELAY",
+        lock_sql=_lock_due_sql("confirmed_at"),
+        move_sql=_move_sql(_SHIP_SET),
+        event_type="order.shipped",
+        event_data=order_shipped_data,
+    ),
+}
 
 
 @dataclass
@@ -97,18 +136,11 @@ def _advance_batch(*, from_status: str, to_status: str, limit: int) -> int:
 
 def _advance_batch_traced(*, from_status: str, to_status: str, limit: int) -> int:
     now = timezone.now()
-    if to_status == OrderStatus.CONFIRMED:
-        time_column, delay, set_sql = "created_at", settings.ORDER_CONFIRM_DELAY, _CONFIRM_SET
-        event_type, event_data = "order.confirmed", order_confirmed_data
-    else:
-        time_column, delay, set_sql = "confirmed_at", settings.ORDER_SHIP_DELAY, _SHIP_SET
-        event_type, event_data = "order.shipped", order_shipped_data
+    step = _STEPS[OrderStatus(to_status)]
+    due_before = now - timedelta(seconds=getattr(settings, step.delay_setting))
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute(
-                _LOCK_DUE_SQL.format(time_column=time_column),
-                {"from_status": from_status, "due_before": now - timedelta(seconds=delay), "limit": limit},
-            )
+            cursor.execute(step.lock_sql, {"from_status": from_status, "due_before": due_before, "limit": limit})
             ids = [row[0] for row in cursor.fetchall()]
         if not ids:
             return 0
@@ -123,8 +155,8 @@ def _advance_batch_traced(*, from_status: str, to_status: str, limit: int) -> in
             "carrier_count": len(CARRIERS),
             "delivery_days": DELIVERY_DAYS,
         }
-        orders = list(Order.objects.raw(_MOVE_SQL.format(set=set_sql), params))
-        events_enqueue(events=[EventSpec(event_type, order.user_id, event_data(order)) for order in orders])
+        orders = list(Order.objects.raw(step.move_sql, params))
+        events_enqueue(events=[EventSpec(step.event_type, order.user_id, step.event_data(order)) for order in orders])
         transitions_count(from_status=from_status, to_status=to_status, count=len(orders))
     return len(orders)
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from orders.models import OrderStatus
+from orders.models import Order, OrderStatus
 from orders_project.metrics import CachedQueryCollector
 
 orders_created = Counter("orders_created_total", "Orders created (committed)")
@@ -55,9 +55,9 @@ def _describe() -> list[Metric]:
 
 # Two MIN()s that PostgreSQL answers from the (status, created_at) index and from the
 # confirmed orders (those of the last ORDER_SHIP_DELAY seconds, normally), in one statement.
-_OLDEST_SQL = """
-SELECT (SELECT min(created_at) FROM orders_order WHERE status = %(pending)s),
-       (SELECT min(confirmed_at) FROM orders_order WHERE status = %(confirmed)s)
+_OLDEST_SQL = f"""
+SELECT (SELECT min(created_at) FROM {Order._meta.db_table} WHERE status = %(pending)s),
+       (SELECT min(confirmed_at) FROM {Order._meta.db_table} WHERE status = %(confirmed)s)
 """
 
 

@@ -1,5 +1,11 @@
-"""Every write to orders. Each function is one transaction: the order change,
-its history row and its outbox event commit together or not at all."""
+"""Writes to orders by clients and staff. Each function is one transaction: the order
+change, its history row and its outbox event commit together or not at all.
+
+The other writes, each one transaction too, live beside the work they belong to:
+the automatic confirm and ship (orders/lifecycle.py, set-based SQL per batch),
+events sent again (orders/replay.py, through outbox.services.events_replay), and
+Idempotency-Keys (orders/idempotency.py: `idempotent` holds the transaction of a
+create sent with a key and writes the key's row last; their purge)."""
 
 import uuid
 from dataclasses import dataclass
@@ -96,9 +102,9 @@ class OrderInput:
     shipping_address: str = ""
 
 
-# savepoint=False: inside the API's transaction (which also stores the idempotent
-# response) a savepoint pair is two round trips that buy nothing, since any error
-# here fails the whole request. Called alone, it is its own transaction.
+# savepoint=False: inside the transaction of `idempotent` (which also stores the response
+# under the Idempotency-Key) a savepoint pair is two round trips that buy nothing, since
+# any error here fails the whole request. Called alone, it is its own transaction.
 @transaction.atomic(savepoint=False)
 def order_create(
     *,

@@ -30,7 +30,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 
-from outbox.models import OutboxStatus
+from outbox.models import OutboxEvent, OutboxStatus
 
 SCAN_ROWS_PER_BATCH = 10
 # A backlog over few keys spreads over batch / ROWS_PER_KEY keys a batch instead of every key
@@ -42,11 +42,17 @@ SCAN_ROWS_PER_BATCH = 10
 # and over a 200,000-row backlog that guess crosses jit_above_cost: 30 ms of JIT per claim.
 ROWS_PER_KEY = 20
 
+# The relay's SQL (here and in outbox/outcome.py) names the table as the model does, and
+# takes statuses as parameters: Django binds them on the client (no server_side_binding),
+# so PostgreSQL plans with the values and still matches the partial indexes' WHERE status.
+OUTBOX_TABLE = OutboxEvent._meta.db_table
+STATUS_PARAMS = {"pending": OutboxStatus.PENDING, "published": OutboxStatus.PUBLISHED}
+
 # 1. Heads among the oldest due pending rows.
-_WINDOW_HEADS = """
+_WINDOW_HEADS = f"""
 candidates AS MATERIALIZED (
-    SELECT id, key, next_attempt_at FROM outbox_outboxevent
-    WHERE status = 'pending' AND next_attempt_at <= now()
+    SELECT id, key, next_attempt_at FROM {OUTBOX_TABLE}
+    WHERE status = %(pending)s AND next_attempt_at <= now()
       AND (claimed_until IS NULL OR claimed_until < now())
     ORDER BY next_attempt_at, id
     LIMIT %(scan)s
@@ -55,13 +61,13 @@ candidates AS MATERIALIZED (
     SELECT DISTINCT ON (key) id, key, next_attempt_at FROM candidates ORDER BY key, id
 ), heads AS MATERIALIZED (
     SELECT o.id, o.key, o.next_attempt_at FROM firsts w
-    JOIN outbox_outboxevent o ON o.id = w.id
+    JOIN {OUTBOX_TABLE} o ON o.id = w.id
     -- Again on o: after waiting for a row lock PostgreSQL re-checks only conditions on the
     -- locked row itself, so a head another relay leased (or published) meanwhile drops out.
-    WHERE o.status = 'pending' AND (o.claimed_until IS NULL OR o.claimed_until < now())
+    WHERE o.status = %(pending)s AND (o.claimed_until IS NULL OR o.claimed_until < now())
       AND NOT EXISTS (
-        SELECT 1 FROM outbox_outboxevent older
-        WHERE older.key = w.key AND older.status <> 'published' AND older.id < w.id
+        SELECT 1 FROM {OUTBOX_TABLE} older
+        WHERE older.key = w.key AND older.status <> %(published)s AND older.id < w.id
     )
     ORDER BY w.next_attempt_at, w.id
     LIMIT %(limit)s
@@ -70,22 +76,22 @@ candidates AS MATERIALIZED (
 """
 
 # 2. Heads found key by key (a loose index scan: one probe per key with unpublished rows).
-_KEY_HEADS = """
+_KEY_HEADS = f"""
 keyheads AS (
     WITH RECURSIVE walk AS (
-        (SELECT key, id FROM outbox_outboxevent WHERE status <> 'published' ORDER BY key, id LIMIT 1)
+        (SELECT key, id FROM {OUTBOX_TABLE} WHERE status <> %(published)s ORDER BY key, id LIMIT 1)
         UNION ALL
         SELECT next_head.key, next_head.id FROM walk h CROSS JOIN LATERAL (
-            SELECT key, id FROM outbox_outboxevent
-            WHERE status <> 'published' AND key > h.key
+            SELECT key, id FROM {OUTBOX_TABLE}
+            WHERE status <> %(published)s AND key > h.key
             ORDER BY key, id LIMIT 1
         ) next_head
     )
     SELECT id FROM walk
 ), heads AS MATERIALIZED (
     SELECT o.id, o.key, o.next_attempt_at FROM keyheads h
-    JOIN outbox_outboxevent o ON o.id = h.id
-    WHERE o.status = 'pending' AND o.next_attempt_at <= now()
+    JOIN {OUTBOX_TABLE} o ON o.id = h.id
+    WHERE o.status = %(pending)s AND o.next_attempt_at <= now()
       AND (o.claimed_until IS NULL OR o.claimed_until < now())
       AND o.key <> ALL(%(taken)s)
     ORDER BY o.next_attempt_at, o.id
@@ -96,7 +102,7 @@ keyheads AS (
 
 # 3. The batch from the heads, and the lease on the heads whose rows made it. The
 # data-modifying CTE runs to completion although nothing reads it.
-_BATCH = """
+_BATCH = f"""
 , ranked AS (
     SELECT key, row_number() OVER (ORDER BY next_attempt_at, id) AS position FROM heads
 ), batch AS MATERIALIZED (
@@ -104,15 +110,15 @@ _BATCH = """
     CROSS JOIN LATERAL (
         SELECT id, event_id, event_type, topic, key, payload, headers, status, attempts, next_attempt_at,
                created_at
-        FROM outbox_outboxevent
-        WHERE key = h.key AND status <> 'published'
+        FROM {OUTBOX_TABLE}
+        WHERE key = h.key AND status <> %(published)s
         ORDER BY id
         LIMIT %(per_key)s
     ) AS r
     ORDER BY h.position, r.id
     LIMIT %(limit)s
 ), leased AS (
-    UPDATE outbox_outboxevent SET claimed_by = %(lease)s, claimed_until = now() + %(lease_for)s
+    UPDATE {OUTBOX_TABLE} SET claimed_by = %(lease)s, claimed_until = now() + %(lease_for)s
     WHERE id IN (SELECT id FROM heads WHERE key IN (SELECT key FROM batch))
 )
 SELECT id, event_id, event_type, topic, key, payload, headers, status, attempts,
@@ -161,6 +167,7 @@ def claim(batch_size: int, lease: uuid.UUID) -> list[Claimed]:
         "lease": lease,
         # The lease's end on the database's clock, the one every relay compares it with.
         "lease_for": timedelta(seconds=settings.OUTBOX_RELAY_LEASE_SECONDS),
+        **STATUS_PARAMS,
     }
     with connection.cursor() as cursor:
         cursor.execute(_WINDOW_CLAIM_SQL, params)

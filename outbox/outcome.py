@@ -22,32 +22,32 @@ from django.db.backends.utils import CursorWrapper
 from kafka.errors import KafkaError
 
 from outbox import metrics
-from outbox.claim import Claimed
+from outbox.claim import OUTBOX_TABLE, STATUS_PARAMS, Claimed
 from outbox.models import OutboxStatus
 
 logger = logging.getLogger(__name__)
 
 # The keys whose head this batch's lease still holds, locked until the record commits.
-_HELD = """
-SELECT key FROM outbox_outboxevent WHERE claimed_by = %(lease)s AND claimed_until > now() FOR UPDATE
+_HELD = f"""
+SELECT key FROM {OUTBOX_TABLE} WHERE claimed_by = %(lease)s AND claimed_until > now() FOR UPDATE
 """
 
 # The acknowledged rows of held keys published, every lease of the batch given back (also
 # those of heads whose key stopped before sending anything). Returns the rows it published.
 _RECORD_SQL = f"""
 WITH held AS MATERIALIZED ({_HELD.strip()})
-UPDATE outbox_outboxevent
-SET status = CASE WHEN id = ANY(%(published)s) AND status = 'pending' THEN 'published' ELSE status END,
-    published_at = CASE WHEN id = ANY(%(published)s) AND status = 'pending' THEN now() ELSE published_at END,
+UPDATE {OUTBOX_TABLE}
+SET status = CASE WHEN id = ANY(%(acknowledged)s) AND status = %(pending)s THEN %(published)s ELSE status END,
+    published_at = CASE WHEN id = ANY(%(acknowledged)s) AND status = %(pending)s THEN now() ELSE published_at END,
     claimed_by = NULL, claimed_until = NULL
-WHERE (id = ANY(%(published)s) AND status = 'pending' AND key IN (SELECT key FROM held))
+WHERE (id = ANY(%(acknowledged)s) AND status = %(pending)s AND key IN (SELECT key FROM held))
    OR claimed_by = %(lease)s
-RETURNING id, status = 'published'
+RETURNING id, status = %(published)s
 """
 
 # A failed row of a held key: attempts + 1, the error, the next attempt on the database's clock.
-_FAILED_SQL = """
-UPDATE outbox_outboxevent
+_FAILED_SQL = f"""
+UPDATE {OUTBOX_TABLE}
 SET attempts = %(attempts)s, last_error = %(error)s, status = %(status)s,
     next_attempt_at = now() + %(backoff)s
 WHERE id = %(id)s
@@ -98,7 +98,8 @@ def outcome_record(rows: list[Claimed], failures: dict[int, KafkaError], lease: 
             if row.key not in held:
                 continue  # the lease ran out: the relay that took the key over records it
             failed.append(_failure_record(cursor, row, error))
-        cursor.execute(_RECORD_SQL, {"published": [row.id for row in acknowledged], "lease": lease})
+        params: dict[str, Any] = {"acknowledged": [row.id for row in acknowledged], "lease": lease, **STATUS_PARAMS}
+        cursor.execute(_RECORD_SQL, params)
         marked = {row_id for row_id, published in cursor.fetchall() if published}
         published = [row for row in acknowledged if row.id in marked]
         transaction.on_commit(

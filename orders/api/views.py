@@ -1,5 +1,6 @@
 """Order endpoints. Thin: parse input, call one service or selector, represent."""
 
+import functools
 import logging
 import uuid
 from typing import Any
@@ -25,22 +26,15 @@ from orders.api.serializers import (
 from orders.idempotency import (
     KEY_PATTERN,
     MAX_KEY_LENGTH,
-    IdempotencyKeyInProgress,
-    IdempotencyKeyTaken,
     IdempotentRequest,
     StoredResponse,
-    idempotency_lookup,
-    idempotency_store,
+    idempotent,
     request_fingerprint,
 )
 from orders.models import Order, orders_items_load
 from orders_project.api.serializers import ErrorSerializer
 
 logger = logging.getLogger(__name__)
-
-# Times a create with an Idempotency-Key looks its key up: once, and again after each loss
-# of the key to a concurrent request whose row then vanished (a race, not a loop to wait in).
-_KEY_LOOKUPS = 3
 
 
 def _errors(*codes: int) -> dict[int, OpenApiResponse]:
@@ -76,6 +70,19 @@ def _client_id(request: Request) -> int:
     pk = request.user.pk
     assert pk is not None, "IsAuthenticated lets no anonymous request through"
     return int(pk)
+
+
+def _idempotent_request(request: Request) -> IdempotentRequest | None:
+    """The request's Idempotency-Key with the body's fingerprint, None without one; 400 for a bad key."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not 1 <= len(key) <= MAX_KEY_LENGTH:
+        raise serializers.ValidationError({"Idempotency-Key": [f"Must be 1 to {MAX_KEY_LENGTH} characters."]})
+    if not KEY_PATTERN.fullmatch(key):
+        raise serializers.ValidationError({"Idempotency-Key": ["Must be printable ASCII, no control characters."]})
+    fingerprint = request_fingerprint(method=request.method or "", path=request.path, body=request.data)
+    return IdempotentRequest(client_id=_client_id(request), key=key, fingerprint=fingerprint)
 
 
 def _changed_by(request: Request) -> str:
@@ -132,46 +139,28 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         responses={201: OrderSerializer, **_errors(400, 401, 403, 409, 415, 422, 503)},
     )
     def create(self, request: Request) -> Response:
-        key = request.headers.get("Idempotency-Key")
-        if key is None:
-            return self._create(request)
-        if not 1 <= len(key) <= MAX_KEY_LENGTH:
-            raise serializers.ValidationError({"Idempotency-Key": [f"Must be 1 to {MAX_KEY_LENGTH} characters."]})
-        if not KEY_PATTERN.fullmatch(key):
-            raise serializers.ValidationError({"Idempotency-Key": ["Must be printable ASCII, no control characters."]})
-        fingerprint = request_fingerprint(method=request.method or "", path=request.path, body=request.data)
-        idempotent = IdempotentRequest(client_id=_client_id(request), key=key, fingerprint=fingerprint)
-        # Looked up again after losing the key to a concurrent request (its response is then
-        # replayed); gone again by then means deleted meanwhile (expired, or an older release's
-        # claim released), and the work is simply done again.
-        for _ in range(_KEY_LOOKUPS):
-            stored = idempotency_lookup(request=idempotent)
-            if stored is not None:
-                return Response(stored.body, status=stored.status, headers={"Location": stored.location})
-            try:
-                return self._create(request, idempotent=idempotent)
-            except IdempotencyKeyTaken:
-                continue
-        raise IdempotencyKeyInProgress("A request with this Idempotency-Key is still being processed; retry later.")
+        # With a key the body is judged after the key's lookup: a key used with another body is
+        # 422 whatever this body is, and a replay is answered as it was first.
+        created = idempotent(request=_idempotent_request(request), work=functools.partial(self._create, request))
+        return Response(created.body, status=created.status, headers={"Location": created.location})
 
-    def _create(self, request: Request, idempotent: IdempotentRequest | None = None) -> Response:
+    def _create(self, request: Request) -> StoredResponse:
         params = OrderCreateInputSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         # Scope first: order_create's customer lookup would tell a stranger who exists.
         customer_check(user=request.user, user_id=params.validated_data["user_id"])
-        with transaction.atomic():
-            order = services.order_create(
-                **params.validated_data,
-                created_by_id=request.user.pk,
-                changed_by=_changed_by(request),
-            )
-            body = OrderSerializer(order, context=self.get_serializer_context()).data
-            location = request.build_absolute_uri(f"{request.path}{order.id}/")
-            if idempotent is not None:
-                stored = StoredResponse(status=status.HTTP_201_CREATED, body=body, location=location)
-                idempotency_store(request=idempotent, response=stored)
-        logger.info("Order %s created for %s", order.id, order.user_id, extra={"order_id": str(order.id)})
-        return Response(body, status=status.HTTP_201_CREATED, headers={"Location": location})
+        order = services.order_create(
+            **params.validated_data,
+            created_by_id=request.user.pk,
+            changed_by=_changed_by(request),
+        )
+        # Logged once the order is kept (with a key, a try that loses it rolls back unlogged).
+        transaction.on_commit(
+            lambda: logger.info("Order %s created for %s", order.id, order.user_id, extra={"order_id": str(order.id)})
+        )
+        body = OrderSerializer(order, context=self.get_serializer_context()).data
+        location = request.build_absolute_uri(f"{request.path}{order.id}/")
+        return StoredResponse(status=status.HTTP_201_CREATED, body=body, location=location)
 
     @extend_schema(
         summary="Status history of an order, oldest first",
