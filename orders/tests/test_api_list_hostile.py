@@ -28,6 +28,8 @@ def _cursor(position: object) -> str:
 @pytest.mark.parametrize(
     "cursor",
     [
+        " ",  # whitespace: the same answer as any other non-cursor (was "may not be blank")
+        "\t",
         _cursor(["2024-01-01T00:00:00+20:00", ID]),  # PostgreSQL takes offsets up to 15:59: was a DataError, 500
         _cursor(["2024-01-01T00:00:00-16:00", ID]),
         _cursor(["2024-01-01T00:00:00+05:00:30", ID]),  # an offset with seconds

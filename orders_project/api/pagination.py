@@ -76,12 +76,21 @@ def cursor_decode(value: str) -> tuple[dt.datetime, uuid.UUID]:
         raise ValueError(str(exc)) from exc
 
 
+_NOT_A_CURSOR = "Not a cursor from this API's `next` link."
+
+
 class CursorField(serializers.CharField):
+    """One answer for anything that is not a cursor, a blank or whitespace value included
+    (CharField would trim it and answer "may not be blank" instead)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(trim_whitespace=False, error_messages={"blank": _NOT_A_CURSOR}, **kwargs)
+
     def to_internal_value(self, data: Any) -> tuple[dt.datetime, uuid.UUID]:  # type: ignore[override]  # a decoded cursor, not a str
         try:
             return cursor_decode(super().to_internal_value(data))
         except ValueError:
-            raise serializers.ValidationError("Not a cursor from this API's `next` link.") from None
+            raise serializers.ValidationError(_NOT_A_CURSOR) from None
 
 
 class PageParamsSerializer(serializers.Serializer):
