@@ -10,9 +10,13 @@ of the first one's session ending, whether its process stopped or PostgreSQL
 dropped the connection of a node it can no longer reach.
 
 The order of the timeouts keeps two from overlapping: the holder checks its lock
-connection on every tick (at least every 5 s) and stops when the check fails, which
-TCP_USER_TIMEOUT makes happen within 10 s of the network going; PostgreSQL drops
-the holder's session (and lock) only after its keepalives go unanswered for 25 s.
+connection on every tick (at least every 5 s) and stops scheduling when the check
+fails, which TCP_USER_TIMEOUT makes happen within 10 s of the network going;
+PostgreSQL drops the holder's session (and lock) only after its keepalives go
+unanswered for 25 s. A beat that lost its lock does not exit: it waits for the lock
+like any standby beat (a PostgreSQL restart or failover ends every session, and
+exiting would turn each one into a crash loop of the beat pod), and schedules again
+only once it holds the lock again, on a new session.
 """
 
 import logging
@@ -35,10 +39,6 @@ WAIT_INTERVAL_SECONDS = 1.0
 _SERVER_KEEPALIVES = "-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3"
 # Client side: a query whose data goes unacknowledged for 10 s fails (libpq, in ms).
 _CLIENT_TCP_USER_TIMEOUT_MS = 10_000
-
-
-class BeatLockLost(RuntimeError):
-    """The lock's connection failed: another beat may be scheduling now, so this one must stop."""
 
 
 def _connection_params() -> dict[str, Any]:
@@ -66,16 +66,18 @@ class BeatLock:
 
     def hold(self, *, while_waiting: Callable[[], None]) -> None:
         """Return once this process holds the lock, calling `while_waiting` about every second
-        until then; raise BeatLockLost if it was held and its connection has failed."""
+        until then. A held lock whose connection has failed counts as lost: another beat
+        may be scheduling now, so this one waits to take the lock again."""
         if self._connection is not None:
             try:
                 self._connection.execute("SELECT 1")
+                return
             except psycopg.Error as exc:
                 self.release()
-                raise BeatLockLost(
-                    "the beat lock's PostgreSQL connection failed; stopping, as another beat may be scheduling now"
-                ) from exc
-            return
+                logger.warning(
+                    "beat lock lost (its PostgreSQL connection failed: %s); not scheduling until it is taken again",
+                    exc,
+                )
         announced = False
         while True:
             connection = self._try_acquire()
