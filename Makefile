@@ -91,7 +91,7 @@ bench: install ## Relay, delivery, lifecycle, API, user-event and memory figures
 	$(PY) -m devstack.bench $(BENCH_ARGS)
 
 BENCH_SCALE_ARGS ?=
-bench-scale: install ## The outbox at size beside a 10,000-row one: relay, API, retention, WAL (~25 min; BENCH_SCALE_ARGS='--rows N' or --quick)
+bench-scale: install ## The outbox at size beside a 10,000-row one: relay, API, retention, WAL (~15 min at 10,000,000 rows; BENCH_SCALE_ARGS='--rows N' or --quick)
 	$(PY) -m devstack.bench scale $(BENCH_SCALE_ARGS)
 
 dev-reset: install ## Stop what runs from .dev/ and delete it (asks first)

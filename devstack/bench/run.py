@@ -276,8 +276,9 @@ def run(repo: Path, *, quick: bool, write_docs: bool, list_orders: int, relay_ev
     return bench.exit_code()
 
 
-def results_write(bench: Bench, *, scale: str, suffix: str = "") -> dict[str, Any]:
-    """Print the table and write bench/results/<UTC time><suffix>.json (and latest<suffix>.json)."""
+def results_write(bench: Bench, *, scale: str, suffix: str = "", folder: Path | None = None) -> dict[str, Any]:
+    """Print the table and write bench/results/<UTC time><suffix>.json (and latest<suffix>.json),
+    or into `folder`."""
     table = bench.table()
     print(table)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -290,12 +291,12 @@ def results_write(bench: Bench, *, scale: str, suffix: str = "") -> dict[str, An
         "results": bench.results,
         "table": table,
     }
-    folder = bench.repo / "bench" / "results"
+    folder = folder or bench.repo / "bench" / "results"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{stamp}{suffix}.json"
     path.write_text(json.dumps(document, indent=2) + "\n")
     (folder / f"latest{suffix}.json").write_text(json.dumps(document, indent=2) + "\n")
-    step(f"bench: {path.relative_to(bench.repo)} ({document['seconds']} s)")
+    step(f"bench: {path} ({document['seconds']} s)")
     document["path"] = str(path)
     return document
 

@@ -40,7 +40,7 @@ def _row_bytes(large: Sizes, small: Sizes, s: str) -> list[Row]:
     big = large["row_bytes"]
     return [
         (
-            "bytes per row: table + indexes / rows; one history row; one API-written row",
+            "bytes per row: table + indexes / rows; one history row; one API order.created row",
             f"{big['total_per_row']}; {big['history_row']}; {big['api_row']}",
             f"{s}: {small['row_bytes']['total_per_row']}",
             "",
