@@ -18,7 +18,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 PYTHON_CANDIDATES := python3.13 python3.12 python3
 PYTEST_ARGS ?=
 
-.PHONY: help install dev test test-browser lint check-deploy dev-reset deploy-check deploy-smoke fuzz bench contract-check contract-docs contract-release
+.PHONY: help install dev test test-browser lint check-deploy dev-reset deploy-check deploy-smoke fuzz bench bench-scale contract-check contract-docs contract-release
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-13s %s\n", $$1, $$2}'
@@ -89,6 +89,10 @@ contract-release: install ## At a release: copy the event schemas to docs/contra
 BENCH_ARGS ?=
 bench: install ## Relay, delivery, lifecycle, API, user-event and memory figures beside bare baselines (~10 min; BENCH_ARGS=--quick ~2 min)
 	$(PY) -m devstack.bench $(BENCH_ARGS)
+
+BENCH_SCALE_ARGS ?=
+bench-scale: install ## The outbox at size beside a 10,000-row one: relay, API, retention, WAL (~15 min at 10,000,000 rows; BENCH_SCALE_ARGS='--rows N' or --quick)
+	$(PY) -m devstack.bench scale $(BENCH_SCALE_ARGS)
 
 dev-reset: install ## Stop what runs from .dev/ and delete it (asks first)
 	$(PY) -m devstack reset

@@ -121,12 +121,21 @@ def _ensure_database(port: int, database: str) -> None:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
 
 
-def start(home: Path, port: int, *, database: str = "orders", durable: bool = True, timeout: float = 60.0) -> Server:
+def start(
+    home: Path,
+    port: int,
+    *,
+    database: str = "orders",
+    durable: bool = True,
+    full_page_writes: bool = False,
+    timeout: float = 60.0,
+) -> Server:
     """Start PostgreSQL with its data in `home` on 127.0.0.1:port and make sure `database` exists.
 
     A server left running from `home` by a crashed run is stopped first; a stale
     postmaster.pid is removed; a half-made cluster is made again.
-    `durable=False` turns fsync off (test sessions whose data is thrown away).
+    `durable=False` turns fsync off (test sessions whose data is thrown away), and full-page
+    writes too unless `full_page_writes` (WAL volume as a production server writes it).
     """
     home = home.resolve()
     home.mkdir(parents=True, exist_ok=True)
@@ -151,7 +160,8 @@ def start(home: Path, port: int, *, database: str = "orders", durable: bool = Tr
 
     options = f"-h {LOOPBACK} -p {port} -k ''"
     if not durable:
-        options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        options += " -c fsync=off -c synchronous_commit=off"
+        options += "" if full_page_writes else " -c full_page_writes=off"
     try:
         args = ["-w", "-t", str(int(timeout)), "-l", str(log), "-o", options, "start"]
         _pg("pg_ctl", args, pgdata, user, timeout + 5)

@@ -1,7 +1,10 @@
 """python -m devstack.bench [--quick] [--write-docs] [--list-orders N] [--relay-events N,N]: `make bench`.
 
 python -m devstack.bench NAME [--help | ARGS]: one bench inside Django (relay, lifecycle,
-user-events, api-tracing), against the servers the environment names.
+user-events, api-tracing, retention), against the servers the environment names.
+
+python -m devstack.bench scale [--help | ARGS]: `make bench-scale`, the outbox at size beside a
+small one, on fresh servers (devstack.bench.scale).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ DJANGO_BENCHES = {
     "lifecycle": "devstack.bench.lifecycle",
     "user-events": "devstack.bench.user_events",
     "api-tracing": "devstack.bench.api_tracing",
+    "retention": "devstack.bench.retention",
 }
 
 
@@ -40,10 +44,14 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in DJANGO_BENCHES:
         return django_bench(argv[0], argv[1:])
+    if argv and argv[0] == "scale":
+        from devstack.bench import scale
+
+        return scale.main(REPO, argv[1:])
     parser = argparse.ArgumentParser(
         prog="python -m devstack.bench",
         description=run.__doc__,
-        epilog=f"One bench alone: python -m devstack.bench {{{','.join(DJANGO_BENCHES)}}} --help",
+        epilog=f"One bench alone: python -m devstack.bench {{{','.join([*DJANGO_BENCHES, 'scale'])}}} --help",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--quick", action="store_true", help="every phase scaled down, under ~2 minutes (CI)")

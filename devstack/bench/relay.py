@@ -1,4 +1,4 @@
-"""python -m devstack.bench relay [--events N] [--keys K] [--relays 1,3] [--samples S] [--bootstrap HOST:PORT].
+"""python -m devstack.bench relay [--events N] [--keys K] [--relays 1,3] [--samples S] [--no-vacuum] [--bootstrap H:P].
 
 Relay throughput, each phase on a fresh Tansu broker with the same N events over K keys
 (interleaved; devstack.bench.relay_parts.outbox_fill):
@@ -7,7 +7,9 @@ Relay throughput, each phase on a fresh Tansu broker with the same N events over
 * 1 and then 3 relays as separate processes (`--drain`: relay_run in a loop until no row is
   pending), released together; events/s = N / time until every row is published. Then
   the topic is read back: each key's events must have arrived in write order. Each
-  process reports its peak RSS (it must not grow with N).
+  process reports its peak RSS (it must not grow with N) and each claim statement's time.
+  The events are vacuumed and analyzed before the clock starts (--no-vacuum: not, as right
+  after a burst of writes).
 Delivery delay (skipped with --samples 0): S single events, written one at a time; a relay
 thread waiting for the on-commit kick (an in-process stand-in for the Celery kick: the
 queue hop to a worker is not measured) runs right after each commit, and a consumer notes
@@ -35,13 +37,21 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import connection, connections, transaction
 from django.test import override_settings
 from kafka import KafkaConsumer, TopicPartition
 
 from devstack import kafka as devstack_kafka
 from devstack.bench import BenchError, bench_parser
-from devstack.bench.relay_parts import bare_produce, messages_load, order_check, outbox_fill, relays_run
+from devstack.bench.relay_parts import (
+    ClaimTimer,
+    bare_produce,
+    messages_load,
+    order_check,
+    outbox_fill,
+    p95,
+    relays_run,
+)
 from devstack.procs import free_port
 from orders_project.kafka import producer_new, topics_create
 from outbox import services
@@ -79,6 +89,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--partitions", type=int, default=3)
     parser.add_argument("--bootstrap", default="", help="use this broker instead of fresh Tansu brokers")
     parser.add_argument("--no-bare", action="store_true", help="skip the bare producer baseline")
+    parser.add_argument(
+        "--no-vacuum", action="store_true", help="relay right after writing the events, no VACUUM ANALYZE first"
+    )
     parser.add_argument("--log-level", default="INFO", help="LOG_LEVEL of the relay processes (a deployment's)")
     parser.add_argument("--drain", metavar="TOPIC", default="", help="internal: be one relay process")
     return parser
@@ -141,7 +154,8 @@ class RelayBench:
     def _throughput(self, topic: str) -> None:
         """The bare producer, then each relay count, over the same freshly written events."""
         events, keys, batch = self.options["events"], self.options["keys"], self.options["batch_size"]
-        outbox_fill(topic=topic, events=events, keys=keys)
+        vacuum = not self.options["no_vacuum"]
+        outbox_fill(topic=topic, events=events, keys=keys, vacuum=vacuum)
         if not self.options["no_bare"]:
             messages = messages_load(topic=topic)
             for name, label, size in (
@@ -159,7 +173,7 @@ class RelayBench:
         for n, relays in enumerate(int(each) for each in self.options["relays"].split(",")):
             if n:  # the same rows again, written afresh
                 OutboxEvent.objects.filter(topic=topic).delete()
-                outbox_fill(topic=topic, events=events, keys=keys)
+                outbox_fill(topic=topic, events=events, keys=keys, vacuum=vacuum)
             with self._broker(topic):
                 run = relays_run(
                     relays,
@@ -179,6 +193,9 @@ class RelayBench:
                 "idle_polls": sum(run.idle_polls),
                 "peak_rss_mb": max(run.peak_rss_mb),
                 "first_rss_mb": max(run.first_rss_mb),
+                "claims": len(run.claim_ms),
+                "claim_ms_p50": round(statistics.median(run.claim_ms), 2) if run.claim_ms else None,
+                "claim_ms_p95": round(p95(run.claim_ms), 2) if run.claim_ms else None,
             }
             _say(
                 f"{relays} relay process(es): {events} events in {run.seconds:.2f} s = {events / run.seconds:.0f} "
@@ -198,11 +215,13 @@ class RelayBench:
                 return
             deadline = time.monotonic() + _DEADLINE_SECONDS
             published, first_rss, idle = 0, 0.0, 0
+            claims: list[float] = []
             cpu_started = time.process_time()
             while OutboxEvent.objects.filter(status=OutboxStatus.PENDING).exists():
                 if time.monotonic() > deadline:
                     raise BenchError("the relays did not drain the outbox in time")
-                result = relay_run(producer=producer, batch_size=self.options["batch_size"])
+                with connection.execute_wrapper(ClaimTimer(claims)):
+                    result = relay_run(producer=producer, batch_size=self.options["batch_size"])
                 published += result.published
                 first_rss = first_rss or _rss_mb()
                 if not result.batches:
@@ -214,6 +233,7 @@ class RelayBench:
                 "idle_polls": idle,
                 "peak_rss_mb": round(_rss_mb(), 1),
                 "first_rss_mb": round(first_rss, 1),
+                "claim_ms": [round(ms, 3) for ms in claims],
             }
             _say(json.dumps(figures))
         finally:

@@ -12,17 +12,20 @@
   in batches that each wait for their acknowledgements, like a relay batch.
 * `relays_run`: N relays as separate processes (`python -m devstack.bench relay --drain`),
   each with its own producer and connection, released together once all are ready.
+* `ClaimTimer`: notes each claim statement's time in a relay process.
 * `order_check`: reads the topic back and checks that each key's events arrived in the
   order they were written (outbox id order), however many relays sent them.
 """
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
@@ -54,9 +57,10 @@ ORDER BY e.n
 """
 
 
-def outbox_fill(*, topic: str, events: int, keys: int) -> None:
+def outbox_fill(*, topic: str, events: int, keys: int, vacuum: bool = True) -> None:
     """Write `events` pending rows over `keys` keys (interleaved, ids in write order), then vacuum and
-    analyze the table so every phase starts from the same state (as autovacuum leaves a table)."""
+    analyze the table so every phase starts from the same state (as autovacuum leaves a table);
+    `vacuum=False` leaves the table as the burst of writes left it (as after an outage)."""
     now = rfc3339(timezone.now())
     with connection.cursor() as cursor:
         cursor.execute(
@@ -69,7 +73,8 @@ def outbox_fill(*, topic: str, events: int, keys: int) -> None:
                 "version": contract.event_version("order.created"),
             },
         )
-        cursor.execute("VACUUM ANALYZE outbox_outboxevent")
+        if vacuum:
+            cursor.execute("VACUUM ANALYZE outbox_outboxevent")
 
 
 def messages_load(*, topic: str) -> list[Message]:
@@ -118,6 +123,7 @@ class RelayProcesses:
     idle_polls: list[int] = field(default_factory=list)  # runs that found every due key leased by others
     peak_rss_mb: list[float] = field(default_factory=list)  # each process's maximum resident set
     first_rss_mb: list[float] = field(default_factory=list)  # ... after its first relay run
+    claim_ms: list[float] = field(default_factory=list)  # every claim statement's time, all processes
 
 
 def relays_run(count: int, *, topic: str, batch_size: int, log_level: str, timeout: float) -> RelayProcesses:
@@ -162,6 +168,7 @@ def relays_run(count: int, *, topic: str, batch_size: int, log_level: str, timeo
         result.idle_polls.append(figures["idle_polls"])
         result.peak_rss_mb.append(figures["peak_rss_mb"])
         result.first_rss_mb.append(figures["first_rss_mb"])
+        result.claim_ms += figures["claim_ms"]
     return result
 
 
@@ -230,3 +237,24 @@ def order_check(*, topic: str, expected: int, timeout: float = 120.0) -> OrderCh
         consumer.close()
     check.distinct, check.keys, check.keys_out_of_order = len(seen), len(last), len(broken)
     return check
+
+
+def p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=20)[18] if len(values) > 1 else values[0]
+
+
+class ClaimTimer:
+    """A Django execute wrapper noting each claim statement's time in ms (outbox/claim.py: the only
+    statements that take row locks with SKIP LOCKED)."""
+
+    def __init__(self, into: list[float]) -> None:
+        self.into = into
+
+    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if "SKIP LOCKED" not in sql:
+            return execute(sql, params, many, context)
+        began = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.into.append((time.perf_counter() - began) * 1000)

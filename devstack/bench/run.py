@@ -244,6 +244,10 @@ class Bench:
         )
         self.rows.append(("7. consumer peak RSS", f"{figures['consumer_peak_mb']} MB", "", ""))
 
+    def exit_code(self) -> int:
+        """1 when any phase failed."""
+        return 1 if any("error" in value for value in self.results.values()) else 0
+
     def table(self) -> str:
         head = ("figure", "value", "baseline (same run)", "ratio")
         widths = [max(len(row[i]) for row in [head, *self.rows]) for i in range(4)]
@@ -266,6 +270,15 @@ def run(repo: Path, *, quick: bool, write_docs: bool, list_orders: int, relay_ev
     bench.phase("delivery", bench.delivery)
     bench.phase("lifecycle", lambda: bench.lifecycle(2_000 if quick else 20_000))
     bench.phase("user_events", lambda: bench.user_events(2_000 if quick else 20_000))
+    document = results_write(bench, scale=scale)
+    if write_docs:
+        _write_docs(repo, document)
+    return bench.exit_code()
+
+
+def results_write(bench: Bench, *, scale: str, suffix: str = "", folder: Path | None = None) -> dict[str, Any]:
+    """Print the table and write bench/results/<UTC time><suffix>.json (and latest<suffix>.json),
+    or into `folder`."""
     table = bench.table()
     print(table)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -274,20 +287,18 @@ def run(repo: Path, *, quick: bool, write_docs: bool, list_orders: int, relay_ev
         "started": stamp,
         "seconds": round(time.monotonic() - bench.started, 1),
         "machine": _machine(),
-        "versions": _versions(repo),
+        "versions": _versions(bench.repo),
         "results": bench.results,
         "table": table,
     }
-    folder = repo / "bench" / "results"
+    folder = folder or bench.repo / "bench" / "results"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{stamp}.json"
+    path = folder / f"{stamp}{suffix}.json"
     path.write_text(json.dumps(document, indent=2) + "\n")
-    (folder / "latest.json").write_text(json.dumps(document, indent=2) + "\n")
-    step(f"bench: {path.relative_to(repo)} ({document['seconds']} s)")
-    if write_docs:
-        _write_docs(repo, document)
-    failed = [name for name, value in bench.results.items() if "error" in value]
-    return 1 if failed else 0
+    (folder / f"latest{suffix}.json").write_text(json.dumps(document, indent=2) + "\n")
+    step(f"bench: {path} ({document['seconds']} s)")
+    document["path"] = str(path)
+    return document
 
 
 def _write_docs(repo: Path, document: dict[str, Any]) -> None:

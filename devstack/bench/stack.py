@@ -84,11 +84,14 @@ def production_env(repo: Path, **servers: str) -> dict[str, str]:
 
 
 @contextmanager
-def fresh(repo: Path, *, kafka_broker: bool = False) -> Iterator[Stack]:
+def fresh(repo: Path, *, kafka_broker: bool = False, full_page_writes: bool = False) -> Iterator[Stack]:
+    """Fresh servers; `full_page_writes`: PostgreSQL writes WAL as a production server does (still no fsync)."""
     folder = Path(tempfile.mkdtemp(prefix="orders-bench-"))
     with ExitStack() as stack:
         stack.callback(shutil.rmtree, folder, True)
-        pg = postgres.start(folder / "postgres", free_port(), database=DATABASE, durable=False)
+        pg = postgres.start(
+            folder / "postgres", free_port(), database=DATABASE, durable=False, full_page_writes=full_page_writes
+        )
         stack.callback(pg.stop)
         redis = valkey.start(folder / "valkey", free_port(), durable=False)
         stack.callback(redis.stop)
