@@ -74,6 +74,10 @@ resource "kubernetes_manifest" "postgres" {
 
       resources = var.postgres_resources
 
+      # The Barman Cloud plugin as WAL archiver when backups are on (backups.tf); none
+      # otherwise. Adding it rolls the instances once (each pod gains the sidecar).
+      plugins = local.postgres_plugins
+
       # Instances on different nodes when the cluster has enough of them.
       affinity = {
         enablePodAntiAffinity = true

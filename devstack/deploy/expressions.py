@@ -129,6 +129,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "nonsensitive": lambda value: value,
     "length": len,
     "replace": lambda text, old, new: _replace(text, old, new),
+    "startswith": lambda text, prefix: text.startswith(prefix),
 }
 
 _OPERATORS: dict[str, Callable[[Any, Any], Any]] = {

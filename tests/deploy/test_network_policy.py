@@ -113,7 +113,8 @@ def test_without_an_ingress_controller_terraform_passes_no_source_and_the_chart_
 ) -> None:
     # The proxies named by address instead (app_num_proxies defaults to 1, which needs them).
     tfvars = tmp_path / "no-controller.tfvars"
-    tfvars.write_text('app_extra_config = { FORWARDED_ALLOW_IPS = "10.0.0.0/8" }\n')
+    # A development profile: production would also want backups, which are not this test's subject.
+    tfvars.write_text('app_extra_config = { FORWARDED_ALLOW_IPS = "10.0.0.0/8" }\ndeployment_profile = "development"\n')
 
     assert terraform_locals(["app_ingress_from"], var_file=tfvars) == {"app_ingress_from": []}
     assert evaluate("${local.app_ingress_from}", module_with_tfvars(tfvars)) == []
