@@ -1,10 +1,10 @@
 """The outbox table's partitions: one per UTC day of `created_at`, read from the catalog.
 
-`outbox_outboxevent` is range-partitioned on `created_at` (docs/architecture.md, "Outbox
-storage"): `outbox_outboxevent_pYYYYMMDD` holds the rows written that UTC day,
-`outbox_outboxevent_plegacy` (only on databases upgraded from the plain table) the rows
-written before the upgrade, and `outbox_outboxevent_pdefault` whatever no other partition
-takes (a row dated where no partition was made ahead): normally empty, and never dropped.
+The outbox's table is range-partitioned on `created_at` (docs/architecture.md, "Storage by
+day"): `<table>_pYYYYMMDD` holds the rows written that UTC day, `<table>_plegacy` (only on
+databases upgraded from the plain table) the rows written before the upgrade, and
+`<table>_pdefault` whatever no other partition takes (a row dated where no partition was
+made ahead): normally empty, and never dropped.
 
 Every statement here names one partition or reads the catalog: its cost follows the number
 of partitions, never the rows in them.

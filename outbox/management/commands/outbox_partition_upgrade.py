@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from outbox.partitions import PARENT
 from outbox.upgrade import partition_upgrade
 
 
@@ -19,6 +20,6 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if partition_upgrade(ahead_days=settings.OUTBOX_PARTITIONS_AHEAD_DAYS):
-            self.stdout.write("outbox_outboxevent is now partitioned by day of created_at")
+            self.stdout.write(f"{PARENT} is now partitioned by day of created_at")
         else:
-            self.stdout.write("outbox_outboxevent was already partitioned: nothing to do")
+            self.stdout.write(f"{PARENT} was already partitioned: nothing to do")
