@@ -106,3 +106,17 @@ def test_the_partitions_selector_says_why_a_partition_past_retention_stays(setti
     today = found[partition_name(_day(0))]
     assert (today.past_retention, today.kept_because) == (False, "")
     assert found[DEFAULT].is_default
+
+
+def test_rows_of_a_day_in_the_default_partition_block_only_that_days_partition(settings, caplog):
+    settings.OUTBOX_PARTITIONS_AHEAD_DAYS = 2
+    # given a row written for a day that has no partition yet: it went to the default partition
+    stray = _row(OutboxStatus.PENDING, _noon(11))
+
+    # when retention runs on day 10 and wants partitions for days 10 to 12
+    result = outbox_retention_run(now=_noon(10))
+
+    # then the other days are made, the error is logged, and the row is still there
+    assert result.created == [_day(10).isoformat(), _day(12).isoformat()]
+    assert f"Outbox partition for {_day(11)} not created" in caplog.text
+    assert OutboxEvent.objects.get(id=stray.id).status == OutboxStatus.PENDING
