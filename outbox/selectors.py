@@ -59,7 +59,7 @@ class OutboxPartition:
     start: datetime | None  # created_at range [start, end); None: unbounded (legacy) or the default
     end: datetime | None
     is_default: bool
-    pending: int
+    pending: int  # pending + dead counted up to 10,001 (orders_project.counting.EXACT_LIMIT + 1)
     dead: int
     rows_estimate: int  # the planner's count (pg_class.reltuples): no pass over the rows
     past_retention: bool  # its whole range ended before now - OUTBOX_RETENTION_DAYS
