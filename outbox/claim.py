@@ -51,18 +51,17 @@ STATUS_PARAMS = {"pending": OutboxStatus.PENDING, "published": OutboxStatus.PUBL
 # 1. Heads among the oldest due pending rows.
 _WINDOW_HEADS = f"""
 candidates AS MATERIALIZED (
-    SELECT id, created_at, key, next_attempt_at FROM {OUTBOX_TABLE}
+    SELECT id, key, next_attempt_at FROM {OUTBOX_TABLE}
     WHERE status = %(pending)s AND next_attempt_at <= now()
       AND (claimed_until IS NULL OR claimed_until < now())
     ORDER BY next_attempt_at, id
     LIMIT %(scan)s
 ), firsts AS (
     -- A later row of a key in the window has that key's first row before it: not a head.
-    SELECT DISTINCT ON (key) id, created_at, key, next_attempt_at FROM candidates ORDER BY key, id
+    SELECT DISTINCT ON (key) id, key, next_attempt_at FROM candidates ORDER BY key, id
 ), heads AS MATERIALIZED (
-    SELECT o.id, o.created_at, o.key, o.next_attempt_at FROM firsts w
-    -- created_at too: the table is partitioned on it, so the join probes one partition.
-    JOIN {OUTBOX_TABLE} o ON o.id = w.id AND o.created_at = w.created_at
+    SELECT o.id, o.key, o.next_attempt_at FROM firsts w
+    JOIN {OUTBOX_TABLE} o ON o.id = w.id
     -- Again on o: after waiting for a row lock PostgreSQL re-checks only conditions on the
     -- locked row itself, so a head another relay leased (or published) meanwhile drops out.
     WHERE o.status = %(pending)s AND (o.claimed_until IS NULL OR o.claimed_until < now())
@@ -80,18 +79,18 @@ candidates AS MATERIALIZED (
 _KEY_HEADS = f"""
 keyheads AS (
     WITH RECURSIVE walk AS (
-        (SELECT key, id, created_at FROM {OUTBOX_TABLE} WHERE status <> %(published)s ORDER BY key, id LIMIT 1)
+        (SELECT key, id FROM {OUTBOX_TABLE} WHERE status <> %(published)s ORDER BY key, id LIMIT 1)
         UNION ALL
-        SELECT next_head.key, next_head.id, next_head.created_at FROM walk h CROSS JOIN LATERAL (
-            SELECT key, id, created_at FROM {OUTBOX_TABLE}
+        SELECT next_head.key, next_head.id FROM walk h CROSS JOIN LATERAL (
+            SELECT key, id FROM {OUTBOX_TABLE}
             WHERE status <> %(published)s AND key > h.key
             ORDER BY key, id LIMIT 1
         ) next_head
     )
-    SELECT id, created_at FROM walk
+    SELECT id FROM walk
 ), heads AS MATERIALIZED (
-    SELECT o.id, o.created_at, o.key, o.next_attempt_at FROM keyheads h
-    JOIN {OUTBOX_TABLE} o ON o.id = h.id AND o.created_at = h.created_at
+    SELECT o.id, o.key, o.next_attempt_at FROM keyheads h
+    JOIN {OUTBOX_TABLE} o ON o.id = h.id
     WHERE o.status = %(pending)s AND o.next_attempt_at <= now()
       AND (o.claimed_until IS NULL OR o.claimed_until < now())
       AND o.key <> ALL(%(taken)s)
@@ -120,7 +119,7 @@ _BATCH = f"""
     LIMIT %(limit)s
 ), leased AS (
     UPDATE {OUTBOX_TABLE} SET claimed_by = %(lease)s, claimed_until = now() + %(lease_for)s
-    WHERE (id, created_at) IN (SELECT id, created_at FROM heads WHERE key IN (SELECT key FROM batch))
+    WHERE id IN (SELECT id FROM heads WHERE key IN (SELECT key FROM batch))
 )
 SELECT id, event_id, event_type, topic, key, payload, headers, status, attempts,
        next_attempt_at <= now(), extract(epoch FROM created_at)::float8, %(window)s
