@@ -7,7 +7,7 @@ as the change's event) says which events an order had. For each matching change:
   (same event id, payload and headers) through outbox.services.events_replay;
 * still pending there: left alone, the relay sends it anyway;
 * dead there: left alone for staff (requeue or discard it in the outbox admin);
-* gone (cleaned up after OUTBOX_RETENTION_DAYS): rebuilt from the order and the
+* gone (its partition dropped after OUTBOX_RETENTION_DAYS): rebuilt from the order and the
   history row, with a deterministic event id (uuid5 of order id, order version
   and event type, so replaying twice gives the same ids) and the header
   `replayed: true`. How rebuilt events differ from the originals: docs/events.md.

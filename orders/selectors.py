@@ -130,7 +130,7 @@ def order_events(*, order: Order, limit: int = ORDER_EVENTS_LIMIT) -> list[Outbo
     """The outbox rows of this order's events (payload data.order_id), oldest first.
 
     Served by the expression index orders/migrations/0005 puts on the outbox table;
-    rows the outbox cleanup already deleted (published, past retention) are gone."""
+    rows the outbox retention already dropped (published, past retention) are gone."""
     rows = OutboxEvent.objects.filter(payload__data__order_id=str(order.id)).order_by("id")
     return list(rows[:limit])
 

@@ -237,8 +237,13 @@ OUTBOX_BACKOFF_MAX_SECONDS = env_int("OUTBOX_BACKOFF_MAX_SECONDS", 60, minimum=0
 # most before another relay takes them over (longer than the 10 s Kafka ack timeout).
 OUTBOX_RELAY_LEASE_SECONDS = env_int("OUTBOX_RELAY_LEASE_SECONDS", 15, minimum=1)
 OUTBOX_RETENTION_DAYS = env_int("OUTBOX_RETENTION_DAYS", 7, minimum=0)
-# Rows deleted per cleanup statement: ~1k rows keeps each DELETE to milliseconds.
-OUTBOX_CLEANUP_BATCH_SIZE = env_int("OUTBOX_CLEANUP_BATCH_SIZE", 1000, minimum=1)
+# Daily partitions made this many days ahead of today (outbox/retention.py): a run that
+# cannot get its lock has that many days of hourly retries before rows fall into the default.
+OUTBOX_PARTITIONS_AHEAD_DAYS = env_int("OUTBOX_PARTITIONS_AHEAD_DAYS", 3, minimum=1)
+# How long creating or dropping a partition waits for its lock on the outbox table: every
+# statement on the outbox queues behind the waiting DDL, so this is the longest stall it
+# may cause; a partition not made or dropped is retried on the next run.
+OUTBOX_PARTITION_LOCK_TIMEOUT_MS = env_int("OUTBOX_PARTITION_LOCK_TIMEOUT_MS", 500, minimum=1)
 
 # --- Celery -----------------------------------------------------------------
 # The broker gets its own Redis database so the cache's FLUSHDB never eats tasks.
@@ -271,7 +276,7 @@ CELERY_BEAT_SCHEDULE = {
         # A sweep still queued after a few intervals is superseded by a newer one.
         "options": {"expires": float(OUTBOX_POLL_INTERVAL_SECONDS) * 5},
     },
-    "outbox-cleanup": {"task": "outbox.cleanup", "schedule": 3600.0},
+    "outbox-retention": {"task": "outbox.retention", "schedule": 3600.0},
     "orders-purge-idempotency-keys": {"task": "orders.purge_idempotency_keys", "schedule": 3600.0},
     "orders-advance": {
         "task": "orders.advance",

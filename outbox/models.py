@@ -15,7 +15,9 @@ class OutboxStatus(models.TextChoices):
 class OutboxEvent(models.Model):
     # BigAutoField id gives the write order that per-key ordering relies on.
     id = models.BigAutoField(primary_key=True)
-    event_id = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
+    # Indexed, not UNIQUE in the database: the table is partitioned by day of created_at
+    # (outbox/partitions.py) and a unique index there must hold created_at too (outbox/upgrade.py).
+    event_id = models.UUIDField(db_index=True, default=uuid.uuid4, editable=False)
     event_type = models.CharField(max_length=100)
     topic = models.CharField(max_length=249)
     key = models.CharField(max_length=255)

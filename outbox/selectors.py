@@ -1,14 +1,17 @@
 """Reads of the outbox for staff (the operations page). Each one bounded and indexed:
-the table holds every published row until the cleanup, millions on a busy day."""
+the table holds every published row for OUTBOX_RETENTION_DAYS, millions on a busy day."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db.models import Count
 from django.db.models.functions import TruncMinute
+from django.utils import timezone
 
 from orders_project.counting import count_bounded
 from outbox.models import OutboxEvent, OutboxStatus
+from outbox.partitions import partition_contents, partition_rows_estimate, partitions_list, retention_blocker
 
 
 @dataclass(frozen=True)
@@ -48,3 +51,41 @@ def outbox_published_per_minute(*, since: datetime) -> dict[datetime, int]:
         .values_list("minute", "count")
     )
     return {minute: count for minute, count in rows if minute is not None}
+
+
+@dataclass(frozen=True)
+class OutboxPartition:
+    name: str
+    start: datetime | None  # created_at range [start, end); None: unbounded (legacy) or the default
+    end: datetime | None
+    is_default: bool
+    pending: int  # pending + dead counted up to 10,001 (orders_project.counting.EXACT_LIMIT + 1)
+    dead: int
+    rows_estimate: int  # the planner's count (pg_class.reltuples): no pass over the rows
+    past_retention: bool  # its whole range ended before now - OUTBOX_RETENTION_DAYS
+    kept_because: str  # why the retention keeps a partition past retention; "" otherwise
+
+
+def outbox_partitions() -> list[OutboxPartition]:
+    """Every partition of the outbox, oldest range first: the cost of a few index probes per
+    partition (its unpublished rows and latest published_at), never of its rows."""
+    cutoff = timezone.now() - timedelta(days=settings.OUTBOX_RETENTION_DAYS)
+    found = []
+    for partition in partitions_list():
+        contents = partition_contents(partition.name)
+        past = not partition.is_default and partition.end is not None and partition.end <= cutoff
+        kept_because = (retention_blocker(contents, cutoff) or "") if past else ""
+        found.append(
+            OutboxPartition(
+                name=partition.name,
+                start=partition.start,
+                end=partition.end,
+                is_default=partition.is_default,
+                pending=contents.pending,
+                dead=contents.dead,
+                rows_estimate=partition_rows_estimate(partition.name),
+                past_retention=past,
+                kept_because=kept_because,
+            )
+        )
+    return found

@@ -17,6 +17,7 @@ from orders_project.rfc3339 import rfc3339
 from orders_project.tracing import traceparent_current
 from outbox.kick import relay_kick
 from outbox.models import OutboxEvent, OutboxStatus
+from outbox.retention import RetentionResult, partitions_maintain, retention_run
 
 _TRACEPARENT = re.compile(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 
@@ -126,13 +127,24 @@ def events_replay(*, items: list[int | EventSpec], traceparent: str | None = Non
     now = timezone.now()
     result = ReplayWritten()
     row_ids = [item for item in items if isinstance(item, int)]
-    # Locked, so the cleanup (which deletes published rows) and a second replay wait for us.
+    # Locked, so a second replay waits for us (and the retention's drop of the partition).
     held = {
         row.id: row
         for row in OutboxEvent.objects.select_for_update().filter(id__in=row_ids, status=OutboxStatus.PUBLISHED)
     }
     OutboxEvent.objects.filter(id__in=list(held)).delete()
-    rebuilt_ids = [item.event_id for item in items if isinstance(item, EventSpec) and item.event_id]
+    rebuilt_ids = sorted({item.event_id for item in items if isinstance(item, EventSpec) and item.event_id})
+    if rebuilt_ids:
+        # The partitioned outbox has no UNIQUE(event_id) (outbox/upgrade.py), and rebuilt ids are
+        # deterministic: two replays of the same changes would both write them. A lock per id,
+        # held to commit and taken in id order (no deadlock), makes the second wait for the
+        # first; its lookup below then sees the first's rows and skips them.
+        with transaction.get_connection().cursor() as cursor:
+            cursor.execute(
+                "SELECT count(pg_advisory_xact_lock(hashtextextended(id::text, 0))) "
+                "FROM (SELECT id FROM unnest(%s::uuid[]) AS id ORDER BY id OFFSET 0) AS ids",
+                [rebuilt_ids],
+            )
     present = set(OutboxEvent.objects.filter(event_id__in=rebuilt_ids).values_list("event_id", flat=True))
     rows: list[OutboxEvent] = []
     for item in items:
@@ -163,8 +175,7 @@ def events_replay(*, items: list[int | EventSpec], traceparent: str | None = Non
         )
         result.resent += 1
     if rows:
-        # ignore_conflicts: a replay of the same events committing meanwhile wrote them first.
-        OutboxEvent.objects.bulk_create(rows, ignore_conflicts=True)
+        OutboxEvent.objects.bulk_create(rows)
         transaction.on_commit(relay_kick, robust=True)
     return result
 
@@ -182,3 +193,14 @@ def event_discard(*, event_ids: list[int]) -> int:
     if deleted:
         logger.warning("Discarded %d dead outbox events: %s", deleted, event_ids)
     return deleted
+
+
+def outbox_partitions_maintain(*, now: dt.datetime | None = None) -> list[str]:
+    """Make the outbox's daily partitions for today and OUTBOX_PARTITIONS_AHEAD_DAYS ahead."""
+    return partitions_maintain(now=now)
+
+
+def outbox_retention_run(*, now: dt.datetime | None = None) -> RetentionResult:
+    """Partitions ahead, then drop whole partitions past OUTBOX_RETENTION_DAYS whose rows are all
+    published (outbox/retention.py): the cost of a catalog change, never a DELETE of rows."""
+    return retention_run(now=now)

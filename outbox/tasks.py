@@ -1,4 +1,4 @@
-"""Celery tasks of the outbox: thin wrappers around the relay and the cleanup."""
+"""Celery tasks of the outbox: thin wrappers around the relay and the retention."""
 
 import logging
 
@@ -6,9 +6,10 @@ from celery import shared_task
 from celery.signals import worker_process_shutdown, worker_shutdown
 from django.core.cache import cache
 
-from outbox import cleanup, relay
+from outbox import relay
 from outbox.kick import KICK_KEY
 from outbox.producer import producer_discard
+from outbox.services import outbox_retention_run
 
 logger = logging.getLogger(__name__)
 
@@ -25,9 +26,10 @@ def relay_outbox() -> dict[str, int]:
     return {"published": result.published, "failed": result.failed, "batches": result.batches}
 
 
-@shared_task(name="outbox.cleanup", ignore_result=True)
-def cleanup_outbox() -> int:
-    return cleanup.cleanup_published()
+@shared_task(name="outbox.retention", ignore_result=True)
+def retention_outbox() -> dict[str, int]:
+    result = outbox_retention_run()
+    return {"dropped": len(result.dropped), "kept": len(result.kept), "created": len(result.created)}
 
 
 @worker_process_shutdown.connect

@@ -1,4 +1,4 @@
-"""The outbox's Celery side: the on-commit kick (one queued run per burst), the relay and cleanup
+"""The outbox's Celery side: the on-commit kick (one queued run per burst), the relay and retention
 tasks, the beat schedule, and the producer closed when a worker stops.
 
 The kick is checked where it lands, in the Celery broker's queue in Redis (the test settings give
@@ -9,7 +9,6 @@ import json
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
 
 import pytest
 import redis
@@ -22,10 +21,11 @@ from django.utils import timezone
 from orders.services import ItemInput, order_cancel, order_create
 from orders_project.celery import app
 from outbox.kick import KICK_KEY, relay_kick
-from outbox.models import OutboxEvent, OutboxStatus
+from outbox.models import OutboxEvent
+from outbox.partitions import partition_name, partitions_list
 from outbox.producer import producer_get
 from outbox.services import event_enqueue
-from outbox.tasks import cleanup_outbox, relay_outbox
+from outbox.tasks import relay_outbox, retention_outbox
 from outbox.tests.conftest import all_published, consume, enqueue, token_client
 
 ORDER = {"user_id": "user-kick", "currency": "USD", "items": [{"product_id": "p1", "quantity": 1, "price": "5.00"}]}
@@ -102,27 +102,23 @@ def test_the_relay_task_publishes_due_rows(event_topic, queued_tasks):
     assert sorted(m.event_id for m in messages) == sorted(str(r.event_id) for r in rows)
 
 
-@pytest.mark.django_db
-def test_the_cleanup_task_deletes_old_published_rows(settings):
-    settings.OUTBOX_RETENTION_DAYS = 7
-    long_ago = timezone.now() - timedelta(days=8)
-    common: dict[str, Any] = {"event_type": "order.created", "topic": "t", "key": "k", "payload": {}}
-    OutboxEvent.objects.create(
-        **common, status=OutboxStatus.PUBLISHED, created_at=long_ago, next_attempt_at=long_ago, published_at=long_ago
-    )
-    dead = OutboxEvent.objects.create(**common, status=OutboxStatus.DEAD, created_at=long_ago, next_attempt_at=long_ago)
+@pytest.mark.django_db(transaction=True)
+def test_the_retention_task_makes_partitions_ahead(settings):
+    settings.OUTBOX_PARTITIONS_AHEAD_DAYS = 5
+    last = timezone.now().date() + timedelta(days=5)
 
-    assert cleanup_outbox() == 1
+    result = retention_outbox()
 
-    assert list(OutboxEvent.objects.values_list("id", flat=True)) == [dead.id]
+    assert result["kept"] >= 6  # today, five days ahead, the default
+    assert partition_name(last) in {p.name for p in partitions_list()}
 
 
-def test_beat_sweeps_the_outbox_every_poll_interval_and_cleans_it_up_hourly():
+def test_beat_sweeps_the_outbox_every_poll_interval_and_runs_retention_hourly():
     schedule = django_settings.CELERY_BEAT_SCHEDULE
     assert schedule["outbox-relay-sweep"]["task"] == "outbox.relay"
     assert schedule["outbox-relay-sweep"]["schedule"] == float(django_settings.OUTBOX_POLL_INTERVAL_SECONDS)
-    assert schedule["outbox-cleanup"] == {"task": "outbox.cleanup", "schedule": 3600.0}
-    assert {"outbox.relay", "outbox.cleanup"} <= set(app.tasks)
+    assert schedule["outbox-retention"] == {"task": "outbox.retention", "schedule": 3600.0}
+    assert {"outbox.relay", "outbox.retention"} <= set(app.tasks)
 
 
 @pytest.mark.kafka
