@@ -1,0 +1,147 @@
+"""The outbox's storage figures, from the catalogs: on today's plain table, and on a
+table of the same shape range-partitioned by day (built here on a scratch table, so
+these tests do not depend on the outbox's own migration)."""
+
+import datetime as dt
+
+import pytest
+from django.db import connection
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from orders_project.tests.waiting import wait_for
+from outbox.metrics import outbox_storage_collector
+from outbox.models import OutboxEvent
+from outbox.storage import outbox_storage
+from outbox.tests.conftest import enqueue
+
+PAGE = 8192  # PostgreSQL's block size: a heap or index with a row in it holds at least one
+NOW = dt.datetime(2026, 12, 7, 14, 30, tzinfo=dt.UTC)
+WEEK = dt.timedelta(days=7)
+SCRATCH = "outbox_scratch"
+
+
+def _execute(*statements: str) -> None:
+    with connection.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)
+
+
+def _day(days_ago: int) -> str:
+    return (NOW - dt.timedelta(days=days_ago)).strftime("%Y%m%d")
+
+
+def _bound(days_ago: int) -> str:
+    return f"'{(NOW - dt.timedelta(days=days_ago)).date().isoformat()} 00:00:00+00'"
+
+
+def _partitioned_scratch() -> None:
+    """The outbox's shape: a day per partition, an attached legacy table below them, a DEFAULT."""
+    _execute(
+        f"CREATE TABLE {SCRATCH} (id bigint NOT NULL, status varchar(16) NOT NULL, created_at timestamptz NOT NULL)"
+        " PARTITION BY RANGE (created_at)",
+        f"CREATE INDEX {SCRATCH}_status ON {SCRATCH} (status)",
+        f"CREATE TABLE {SCRATCH}_legacy PARTITION OF {SCRATCH} FOR VALUES FROM (MINVALUE) TO ({_bound(10)})",
+        *(
+            f"CREATE TABLE {SCRATCH}_p{_day(days_ago)} PARTITION OF {SCRATCH}"
+            f" FOR VALUES FROM ({_bound(days_ago)}) TO ({_bound(days_ago - 1)})"
+            for days_ago in (10, 8, 7, 0)
+        ),
+        f"CREATE TABLE {SCRATCH}_pdefault PARTITION OF {SCRATCH} DEFAULT",
+    )
+
+
+@pytest.mark.django_db
+def test_a_plain_table_is_reported_whole_with_no_partition_figures():
+    # given today's outbox table with a row in it
+    enqueue("k1", {"n": 1})
+
+    storage = outbox_storage(now=NOW, retention=WEEK)
+
+    # then it is one table, sized as PostgreSQL sizes it, and has no partitions
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_table_size(%s::regclass), pg_indexes_size(%s::regclass)", ["outbox_outboxevent"] * 2)
+        table_bytes, index_bytes = cursor.fetchone()
+    assert (storage.partitioned, storage.table_bytes, storage.index_bytes) == (False, table_bytes, index_bytes)
+    assert table_bytes >= PAGE and index_bytes >= PAGE
+    assert (storage.partitions, storage.past_retention, storage.default_rows) == ([], [], 0)
+    assert storage.oldest_partition_start is None
+
+
+@pytest.mark.django_db
+def test_partitions_are_read_from_their_bounds_and_those_past_retention_are_named():
+    # given the partitioned shape, a row in the legacy partition, one today, one in DEFAULT
+    _partitioned_scratch()
+    _execute(
+        f"INSERT INTO {SCRATCH} VALUES (1, 'dead', {_bound(30)}), (2, 'pending', {_bound(0)}),"
+        " (3, 'pending', '2999-01-01 00:00:00+00')"
+    )
+
+    storage = outbox_storage(now=NOW, retention=WEEK, table=SCRATCH)
+
+    # then every partition is there with its range, and the three ending before
+    # now - 7 days (legacy, 10 and 8 days ago) are past retention; 7 days ago ends after it
+    day = dt.timedelta(days=1)
+    midnight = dt.datetime.combine(NOW.date(), dt.time(), tzinfo=dt.UTC)
+    ranges = {p.name: (p.lower, p.upper, p.is_default) for p in storage.partitions}
+    assert ranges == {
+        f"{SCRATCH}_legacy": (None, midnight - 10 * day, False),
+        f"{SCRATCH}_p{_day(10)}": (midnight - 10 * day, midnight - 9 * day, False),
+        f"{SCRATCH}_p{_day(8)}": (midnight - 8 * day, midnight - 7 * day, False),
+        f"{SCRATCH}_p{_day(7)}": (midnight - 7 * day, midnight - 6 * day, False),
+        f"{SCRATCH}_p{_day(0)}": (midnight, midnight + day, False),
+        f"{SCRATCH}_pdefault": (None, None, True),
+    }
+    assert storage.partitioned is True
+    assert sorted(p.name for p in storage.past_retention) == [
+        f"{SCRATCH}_legacy",
+        f"{SCRATCH}_p{_day(10)}",
+        f"{SCRATCH}_p{_day(8)}",
+    ]
+    assert storage.default_rows == 1
+    # the legacy partition (MINVALUE) is dated by its upper bound
+    assert storage.oldest_partition_start == midnight - 10 * day
+    # three leaves hold a row: one heap page each, and the index a metapage and a leaf page each;
+    # an empty leaf has no heap page but its index's metapage
+    assert storage.table_bytes == 3 * PAGE
+    assert storage.index_bytes == 3 * 2 * PAGE + 3 * PAGE
+
+
+@pytest.mark.django_db(transaction=True)
+def test_dead_tuples_are_summed_over_the_partitions():
+    # given rows in two partitions, three of them deleted (committed)
+    _partitioned_scratch()
+    try:
+        _execute(
+            f"INSERT INTO {SCRATCH} SELECT n, 'published', {_bound(8)} FROM generate_series(1, 4) AS n",
+            f"INSERT INTO {SCRATCH} SELECT n, 'published', {_bound(0)} FROM generate_series(5, 8) AS n",
+            f"DELETE FROM {SCRATCH} WHERE id IN (1, 2, 5)",
+        )
+
+        # then the statistics reach the figure (they are sent when a session goes idle)
+        dead = wait_for(
+            lambda: outbox_storage(now=NOW, retention=WEEK, table=SCRATCH).dead_tuples == 3,
+            "the three deleted rows counted as dead tuples",
+        )
+        assert dead
+    finally:
+        _execute(f"DROP TABLE {SCRATCH}")
+
+
+@pytest.mark.django_db
+def test_the_storage_gauges_on_the_plain_table():
+    enqueue("k1", {"n": 1})
+    registry = CollectorRegistry()
+    registry.register(outbox_storage_collector())
+
+    text = generate_latest(registry).decode()
+    values = {s.name: s.value for family in text_string_to_metric_families(text) for s in family.samples}
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_table_size(%s::regclass)", [OutboxEvent._meta.db_table])
+        (table_bytes,) = cursor.fetchone()
+    assert values["outbox_table_size_bytes"] == table_bytes
+    assert values["outbox_index_size_bytes"] >= PAGE
+    assert values["outbox_dead_tuples"] >= 0
+    assert (values["outbox_partitions"], values["outbox_oldest_partition_age_seconds"]) == (0.0, 0.0)
+    assert (values["outbox_partitions_past_retention"], values["outbox_default_partition_rows"]) == (0.0, 0.0)
