@@ -14,41 +14,7 @@ from outbox.metrics import outbox_storage_collector
 from outbox.models import OutboxEvent
 from outbox.storage import outbox_storage
 from outbox.tests.conftest import enqueue
-
-PAGE = 8192  # PostgreSQL's block size: a heap or index with a row in it holds at least one
-NOW = dt.datetime(2026, 12, 7, 14, 30, tzinfo=dt.UTC)
-WEEK = dt.timedelta(days=7)
-SCRATCH = "outbox_scratch"
-
-
-def _execute(*statements: str) -> None:
-    with connection.cursor() as cursor:
-        for statement in statements:
-            cursor.execute(statement)
-
-
-def _day(days_ago: int) -> str:
-    return (NOW - dt.timedelta(days=days_ago)).strftime("%Y%m%d")
-
-
-def _bound(days_ago: int) -> str:
-    return f"'{(NOW - dt.timedelta(days=days_ago)).date().isoformat()} 00:00:00+00'"
-
-
-def _partitioned_scratch() -> None:
-    """The outbox's shape: a day per partition, an attached legacy table below them, a DEFAULT."""
-    _execute(
-        f"CREATE TABLE {SCRATCH} (id bigint NOT NULL, status varchar(16) NOT NULL, created_at timestamptz NOT NULL)"
-        " PARTITION BY RANGE (created_at)",
-        f"CREATE INDEX {SCRATCH}_status ON {SCRATCH} (status)",
-        f"CREATE TABLE {SCRATCH}_legacy PARTITION OF {SCRATCH} FOR VALUES FROM (MINVALUE) TO ({_bound(10)})",
-        *(
-            f"CREATE TABLE {SCRATCH}_p{_day(days_ago)} PARTITION OF {SCRATCH}"
-            f" FOR VALUES FROM ({_bound(days_ago)}) TO ({_bound(days_ago - 1)})"
-            for days_ago in (10, 8, 7, 0)
-        ),
-        f"CREATE TABLE {SCRATCH}_pdefault PARTITION OF {SCRATCH} DEFAULT",
-    )
+from outbox.tests.scratch import NOW, PAGE, SCRATCH, WEEK, bound, day, execute, partitioned_scratch
 
 
 @pytest.mark.django_db
@@ -71,9 +37,9 @@ def test_a_plain_table_is_reported_whole_with_no_partition_figures():
 @pytest.mark.django_db
 def test_partitions_are_read_from_their_bounds_and_those_past_retention_are_named():
     # given the partitioned shape, a row in the legacy partition, one today, one in DEFAULT
-    _partitioned_scratch()
-    _execute(
-        f"INSERT INTO {SCRATCH} VALUES (1, 'dead', {_bound(30)}), (2, 'pending', {_bound(0)}),"
+    partitioned_scratch()
+    execute(
+        f"INSERT INTO {SCRATCH} VALUES (1, 'dead', {bound(30)}), (2, 'pending', {bound(0)}),"
         " (3, 'pending', '2999-01-01 00:00:00+00')"
     )
 
@@ -81,26 +47,26 @@ def test_partitions_are_read_from_their_bounds_and_those_past_retention_are_name
 
     # then every partition is there with its range, and the three ending before
     # now - 7 days (legacy, 10 and 8 days ago) are past retention; 7 days ago ends after it
-    day = dt.timedelta(days=1)
+    one_day = dt.timedelta(days=1)
     midnight = dt.datetime.combine(NOW.date(), dt.time(), tzinfo=dt.UTC)
     ranges = {p.name: (p.lower, p.upper, p.is_default) for p in storage.partitions}
     assert ranges == {
-        f"{SCRATCH}_legacy": (None, midnight - 10 * day, False),
-        f"{SCRATCH}_p{_day(10)}": (midnight - 10 * day, midnight - 9 * day, False),
-        f"{SCRATCH}_p{_day(8)}": (midnight - 8 * day, midnight - 7 * day, False),
-        f"{SCRATCH}_p{_day(7)}": (midnight - 7 * day, midnight - 6 * day, False),
-        f"{SCRATCH}_p{_day(0)}": (midnight, midnight + day, False),
+        f"{SCRATCH}_legacy": (None, midnight - 10 * one_day, False),
+        f"{SCRATCH}_p{day(10)}": (midnight - 10 * one_day, midnight - 9 * one_day, False),
+        f"{SCRATCH}_p{day(8)}": (midnight - 8 * one_day, midnight - 7 * one_day, False),
+        f"{SCRATCH}_p{day(7)}": (midnight - 7 * one_day, midnight - 6 * one_day, False),
+        f"{SCRATCH}_p{day(0)}": (midnight, midnight + one_day, False),
         f"{SCRATCH}_pdefault": (None, None, True),
     }
     assert storage.partitioned is True
     assert sorted(p.name for p in storage.past_retention) == [
         f"{SCRATCH}_legacy",
-        f"{SCRATCH}_p{_day(10)}",
-        f"{SCRATCH}_p{_day(8)}",
+        f"{SCRATCH}_p{day(10)}",
+        f"{SCRATCH}_p{day(8)}",
     ]
     assert storage.default_rows == 1
     # the legacy partition (MINVALUE) is dated by its upper bound
-    assert storage.oldest_partition_start == midnight - 10 * day
+    assert storage.oldest_partition_start == midnight - 10 * one_day
     # three leaves hold a row: one heap page each, and the index a metapage and a leaf page each;
     # an empty leaf has no heap page but its index's metapage
     assert storage.table_bytes == 3 * PAGE
@@ -110,11 +76,11 @@ def test_partitions_are_read_from_their_bounds_and_those_past_retention_are_name
 @pytest.mark.django_db(transaction=True)
 def test_dead_tuples_are_summed_over_the_partitions():
     # given rows in two partitions, three of them deleted (committed)
-    _partitioned_scratch()
+    partitioned_scratch()
     try:
-        _execute(
-            f"INSERT INTO {SCRATCH} SELECT n, 'published', {_bound(8)} FROM generate_series(1, 4) AS n",
-            f"INSERT INTO {SCRATCH} SELECT n, 'published', {_bound(0)} FROM generate_series(5, 8) AS n",
+        execute(
+            f"INSERT INTO {SCRATCH} SELECT n, 'published', {bound(8)} FROM generate_series(1, 4) AS n",
+            f"INSERT INTO {SCRATCH} SELECT n, 'published', {bound(0)} FROM generate_series(5, 8) AS n",
             f"DELETE FROM {SCRATCH} WHERE id IN (1, 2, 5)",
         )
 
@@ -125,7 +91,7 @@ def test_dead_tuples_are_summed_over_the_partitions():
         )
         assert dead
     finally:
-        _execute(f"DROP TABLE {SCRATCH}")
+        execute(f"DROP TABLE {SCRATCH}")
 
 
 @pytest.mark.django_db
