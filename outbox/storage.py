@@ -8,8 +8,9 @@ never from its rows: no statement here reads a row of the outbox, except the bou
 look into the DEFAULT partition (which should hold none).
 
 "Past retention": a partition whose upper bound is at or before now minus the
-retention. Retention drops such a partition unless it holds a pending or dead row,
-so one that stays there for longer than retention's interval is one it cannot drop.
+retention. Retention drops such a partition unless it holds a pending or dead row (or
+a row published late, until that row is past retention too), so one that stays there
+for longer than retention's interval is one it cannot drop.
 """
 
 from dataclasses import dataclass
