@@ -148,9 +148,9 @@ def _storage_describe() -> list[Metric]:
     return [GaugeMetricFamily(*names) for names in _STORAGE.values()]
 
 
-def _storage_compute() -> list[Metric]:
+def _storage_compute(table: str | None) -> list[Metric]:
     now = timezone.now()
-    storage = outbox_storage(now=now, retention=dt.timedelta(days=settings.OUTBOX_RETENTION_DAYS))
+    storage = outbox_storage(now=now, retention=dt.timedelta(days=settings.OUTBOX_RETENTION_DAYS), table=table)
     oldest = storage.oldest_partition_start
     values = {
         "table": storage.table_bytes,
@@ -164,6 +164,7 @@ def _storage_compute() -> list[Metric]:
     return [GaugeMetricFamily(*_STORAGE[key], value=value) for key, value in values.items()]
 
 
-def outbox_storage_collector(**options: Any) -> CachedQueryCollector:
-    """The outbox's size, dead tuples and partitions, cached like outbox_collector's gauges."""
-    return CachedQueryCollector(_storage_compute, describe=_storage_describe, **options)
+def outbox_storage_collector(*, table: str | None = None, **options: Any) -> CachedQueryCollector:
+    """The size, dead tuples and partitions of `table` (default: the outbox's), cached like
+    outbox_collector's gauges."""
+    return CachedQueryCollector(lambda: _storage_compute(table), describe=_storage_describe, **options)

@@ -1,11 +1,12 @@
-"""The outbox's storage figures, from the catalogs: on today's plain table, and on a
-table of the same shape range-partitioned by day (built here on a scratch table, so
-these tests do not depend on the outbox's own migration)."""
+"""The outbox's storage figures, from the catalogs: on a plain table and on one
+range-partitioned by day (scratch tables of the outbox's columns, so these tests do not
+depend on which shape the outbox's own migrations left), and on the outbox itself."""
 
 import datetime as dt
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -14,24 +15,39 @@ from outbox.metrics import outbox_storage_collector
 from outbox.models import OutboxEvent
 from outbox.storage import outbox_storage
 from outbox.tests.conftest import enqueue
-from outbox.tests.scratch import NOW, PAGE, SCRATCH, WEEK, bound, day, execute, partitioned_scratch
+from outbox.tests.scratch import NOW, PAGE, SCRATCH, WEEK, bound, day, execute, partitioned_scratch, plain_scratch
 
 
 @pytest.mark.django_db
 def test_a_plain_table_is_reported_whole_with_no_partition_figures():
-    # given today's outbox table with a row in it
-    enqueue("k1", {"n": 1})
+    # given a plain table of the outbox's columns, with two rows
+    plain_scratch()
+    execute(f"INSERT INTO {SCRATCH} VALUES (1, 'pending', {bound(30)}), (2, 'dead', {bound(0)})")
 
-    storage = outbox_storage(now=NOW, retention=WEEK)
+    storage = outbox_storage(now=NOW, retention=WEEK, table=SCRATCH)
 
-    # then it is one table, sized as PostgreSQL sizes it, and has no partitions
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_table_size(%s::regclass), pg_indexes_size(%s::regclass)", ["outbox_outboxevent"] * 2)
-        table_bytes, index_bytes = cursor.fetchone()
-    assert (storage.partitioned, storage.table_bytes, storage.index_bytes) == (False, table_bytes, index_bytes)
-    assert table_bytes >= PAGE and index_bytes >= PAGE
+    # then it is one table (a heap page; the index's metapage and a leaf page), with no partitions
+    assert (storage.partitioned, storage.table_bytes, storage.index_bytes) == (False, PAGE, 2 * PAGE)
     assert (storage.partitions, storage.past_retention, storage.default_rows) == ([], [], 0)
     assert storage.oldest_partition_start is None
+
+
+@pytest.mark.django_db
+def test_the_outbox_table_is_read_whichever_shape_it_has():
+    enqueue("k1", {"n": 1})
+
+    storage = outbox_storage(now=timezone.now(), retention=WEEK)
+
+    # sized as PostgreSQL sizes its leaves (the table itself while it is a plain one)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT sum(pg_table_size(relid)), sum(pg_indexes_size(relid)) FROM"
+            " (SELECT %s::regclass AS relid UNION SELECT relid FROM pg_partition_tree(%s) WHERE isleaf) AS leaves",
+            [OutboxEvent._meta.db_table] * 2,
+        )
+        table_bytes, index_bytes = cursor.fetchone()
+    assert (storage.table_bytes, storage.index_bytes) == (table_bytes, index_bytes)
+    assert storage.table_bytes >= PAGE and storage.past_retention == [] and storage.default_rows == 0
 
 
 @pytest.mark.django_db
@@ -95,19 +111,22 @@ def test_dead_tuples_are_summed_over_the_partitions():
 
 
 @pytest.mark.django_db
-def test_the_storage_gauges_on_the_plain_table():
-    enqueue("k1", {"n": 1})
+def test_the_storage_gauges():
+    # given the partitioned shape around today, with a row in the legacy partition and in DEFAULT
+    now = timezone.now()
+    partitioned_scratch(now=now)
+    execute(f"INSERT INTO {SCRATCH} VALUES (1, 'dead', {bound(30, now=now)}), (2, 'pending', '2999-01-01 00:00:00+00')")
     registry = CollectorRegistry()
-    registry.register(outbox_storage_collector())
+    registry.register(outbox_storage_collector(table=SCRATCH))
 
     text = generate_latest(registry).decode()
     values = {s.name: s.value for family in text_string_to_metric_families(text) for s in family.samples}
 
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_table_size(%s::regclass)", [OutboxEvent._meta.db_table])
-        (table_bytes,) = cursor.fetchone()
-    assert values["outbox_table_size_bytes"] == table_bytes
-    assert values["outbox_index_size_bytes"] >= PAGE
-    assert values["outbox_dead_tuples"] >= 0
-    assert (values["outbox_partitions"], values["outbox_oldest_partition_age_seconds"]) == (0.0, 0.0)
-    assert (values["outbox_partitions_past_retention"], values["outbox_default_partition_rows"]) == (0.0, 0.0)
+    assert (values["outbox_table_size_bytes"], values["outbox_index_size_bytes"]) == (2 * PAGE, 2 * 2 * PAGE + 4 * PAGE)
+    assert values["outbox_dead_tuples"] == 0
+    assert (values["outbox_partitions"], values["outbox_partitions_past_retention"]) == (6, 3)
+    assert values["outbox_default_partition_rows"] == 1
+    # the oldest partition is the legacy one, dated by its upper bound: midnight 10 days ago
+    midnight = dt.datetime.combine(now.date(), dt.time(), tzinfo=dt.UTC) - dt.timedelta(days=10)
+    assert values["outbox_oldest_partition_age_seconds"] >= (now - midnight).total_seconds()
+    assert values["outbox_oldest_partition_age_seconds"] < (now - midnight).total_seconds() + 60
