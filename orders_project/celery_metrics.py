@@ -39,7 +39,8 @@ def _worker_metrics_serve(sender: Any, **kwargs: Any) -> None:
     # consumer): the worker runs the relay and the lifecycle whose backlog they show,
     # and web pods scale with traffic, so they would multiply the queries.
     from orders.metrics import lifecycle_collector
-    from outbox.metrics import outbox_collector
+    from orders_project.xmin_horizon import xmin_horizon_collector
+    from outbox.metrics import outbox_collector, outbox_storage_collector
 
     try:
         registry = None
@@ -53,7 +54,8 @@ def _worker_metrics_serve(sender: Any, **kwargs: Any) -> None:
                 )
             multiprocess_dir_reset(path)
             registry = multiprocess_registry()
-        metrics_serve("worker", registry=registry, collectors=[outbox_collector(), lifecycle_collector()])
+        collectors = [outbox_collector(), outbox_storage_collector(), xmin_horizon_collector(), lifecycle_collector()]
+        metrics_serve("worker", registry=registry, collectors=collectors)
     except ImproperlyConfigured as exc:
         # SystemExit, not an exception: Celery logs and ignores a failing signal receiver.
         raise SystemExit(f"celery worker: {exc}") from None

@@ -6,13 +6,18 @@ outcome is committed. The gauges need a query; they are served by the worker onl
 (orders_project.metrics.CachedQueryCollector). Dead rows block their key until staff
 act; a growing oldest-pending age means the relay is not keeping up or Kafka is down.
 Published rows are not counted (the table may hold millions of them).
+
+The storage gauges (sizes, dead tuples, partitions) come from the catalogs only
+(outbox/storage.py): a scrape costs the same at ten rows and at a billion.
 """
 
 import collections
+import datetime as dt
 import time
 from collections.abc import Iterable
 from typing import Any, Protocol
 
+from django.conf import settings
 from django.db.models import Count, Min
 from django.utils import timezone
 from prometheus_client import Counter, Histogram
@@ -20,6 +25,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 
 from orders_project.metrics import CachedQueryCollector
 from outbox.models import OutboxEvent, OutboxStatus
+from outbox.storage import DEFAULT_ROWS_COUNTED, outbox_storage
 
 events_processed = Counter(
     "outbox_events_processed_total",
@@ -116,3 +122,49 @@ def _compute() -> list[Metric]:
 def outbox_collector(**options: Any) -> CachedQueryCollector:
     """The outbox gauges, cached (options: max_age, clock; see CachedQueryCollector)."""
     return CachedQueryCollector(_compute, describe=_describe, **options)
+
+
+_STORAGE = {
+    "table": ("outbox_table_size_bytes", "The outbox's heap and TOAST on disk, every partition"),
+    "index": ("outbox_index_size_bytes", "The outbox's indexes on disk, every partition"),
+    "dead": ("outbox_dead_tuples", "Dead row versions in the outbox that vacuum has not removed yet (statistics)"),
+    "partitions": ("outbox_partitions", "Partitions of the outbox, DEFAULT included; 0 while it is a plain table"),
+    "oldest": (
+        "outbox_oldest_partition_age_seconds",
+        "Since the lower bound of the oldest outbox partition (its upper bound for MINVALUE); 0 when none",
+    ),
+    "past": (
+        "outbox_partitions_past_retention",
+        "Outbox partitions whose whole range is older than OUTBOX_RETENTION_DAYS and that still exist",
+    ),
+    "default": (
+        "outbox_default_partition_rows",
+        f"Rows in the outbox's DEFAULT partition (should be 0), counted up to {DEFAULT_ROWS_COUNTED + 1}",
+    ),
+}
+
+
+def _storage_describe() -> list[Metric]:
+    return [GaugeMetricFamily(*names) for names in _STORAGE.values()]
+
+
+def _storage_compute(table: str | None) -> list[Metric]:
+    now = timezone.now()
+    storage = outbox_storage(now=now, retention=dt.timedelta(days=settings.OUTBOX_RETENTION_DAYS), table=table)
+    oldest = storage.oldest_partition_start
+    values = {
+        "table": storage.table_bytes,
+        "index": storage.index_bytes,
+        "dead": storage.dead_tuples,
+        "partitions": len(storage.partitions),
+        "oldest": max((now - oldest).total_seconds(), 0.0) if oldest else 0.0,
+        "past": len(storage.past_retention),
+        "default": storage.default_rows,
+    }
+    return [GaugeMetricFamily(*_STORAGE[key], value=value) for key, value in values.items()]
+
+
+def outbox_storage_collector(*, table: str | None = None, **options: Any) -> CachedQueryCollector:
+    """The size, dead tuples and partitions of `table` (default: the outbox's), cached like
+    outbox_collector's gauges."""
+    return CachedQueryCollector(lambda: _storage_compute(table), describe=_storage_describe, **options)

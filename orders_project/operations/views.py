@@ -1,10 +1,12 @@
-"""/admin/operations/: outbox backlog, lifecycle orders due, the user-event consumer,
-recent dead rows and the last hour's orders and relayed events.
+"""/admin/operations/: outbox backlog, the outbox's storage and the transaction horizon,
+lifecycle orders due, the user-event consumer, recent dead rows and the last hour's
+orders and relayed events.
 
 Staff only (wrapped in admin.site.admin_view: anyone else goes to the admin login).
-Every number comes from a bounded, indexed read (orders.selectors, outbox.selectors)
-or from the consumer's own report in Redis (users_cache.services), so the page costs
-a handful of short queries however large the tables are.
+Every number comes from a bounded, indexed read (orders.selectors, outbox.selectors),
+from PostgreSQL's catalogs (outbox.storage, orders_project.xmin_horizon) or from the
+consumer's own report in Redis (users_cache.services), so the page costs a handful of
+short queries however large the tables are.
 """
 
 from datetime import timedelta
@@ -18,11 +20,14 @@ from django.utils import timezone
 from orders import selectors as orders_selectors
 from orders_project.errors import ServiceUnavailableError
 from orders_project.operations.chart import minute_chart, minute_start
+from orders_project.xmin_horizon import xmin_horizon_holders
 from outbox import selectors as outbox_selectors
+from outbox.storage import outbox_storage
 from users_cache import services as users_cache
 
 CHART_MINUTES = 60
 DEAD_ROWS_SHOWN = 10
+HORIZON_HOLDERS_SHOWN = 3
 # The page reloads itself: it is meant to stay open on a screen.
 REFRESH_SECONDS = 30
 
@@ -42,6 +47,8 @@ def operations_view(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     since = minute_start(now) - timedelta(minutes=CHART_MINUTES - 1)
     outbox = outbox_selectors.outbox_health()
+    storage = outbox_storage(now=now, retention=timedelta(days=settings.OUTBOX_RETENTION_DAYS))
+    oldest_partition = storage.oldest_partition_start
     try:
         consumer, consumer_error = users_cache.consumer_status_get(), ""
     except ServiceUnavailableError as exc:
@@ -55,6 +62,13 @@ def operations_view(request: HttpRequest) -> HttpResponse:
         "oldest_pending_age": duration_text(
             (now - outbox.oldest_pending_at).total_seconds() if outbox.oldest_pending_at else None
         ),
+        "storage": storage,
+        "retention_days": settings.OUTBOX_RETENTION_DAYS,
+        "oldest_partition_age": duration_text((now - oldest_partition).total_seconds() if oldest_partition else None),
+        "horizon_holders": [
+            (holder, duration_text((now - holder.xact_start).total_seconds() if holder.xact_start else None))
+            for holder in xmin_horizon_holders(limit=HORIZON_HOLDERS_SHOWN)
+        ],
         "due": orders_selectors.orders_due(now=now),
         "confirm_delay": settings.ORDER_CONFIRM_DELAY,
         "ship_delay": settings.ORDER_SHIP_DELAY,

@@ -1,18 +1,22 @@
 """The admin's operations page (orders_project/operations): who may see it, what it
 costs, and what it shows when the consumer is silent or Redis is down."""
 
+import functools
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import User
 from django.db import connection
-from django.test import Client
+from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 
 from orders.tests.factories import OrderFactory
 from orders_project.errors import ServiceUnavailableError
 from orders_project.operations.chart import HEIGHT, minute_chart
 from orders_project.operations.views import duration_text
+from outbox.storage import outbox_storage
+from outbox.tests.scratch import SCRATCH, day, execute, partitioned_scratch, plain_scratch
 
 pytestmark = pytest.mark.django_db
 
@@ -46,7 +50,9 @@ def test_the_page_counts_nothing_unbounded_and_scans_no_whole_table(staff_client
     counts = [query for query in sql if "COUNT(" in query]
     # bounded counts (a LIMIT-ed subquery) or per-minute counts over a time range
     assert all("LIMIT" in query or ">=" in query for query in counts), counts
-    assert len(sql) <= 12, sql
+    # 12 for the page's own reads, 3 for the storage and horizon catalogs (the third,
+    # a bounded count of the DEFAULT partition, only when the outbox is partitioned)
+    assert len(sql) <= 15, sql
 
 
 def test_a_silent_consumer_and_redis_down_are_said_plainly(staff_client, monkeypatch):
@@ -83,3 +89,58 @@ def test_the_chart_has_a_bar_per_minute_scaled_to_the_busiest():
 def test_durations_read_as_people_write_them():
     assert [duration_text(s) for s in (None, 7, 307, 7507.9, -3)] == ["-", "7s", "5m 7s", "2h 5m 7s", "0s"]
     assert duration_text(timedelta(minutes=1).total_seconds()) == "1m 0s"
+
+
+def _reading(table: str):
+    """outbox_storage reading `table` in place of the outbox's (a real table, no mock)."""
+    return functools.partial(outbox_storage, table=table)
+
+
+def test_a_plain_outbox_table_shows_its_size_and_no_partitions(staff_client, monkeypatch):
+    # given a plain table of the outbox's columns, read in place of the outbox's own
+    plain_scratch()
+    monkeypatch.setattr("orders_project.operations.views.outbox_storage", _reading(SCRATCH))
+
+    page = staff_client.get(URL).content.decode()
+
+    assert '<td id="ops-storage-partitions">none (one plain table)</td>' in page
+    assert 'id="ops-storage-past-retention"' not in page
+    assert '<span id="ops-storage-table">0\xa0bytes</span> / <span id="ops-storage-indexes">8.0\xa0KB</span>' in page
+
+
+def test_partitions_past_retention_and_rows_in_default_are_named(staff_client, monkeypatch):
+    # given a table of the outbox's partitioned shape (a scratch one, read in place of the
+    # outbox's own), with a row in DEFAULT, and 7 days of retention
+    partitioned_scratch()
+    execute(f"INSERT INTO {SCRATCH} VALUES (1, 'pending', '2999-01-01 00:00:00+00')")
+    monkeypatch.setattr("orders_project.operations.views.outbox_storage", _reading(SCRATCH))
+
+    with override_settings(OUTBOX_RETENTION_DAYS=7):
+        page = staff_client.get(URL).content.decode()
+
+    assert '<td id="ops-storage-partitions">6</td>' in page
+    past = sorted(f"{SCRATCH}_{suffix}" for suffix in ("legacy", f"p{day(10)}", f"p{day(8)}"))
+    # the partitions are dated before NOW (the test's fixed day), so all three are past retention today too
+    assert f'<td class="ops-warn" id="ops-storage-past-retention">{", ".join(past)}</td>' in page
+    assert '<td class="ops-warn" id="ops-storage-default-rows">1</td>' in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_session_idle_in_a_transaction_is_named_as_the_oldest_transaction(staff_client):
+    holder = connection.get_new_connection(connection.get_connection_params())
+    try:
+        holder.autocommit = False
+        with holder.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")  # its snapshot lasts
+            cursor.execute("SET application_name = 'forgotten-psql'")
+            cursor.execute("SELECT pg_backend_pid()")
+            (pid,) = cursor.fetchone()
+
+        page = staff_client.get(URL).content.decode()
+
+        assert re.search(
+            rf'<div class="ops-horizon-holder">\d+s: pid {pid} \(forgotten-psql\), idle in transaction, \d+ xids</div>',
+            page,
+        ), page
+    finally:
+        holder.close()

@@ -276,6 +276,11 @@ def test_worker_counts_what_the_relay_published_and_the_lifecycle_confirmed(scen
     assert (worker.value("outbox_events_pending"), worker.value("outbox_events_dead")) == (0, 0)
     assert worker.value("outbox_oldest_pending_age_seconds") == 0
     assert worker.value("lifecycle_oldest_due_age_seconds") is not None
+    # the storage and horizon gauges (catalogs): the outbox holds its four rows
+    assert worker.value("outbox_table_size_bytes") >= 8192 and worker.value("outbox_index_size_bytes") >= 8192
+    assert (worker.value("outbox_partitions_past_retention"), worker.value("outbox_default_partition_rows")) == (0, 0)
+    assert worker.value("outbox_partitions") is not None and worker.value("outbox_dead_tuples") is not None
+    assert worker.value("postgres_xmin_horizon_age_seconds") is not None
     # tasks in flight, by name, from the pool processes
     assert worker.value("background_tasks_running", task_name="outbox.relay") is not None
     assert worker.value("background_tasks_running", task_name="orders.advance") is not None

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Permission, User
+from django.db import connection
 from django.utils import timezone
 from selenium.webdriver.common.by import By
 
@@ -39,17 +40,36 @@ def test_staff_open_the_operations_page_and_see_backlog_due_orders_consumer_and_
     ops = User.objects.create_user(username="ops", password=PASSWORD, is_staff=True)
     ops.user_permissions.add(Permission.objects.get(codename="view_outboxevent"))
 
+    # and a session left idle in a transaction that holds a snapshot (vacuum's horizon)
+    holder = connection.get_new_connection(connection.get_connection_params())
+    holder.autocommit = False
+    with holder.cursor() as cursor:
+        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        cursor.execute("SET application_name = 'forgotten-psql'")
+        cursor.execute("SELECT pg_backend_pid()")
+        (holder_pid,) = cursor.fetchone()
+
     # when a staff member opens it from the admin's home page
-    log_in(browser, live_server.url, "ops")
-    browser.get(f"{live_server.url}/admin/")
-    element(browser, "#operations-link a").click()
-    element(browser, "#ops-charts")
-    screenshot("admin-operations")
+    try:
+        log_in(browser, live_server.url, "ops")
+        browser.get(f"{live_server.url}/admin/")
+        element(browser, "#operations-link a").click()
+        element(browser, "#ops-charts")
+        screenshot("admin-operations")
+        horizon = texts(browser, "#ops-horizon .ops-horizon-holder")
+    finally:
+        holder.close()
 
     # then it shows the outbox, the lifecycle, the consumer, the dead row and the charts
     assert element(browser, "#ops-outbox-pending").text == "1"
     assert element(browser, "#ops-outbox-oldest").text.endswith("s")
     assert element(browser, "#ops-outbox-dead").text == "1"
+    # the outbox's storage and the session holding the horizon
+    assert re.fullmatch(r"\d+(\.\d)? (KB|MB) / \d+(\.\d)? (KB|MB)", element(browser, "#ops-storage-size").text)
+    assert any(
+        re.fullmatch(rf"\d+s: pid {holder_pid} \(forgotten-psql\), idle in transaction, \d+ xids", line)
+        for line in horizon
+    ), horizon
     assert element(browser, "#ops-due-confirm").text == "2"
     assert element(browser, "#ops-due-ship").text == "0"
     assert element(browser, "#ops-consumer-lag").text == "7"

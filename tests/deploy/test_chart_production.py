@@ -3,7 +3,7 @@ autoscaling, the NetworkPolicies, and monitoring (PodMonitor, alerts, dashboard)
 
 import json
 
-from devstack.deploy.chart import REPO, Manifest, find
+from devstack.deploy.chart import DEFAULT_VALUES_FILE, REPO, Manifest, chart_render, find
 
 
 def test_beat_is_one_replica_recreated(production_manifests: list[Manifest]) -> None:
@@ -89,11 +89,30 @@ def test_alerts_cover_each_failure_and_select_each_process_kind_by_job(productio
     assert "django_http_responses_total_by_status_total" in exprs["OrderServiceHigh5xxRatio"]
     assert "delta(kafka_consumer_lag_messages" in exprs["OrderServiceConsumerLagGrowing"]
     assert "lifecycle_oldest_due_age_seconds" in exprs["OrderServiceLifecycleBehind"]
+    assert exprs["OrderServiceOutboxPartitionNotDropped"] == f"max(outbox_partitions_past_retention{{{worker}}}) > 0"
+    assert exprs["OrderServiceOutboxDefaultPartitionRows"] == f"max(outbox_default_partition_rows{{{worker}}}) > 0"
+    # 30 minutes (metrics.prometheusRule.xminHorizonAgeMinutes), in the gauge's seconds
+    assert exprs["OrderServiceTransactionHorizonOld"] == f"max(postgres_xmin_horizon_age_seconds{{{worker}}}) > 1800"
+    waits = {r["alert"]: r["for"] for r in rules}
+    assert (waits["OrderServiceOutboxPartitionNotDropped"], waits["OrderServiceTransactionHorizonOld"]) == ("2h", "1m")
     for kind in ("web", "worker", "beat", "consumer"):
         assert exprs[f"OrderServiceProcessMissing{kind}"] == (
             f'absent(up{{job="order-service-{kind}",namespace="orders"}} == 1)'
         )
     # that these names are really exposed: orders_project/tests/test_process_metrics.py
+
+
+def test_the_horizon_and_partition_alert_thresholds_come_from_values() -> None:
+    overrides = {
+        "metrics.prometheusRule.enabled": True,
+        "metrics.prometheusRule.xminHorizonAgeMinutes": 2.5,
+        "metrics.prometheusRule.outboxPartitionPastRetentionFor": "26h",
+    }
+    (rule,) = find(chart_render([DEFAULT_VALUES_FILE], overrides), "PrometheusRule")
+    rules = {r["alert"]: r for group in rule["spec"]["groups"] for r in group["rules"]}
+
+    assert rules["OrderServiceTransactionHorizonOld"]["expr"].endswith(") > 150")
+    assert rules["OrderServiceOutboxPartitionNotDropped"]["for"] == "26h"
 
 
 def test_grafana_dashboard_ships_in_a_labelled_configmap(production_manifests: list[Manifest]) -> None:
