@@ -2,12 +2,11 @@
 
 Retention of one simulated day's published rows (devstack.bench.outbox_history wrote them),
 twice on the same table, each on a day of its own with as many rows:
-1. the service's retention on --day: outbox.services.outbox_retention_run(now=...) when the
-   service has it (partitions dropped whole), else outbox.cleanup.cleanup_published, called
-   until it deletes nothing (one call takes at most 1,000 batches);
-2. the baseline on --baseline-day: today's batched DELETE as plain SQL, the statements of
-   cleanup_published (the ids of up to --batch-size published rows older than the cutoff,
-   by id; then a DELETE of those ids), until nothing is left.
+1. the service's retention on --day: outbox.services.outbox_retention_run(now=...)
+   (partitions dropped whole);
+2. the baseline on --baseline-day: the batched DELETE the service used before the outbox was
+   partitioned, as plain SQL (the ids of up to --batch-size published rows older than the
+   cutoff, by id; then a DELETE of those ids), until nothing is left.
 The clock is the end of the day plus OUTBOX_RETENTION_DAYS, so the cutoff is that day's end:
 exactly that day is past retention (the other day is still within).
 Each starts after a VACUUM and a CHECKPOINT (both pay the full-page images a page's first
@@ -21,25 +20,27 @@ afterwards, timed with its WAL. Last line: `figures: {json}`.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import json
 import time
 from collections.abc import Callable
 from typing import Any
-from unittest import mock
 
 from django.conf import settings
 from django.db import connection
 
 from devstack.bench import bench_parser
 from devstack.bench.outbox_history import TABLE, TREE_TABLES, outbox_sizes
+from outbox.services import outbox_retention_run
+
+# The old cleanup's batch: at most this many rows per DELETE, picked by id.
+DELETE_BATCH_SIZE = 1000
 
 
 def _parser() -> Any:
     parser = bench_parser("retention", __doc__)
     parser.add_argument("--day", type=dt.date.fromisoformat, required=True, help="the service's retention's day")
     parser.add_argument("--baseline-day", type=dt.date.fromisoformat, required=True, help="the DELETE's day")
-    parser.add_argument("--batch-size", type=int, default=settings.OUTBOX_CLEANUP_BATCH_SIZE)
+    parser.add_argument("--batch-size", type=int, default=DELETE_BATCH_SIZE)
     return parser
 
 
@@ -62,22 +63,13 @@ def _end(day: dt.date) -> dt.datetime:
 
 
 def _service_retention() -> tuple[str, Callable[[dt.datetime], None]]:
-    """The retention the service has: dropping partitions if it can, else today's cleanup."""
-    services = importlib.import_module("outbox.services")
-    retention = getattr(services, "outbox_retention_run", None)
-    if retention is not None:
+    """The service's retention, on a clock the bench sets."""
+
+    def run(clock: dt.datetime) -> None:
         # A second past the day's end: a partition whose range ends at the cutoff is surely past it.
-        return "outbox_retention_run", lambda clock: retention(now=clock + dt.timedelta(seconds=1))
+        outbox_retention_run(now=clock + dt.timedelta(seconds=1))
 
-    from outbox.cleanup import cleanup_published
-
-    def cleanup(clock: dt.datetime) -> None:
-        # cleanup_published reads its cutoff off the clock: the bench sets the clock, not the data.
-        with mock.patch("django.utils.timezone.now", return_value=clock):
-            while cleanup_published():
-                pass
-
-    return "cleanup_published (batched DELETE)", cleanup
+    return "outbox_retention_run", run
 
 
 def _batched_delete(clock: dt.datetime, batch_size: int) -> None:
