@@ -120,8 +120,8 @@ def _outbox_events_match_the_contract(request: pytest.FixtureRequest) -> Iterato
     yield
     from django.db import DatabaseError, connection
 
-    from orders_project.tests.contract import outbox_row_problems
     from outbox.models import OutboxEvent
+    from tests.support.contract import outbox_row_problems
 
     if connection.needs_rollback:
         return  # the test left its transaction broken: nothing can be read (it fails on its own)

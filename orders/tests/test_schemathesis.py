@@ -35,9 +35,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from orders.models import Order
-from orders.tests.conftest import ORDERS_URL
 from orders.tests.factories import OrderFactory
 from orders_project.api.pagination import cursor_encode
+from tests.support.api import ORDERS_URL
 
 pytestmark = pytest.mark.django_db
 

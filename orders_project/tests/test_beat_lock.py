@@ -9,8 +9,8 @@ import pytest
 from django.db import connection
 
 from orders_project.beat_lock import BEAT_LOCK_KEY
-from orders_project.tests.processes import BIN, ServiceProcess, service_env, service_process
-from orders_project.tests.waiting import wait_for
+from tests.support.processes import BIN, ServiceProcess, service_env, service_process
+from tests.support.waiting import wait_for
 
 # transaction=True: the children use the test database, which the test must not hold open.
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -37,12 +37,12 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from devstack.procs import LOOPBACK, free_port
 from orders.services import CUSTOMER_LOCK_NAMESPACE
 from orders.tests.factories import grant, token_for
-from orders_project.tests.processes import BIN, ServiceProcess, service_env
-from orders_project.tests.scraping import Scrape, promql_metric_names, scrape
-from orders_project.tests.waiting import wait_for
-from outbox.tests.conftest import topic_ensure
 from tests.deploy.chart import CHART_DIR, DEFAULT_VALUES_FILE, chart_render, find
-from users_cache.tests.conftest import created
+from tests.support.outbox import topic_ensure
+from tests.support.processes import BIN, ServiceProcess, service_env
+from tests.support.scraping import Scrape, promql_metric_names, scrape
+from tests.support.users import created
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.django_db(transaction=True)]
 

@@ -10,8 +10,8 @@ from django.utils import timezone
 from outbox.models import OutboxEvent, OutboxStatus
 from outbox.relay import relay_run
 from outbox.services import event_discard, event_requeue
-from outbox.tests.conftest import all_published, by_key, consume, enqueue, relay_until
-from outbox.tests.relays import child_env, line_of, relay_child
+from tests.support.outbox import all_published, by_key, consume, enqueue, relay_until
+from tests.support.relays import child_env, line_of, relay_child
 
 pytestmark = [pytest.mark.kafka, pytest.mark.django_db(transaction=True)]
 

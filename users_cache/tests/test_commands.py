@@ -24,9 +24,7 @@ from devstack.procs import free_port
 from orders.models import Order, OrderStatus
 from orders.tests.factories import OrderFactory
 from outbox.models import OutboxEvent
-from users_cache.events import BadMessage, event_parse
-from users_cache.generator import MALFORMED_KINDS, GeneratorShares, user_events_generate
-from users_cache.tests.conftest import (
+from tests.support.users import (
     SESSION_TIMEOUT_MS,
     WAIT_SECONDS,
     at,
@@ -36,8 +34,10 @@ from users_cache.tests.conftest import (
     user_event,
     user_hash,
     users_snapshot,
-    wait_for,
 )
+from tests.support.waiting import wait_for
+from users_cache.events import BadMessage, event_parse
+from users_cache.generator import MALFORMED_KINDS, GeneratorShares, user_events_generate
 
 MANAGE_PY = Path(__file__).resolve().parents[2] / "manage.py"
 
