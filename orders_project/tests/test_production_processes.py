@@ -22,7 +22,7 @@ from tests.support.waiting import wait_for
 
 # transaction=True: the children read and write the test database, so the test
 # must commit what it writes and must not hold a transaction open around them.
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
 PROBE = str(Path(settings.BASE_DIR) / "orders_project" / "heartbeat_probe.py")
 

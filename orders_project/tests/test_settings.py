@@ -9,6 +9,9 @@ from django.conf import settings
 
 from tests.support.processes import TEST_SECRET_KEY
 
+# Each case starts a fresh interpreter that loads the production settings.
+pytestmark = pytest.mark.processes
+
 _PRINT = (
     "import json, django; django.setup(); from django.conf import settings as s; "
     "print(json.dumps({'proxy': s.SECURE_PROXY_SSL_HEADER, 'hosts': s.ALLOWED_HOSTS}))"

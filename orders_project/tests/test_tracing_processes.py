@@ -18,7 +18,7 @@ from tests.support.outbox import topic_ensure
 from tests.support.processes import BIN, GUNICORN, HOST, answers, service_env, service_process
 from tests.support.waiting import wait_for
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
 LOG_KEYS = {"time", "level", "logger", "message", "trace_id", "span_id", "request_id"}
 TRACE_ID = "7bf92f3577b34da6a3ce929d0e0e4736"

@@ -98,6 +98,7 @@ relay.relay_run()
 """
 
 
+@pytest.mark.processes
 def test_a_relay_killed_after_the_acknowledgement_but_before_marking_loses_nothing(
     event_topic, kafka_bootstrap, tmp_path
 ):

@@ -131,6 +131,7 @@ relay.relay_run()
 """
 
 
+@pytest.mark.processes
 def test_a_relay_paused_past_its_lease_records_nothing_and_leaves_the_new_holders_lease(
     event_topic, kafka_bootstrap, tmp_path, monkeypatch
 ):

@@ -16,7 +16,7 @@ from tests.support.outbox import consume, topic_ensure
 from tests.support.processes import BIN, service_env, service_process
 from tests.support.waiting import wait_for
 
-pytestmark = [pytest.mark.kafka, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.processes, pytest.mark.kafka, pytest.mark.django_db(transaction=True)]
 
 CLIENT_TRACE_ID = "5bf92f3577b34da6a3ce929d0e0e4736"
 ORDER = {"user_id": "user-trace-2", "currency": "EUR", "items": [{"product_id": "p1", "quantity": 1, "price": "5.00"}]}

@@ -91,6 +91,7 @@ def _cancel_events(order: Order) -> list[str]:
     return [event.payload["data"]["reason"] for event in events]
 
 
+@pytest.mark.processes
 @pytest.mark.kafka
 @pytest.mark.django_db(transaction=True)
 def test_sigterm_finishes_the_message_commits_exits_0_and_a_restart_resumes_after_it(
@@ -131,6 +132,7 @@ def test_sigterm_finishes_the_message_commits_exits_0_and_a_restart_resumes_afte
     assert _cancel_events(order) == ["user_deleted"]
 
 
+@pytest.mark.processes
 @pytest.mark.kafka
 @pytest.mark.django_db(transaction=True)
 def test_sigkill_after_the_redis_write_before_the_commit_changes_nothing_on_redelivery(
