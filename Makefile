@@ -60,15 +60,17 @@ dev: install ## Run the service: embedded servers where env names none, migrate,
 # (orders_project/settings_test.py). Two fit the suite's Redis databases and this machine's
 # two cores. With PYTEST_ARGS (a file, -k, -x) one process: no worker start-up for a few tests.
 TEST_WORKERS ?= $(if $(PYTEST_ARGS),0,2)
+# worksteal: a worker that runs out takes tests queued for the other (durations differ 1000-fold).
+TEST_XDIST := -n $(TEST_WORKERS) $(if $(filter-out 0,$(TEST_WORKERS)),--dist worksteal)
 # What `make test-fast` leaves out (markers in pyproject.toml): spawned service processes,
 # Chromium, Schemathesis. CI runs them all.
 FAST_MARKERS := not processes and not browser and not fuzz
 
 test: install ## Run the test suite (embedded PostgreSQL/Valkey when env names none)
-	$(PY) -m devstack test -- -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	$(PY) -m devstack test -- $(TEST_XDIST) $(PYTEST_ARGS)
 
 test-fast: install ## After each change: the suite without spawned processes, Chromium or Schemathesis (~1 min)
-	$(PY) -m devstack test -- -n $(TEST_WORKERS) -m "$(FAST_MARKERS)" $(PYTEST_ARGS)
+	$(PY) -m devstack test -- $(TEST_XDIST) -m "$(FAST_MARKERS)" $(PYTEST_ARGS)
 
 FUZZ_MAX_EXAMPLES ?= 1000
 FUZZ_STATEFUL_EXAMPLES ?= 200
