@@ -18,7 +18,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 PYTHON_CANDIDATES := python3.13 python3.12 python3
 PYTEST_ARGS ?=
 
-.PHONY: help install dev test test-browser lint check-deploy dev-reset deploy-check deploy-smoke fuzz bench bench-scale contract-check contract-docs contract-release
+.PHONY: help install dev test test-fast test-browser lint check-deploy dev-reset deploy-check deploy-smoke fuzz bench bench-scale contract-check contract-docs contract-release
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-13s %s\n", $$1, $$2}'
@@ -56,8 +56,21 @@ $(STAMP): $(REQUIREMENTS) | $(PY)
 dev: install ## Run the service: embedded servers where env names none, migrate, Procfile.dev
 	$(PY) -m devstack dev
 
+# pytest-xdist workers: each has its own test database, Redis databases and Kafka broker
+# (orders_project/settings_test.py). Two fit the suite's Redis databases and this machine's
+# two cores. With PYTEST_ARGS (a file, -k, -x) one process: no worker start-up for a few tests.
+TEST_WORKERS ?= $(if $(PYTEST_ARGS),0,2)
+# worksteal: a worker that runs out takes tests queued for the other (durations differ 1000-fold).
+TEST_XDIST := -n $(TEST_WORKERS) $(if $(filter-out 0,$(TEST_WORKERS)),--dist worksteal)
+# What `make test-fast` leaves out (markers in pyproject.toml): spawned service processes,
+# Chromium, Schemathesis. CI runs them all.
+FAST_MARKERS := not processes and not browser and not fuzz
+
 test: install ## Run the test suite (embedded PostgreSQL/Valkey when env names none)
-	$(PY) -m devstack test -- $(PYTEST_ARGS)
+	$(PY) -m devstack test -- $(TEST_XDIST) $(PYTEST_ARGS)
+
+test-fast: install ## After each change: the suite without spawned processes, Chromium or Schemathesis (~1 min)
+	$(PY) -m devstack test -- $(TEST_XDIST) -m "$(FAST_MARKERS)" $(PYTEST_ARGS)
 
 FUZZ_MAX_EXAMPLES ?= 1000
 FUZZ_STATEFUL_EXAMPLES ?= 200

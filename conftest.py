@@ -13,6 +13,19 @@ import pytest
 if TYPE_CHECKING:
     from devstack.tcp_proxy import TcpProxy
 
+# --- markers ---
+
+_KAFKA_FIXTURES = ("kafka_bootstrap", "proxied_kafka")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that uses a broker fixture is a `kafka` test whether or not it says so."""
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        if item.get_closest_marker("kafka") is None and any(name in fixtures for name in _KAFKA_FIXTURES):
+            item.add_marker(pytest.mark.kafka)
+
+
 # --- servers ---
 # PostgreSQL and Redis come from the environment (`make test` starts embedded ones
 # when it names none). Kafka is started here, once per session, only when a test asks.
@@ -120,8 +133,8 @@ def _outbox_events_match_the_contract(request: pytest.FixtureRequest) -> Iterato
     yield
     from django.db import DatabaseError, connection
 
-    from orders_project.tests.contract import outbox_row_problems
     from outbox.models import OutboxEvent
+    from tests.support.contract import outbox_row_problems
 
     if connection.needs_rollback:
         return  # the test left its transaction broken: nothing can be read (it fails on its own)

@@ -8,10 +8,27 @@ import os
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-" + "x" * 40)
 os.environ.setdefault("POSTGRES_SERVER", "127.0.0.1")
-# A dedicated Redis database so the suite's FLUSHDB never touches dev data.
+# Dedicated Redis databases so the suite's FLUSHDB never touches dev data.
 os.environ.setdefault("REDIS_DB", "14")
 # The user replica's database (the default, REDIS_DB + 2 mod 16, would be 0 here).
 os.environ.setdefault("REDIS_USERS_DB", "13")
+# Under pytest-xdist each worker (PYTEST_XDIST_WORKER=gw0, gw1) has a test database of
+# its own (pytest-django) and Redis databases of its own here, because cache.clear()
+# and the fixtures' FLUSHDB empty a whole database. A worker uses REDIS_DB, +1 (Celery),
+# +2 (the replica's default), +3 (beat's broker in the process tests), +5 (a process
+# test's queue) and REDIS_USERS_DB = REDIS_DB - 1: eight numbers, so gw1 moves all of
+# them down by eight and two workers fit Redis's sixteen. Workers inherit the numbers
+# above from the main pytest process; the variables are set in os.environ, so the
+# processes a test spawns use the same ones, and are marked shifted so that a child
+# that loads these settings again (it inherits PYTEST_XDIST_WORKER) does not shift twice.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _WORKER and os.environ.get("REDIS_DBS_OF_WORKER") != _WORKER:
+    _OFFSET = 8 * int(_WORKER.removeprefix("gw"))
+    if _OFFSET > 8:
+        raise RuntimeError(f"pytest-xdist worker {_WORKER}: the suite's Redis databases fit two workers (-n 2)")
+    for _NAME in ("REDIS_DB", "REDIS_USERS_DB"):
+        os.environ[_NAME] = str((int(os.environ[_NAME]) - _OFFSET) % 16)
+    os.environ["REDIS_DBS_OF_WORKER"] = _WORKER
 os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "false")
 # Most tests create orders for made-up users; the user-cache tests turn this on.
 os.environ.setdefault("ORDER_REQUIRE_KNOWN_USER", "false")
@@ -21,7 +38,8 @@ os.environ.setdefault("API_THROTTLE_READ_RATE", "off")
 os.environ.setdefault("API_THROTTLE_ANON_RATE", "off")
 os.environ.setdefault("API_THROTTLE_AUTH_FAILURE_RATE", "off")
 
-from orders_project.settings import *  # noqa: F403
+# The environment above must be set before the settings read it (so E402).
+from orders_project.settings import *  # noqa: E402, F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast user creation in tests
 # Tests render admin and browsable-API pages without running collectstatic first.

@@ -18,6 +18,9 @@ from orders.models import Order, OrderStatus
 from orders.services import ItemInput, order_create
 from outbox.models import OutboxEvent
 
+# Starts the bench's own servers and Python child processes.
+pytestmark = pytest.mark.processes
+
 
 @pytest.mark.django_db(transaction=True)
 def test_lifecycle_bench_moves_every_order_twice_per_worker_count_and_deletes_what_it_wrote(

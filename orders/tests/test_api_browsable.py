@@ -8,8 +8,8 @@ import re
 import pytest
 from django.test import Client
 
-from orders.tests.conftest import ORDERS_URL, order_url
 from orders.tests.factories import OrderFactory
+from tests.support.api import ORDERS_URL, order_url
 
 pytestmark = pytest.mark.django_db
 

@@ -7,10 +7,10 @@ from django.db import connections
 from rest_framework.test import APIClient
 
 from orders.models import Order, OrderStatusChange
-from orders.tests.conftest import order_url
 from orders.tests.factories import OrderFactory, UserFactory, grant, token_for
 from orders_project.rfc3339 import rfc3339
 from outbox.models import OutboxEvent
+from tests.support.api import order_url
 
 
 def _cancelled_events(order):

@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 
 from orders.models import Order, OrderItem, OrderStatusChange
-from orders.tests.conftest import ORDERS_URL
 from orders.tests.factories import SEED_PAYLOAD
 from orders_project.rfc3339 import rfc3339
 from outbox.models import OutboxEvent
+from tests.support.api import ORDERS_URL
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from orders.tests.conftest import ORDERS_URL, SEED_CUSTOMER, cached_user
+from tests.support.api import ORDERS_URL, SEED_CUSTOMER, cached_user
 
 # transaction=True: the view's transaction is then a real one, as in production (inside
 # a test's transaction it would be a SAVEPOINT pair).

@@ -13,8 +13,8 @@ from django.db import connection
 
 from orders import services
 from orders.models import Order
-from orders.tests.conftest import ORDERS_URL
 from orders.tests.factories import SEED_PAYLOAD
+from tests.support.api import ORDERS_URL
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from orders.tests.conftest import ORDERS_URL
 from orders.tests.factories import OrderFactory
 from orders_project.api import pagination
+from tests.support.api import ORDERS_URL
 
 pytestmark = pytest.mark.django_db
 

@@ -8,9 +8,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from orders.tests.conftest import ORDERS_URL
 from orders.tests.factories import OrderFactory
 from orders_project.api import pagination
+from tests.support.api import ORDERS_URL
 
 pytestmark = pytest.mark.django_db
 

@@ -5,9 +5,9 @@ import datetime as dt
 import pytest
 
 from orders.services import order_cancel
-from orders.tests.conftest import ORDERS_URL, SEED_CUSTOMER, order_url
 from orders.tests.factories import OrderFactory
 from orders_project.rfc3339 import rfc3339
+from tests.support.api import ORDERS_URL, SEED_CUSTOMER, order_url
 
 pytestmark = pytest.mark.django_db
 

@@ -20,9 +20,9 @@ from devstack import valkey
 from devstack.deploy.chart import DEFAULT_VALUES_FILE, chart_render, containers, find
 from devstack.procs import free_port
 from orders.models import Order
-from orders.tests.conftest import ORDERS_URL, cached_user, order_url
 from orders.tests.factories import SEED_PAYLOAD, OrderFactory
-from orders_project.tests.black_hole import full_port, silent_port
+from tests.support.api import ORDERS_URL, cached_user, order_url
+from tests.support.black_hole import full_port, silent_port
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_readiness")]
 

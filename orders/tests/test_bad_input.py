@@ -6,9 +6,8 @@ import pytest
 from django.test import Client
 
 from orders.models import IdempotencyKey, Order
-from orders.tests.conftest import ORDERS_URL
 from orders.tests.factories import SEED_PAYLOAD
-from orders.tests.test_errors import assert_error
+from tests.support.api import ORDERS_URL, assert_error
 
 pytestmark = pytest.mark.django_db
 

@@ -13,8 +13,8 @@ from rest_framework.test import APIClient
 
 from orders.models import ApiClient
 from orders.selectors import ClientScope, client_scope
-from orders.tests.conftest import ORDERS_URL, order_url
 from orders.tests.factories import SEED_PAYLOAD, UserFactory
+from tests.support.api import ORDERS_URL, order_url
 
 pytestmark = pytest.mark.django_db
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from orders.tests.conftest import cached_user, order_url, token_client
 from orders.tests.factories import OrderFactory, UserFactory, bind, grant
+from tests.support.api import cached_user, order_url, token_client
 
 pytestmark = pytest.mark.django_db
 

@@ -4,21 +4,10 @@ import pytest
 from django.test import Client
 
 from orders import selectors
-from orders.tests.conftest import ORDERS_URL, order_url
 from orders.tests.factories import SEED_PAYLOAD, OrderFactory, older_release_claim
+from tests.support.api import ORDERS_URL, assert_error, order_url
 
 pytestmark = pytest.mark.django_db
-
-
-def assert_error(response, status, code, details=None):
-    assert response.status_code == status
-    assert response["Content-Type"] == "application/json"
-    body = response.json()
-    assert list(body) == ["code", "message", "details"]
-    assert body["code"] == code
-    assert isinstance(body["message"], str)
-    assert body["message"]
-    assert body["details"] == (details if details is not None else {})
 
 
 def test_400_validation(api_client):

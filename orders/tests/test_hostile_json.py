@@ -11,9 +11,8 @@ import pytest
 
 from devstack.hostile_json import DEEP, SHAPES
 from orders.models import Order
-from orders.tests.conftest import ORDERS_URL
-from orders.tests.test_errors import assert_error
 from orders_project.api.json_depth import MAX_DEPTH
+from tests.support.api import ORDERS_URL, assert_error
 
 pytestmark = pytest.mark.django_db
 

@@ -8,9 +8,9 @@ from django.utils import timezone
 
 import outbox.services
 from orders.models import IdempotencyKey, Order
-from orders.tests.conftest import ORDERS_URL
 from orders.tests.factories import SEED_PAYLOAD, OrderFactory, older_release_claim
 from outbox.models import OutboxEvent
+from tests.support.api import ORDERS_URL
 
 pytestmark = pytest.mark.django_db
 

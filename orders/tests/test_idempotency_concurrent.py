@@ -11,10 +11,10 @@ from django.db import connections
 
 from orders import services
 from orders.models import IdempotencyKey, Order
-from orders.tests.conftest import ORDERS_URL
 from orders.tests.factories import SEED_PAYLOAD
-from orders_project.tests.waiting import wait_for
 from outbox.models import OutboxEvent
+from tests.support.api import ORDERS_URL
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -17,9 +17,9 @@ from django.utils import timezone
 from orders import services
 from orders.idempotency import request_fingerprint
 from orders.models import IdempotencyKey, Order
-from orders.tests.conftest import ORDERS_URL
 from orders.tests.factories import SEED_PAYLOAD
 from outbox.models import OutboxEvent
+from tests.support.api import ORDERS_URL
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

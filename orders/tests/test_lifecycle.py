@@ -10,9 +10,9 @@ from django.test import override_settings
 from orders.lifecycle import CARRIERS, AdvanceResult, orders_advance
 from orders.models import Order, OrderStatusChange
 from orders.services import order_cancel
-from orders.tests.lifecycle_helpers import clock_advance, histories, lifecycle_violations, order_new, orders_many
 from orders_project.rfc3339 import rfc3339
 from outbox.models import OutboxEvent
+from tests.support.lifecycle import clock_advance, histories, lifecycle_violations, order_new, orders_many
 
 pytestmark = pytest.mark.django_db
 

@@ -16,9 +16,9 @@ from django.test import override_settings
 from orders.lifecycle import AdvanceResult, _advance_batch, orders_advance
 from orders.models import Order, OrderStatus
 from orders.services import order_cancel
-from orders.tests.lifecycle_helpers import histories, lifecycle_violations, orders_many, run_in_threads
 from orders.transitions import InvalidTransition
 from outbox.models import OutboxEvent
+from tests.support.lifecycle import histories, lifecycle_violations, orders_many, run_in_threads
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

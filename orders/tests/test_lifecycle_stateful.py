@@ -21,9 +21,9 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from orders.lifecycle import orders_advance
 from orders.models import Order, OrderStatus
 from orders.services import order_cancel
-from orders.tests.lifecycle_helpers import clock_advance, lifecycle_violations, order_new
 from orders.transitions import InvalidTransition
 from outbox.models import OutboxEvent
+from tests.support.lifecycle import clock_advance, lifecycle_violations, order_new
 
 CONFIRM_DELAY = 30
 SHIP_DELAY = 120

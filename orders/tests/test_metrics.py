@@ -13,8 +13,8 @@ from orders.lifecycle import orders_advance
 from orders.metrics import lifecycle_collector
 from orders.models import Order, OrderStatus
 from orders.services import UserNotFound, order_cancel
-from orders.tests.conftest import cached_user
-from orders.tests.lifecycle_helpers import order_new
+from tests.support.api import cached_user
+from tests.support.lifecycle import order_new
 
 pytestmark = pytest.mark.django_db
 

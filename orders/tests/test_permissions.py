@@ -6,9 +6,9 @@ from rest_framework.test import APIClient
 
 from devstack.procs import free_port
 from orders.models import Order
-from orders.tests.conftest import ORDERS_URL, SEED_CUSTOMER, cached_user, order_url, token_client
 from orders.tests.factories import SEED_PAYLOAD, OrderFactory, UserFactory, bind
 from outbox.models import OutboxEvent
+from tests.support.api import ORDERS_URL, SEED_CUSTOMER, cached_user, order_url, token_client
 
 pytestmark = pytest.mark.django_db
 

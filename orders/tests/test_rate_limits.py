@@ -12,9 +12,9 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from orders.tests.conftest import ORDERS_URL
 from orders_project.client_ip import trusted_proxies_configure
 from orders_project.env import env_rate
+from tests.support.api import ORDERS_URL
 
 pytestmark = pytest.mark.django_db
 

@@ -12,11 +12,11 @@ from orders.lifecycle import orders_advance
 from orders.models import Order, OrderStatusChange
 from orders.replay import REPLAYED_HEADER, ReplayFilter, orders_replay, replay_event_id
 from orders.services import order_cancel
-from orders.tests.lifecycle_helpers import order_new
 from orders_project.kafka import topics_create
 from outbox.models import OutboxEvent, OutboxStatus
 from outbox.producer import producer_discard
-from outbox.tests.conftest import TOPIC_PARTITIONS, all_published, consume, relay_until
+from tests.support.lifecycle import order_new
+from tests.support.outbox import TOPIC_PARTITIONS, all_published, consume, relay_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,8 +8,8 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 
 from orders.replay import replay_event_id
-from orders.tests.lifecycle_helpers import order_new
 from outbox.models import OutboxEvent, OutboxStatus
+from tests.support.lifecycle import order_new
 
 pytestmark = pytest.mark.django_db
 

@@ -35,9 +35,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from orders.models import Order
-from orders.tests.conftest import ORDERS_URL
 from orders.tests.factories import OrderFactory
 from orders_project.api.pagination import cursor_encode
+from tests.support.api import ORDERS_URL
 
 pytestmark = pytest.mark.django_db
 
@@ -116,6 +116,7 @@ def _steer(case, data, mode: GenerationMode, orders: list[Order]) -> None:
 
 # Schemathesis's own pytest integration (schema.parametrize / from_fixture) reaches into
 # pytest internals that pytest 9 renamed, so each operation is driven with Hypothesis here.
+@pytest.mark.fuzz
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=str)
 def test_api_answers_as_its_schema_says(wsgi_app, auth_headers, orders, mode):
     schema = schemathesis.openapi.from_wsgi("/api/schema/", wsgi_app)
@@ -134,6 +135,7 @@ def test_api_answers_as_its_schema_says(wsgi_app, auth_headers, orders, mode):
         call_and_validate()
 
 
+@pytest.mark.fuzz
 def test_api_answers_as_its_schema_says_along_linked_calls(wsgi_app, auth_headers, orders):
     """The stateful phase: sequences of calls along the links Schemathesis infers (a created
     order's id into read, history and cancel), valid and invalid requests mixed."""

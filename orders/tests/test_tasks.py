@@ -6,8 +6,8 @@ from django.test import override_settings
 
 from orders.models import Order
 from orders.tasks import advance_orders
-from orders.tests.lifecycle_helpers import histories, lifecycle_violations, order_new
 from orders_project.celery import app
+from tests.support.lifecycle import histories, lifecycle_violations, order_new
 
 pytestmark = pytest.mark.django_db
 

@@ -9,11 +9,11 @@ import pytest
 from django.db import connection
 
 from orders_project.beat_lock import BEAT_LOCK_KEY
-from orders_project.tests.processes import BIN, ServiceProcess, service_env, service_process
-from orders_project.tests.waiting import wait_for
+from tests.support.processes import BIN, ServiceProcess, service_env, service_process
+from tests.support.waiting import wait_for
 
 # transaction=True: the children use the test database, which the test must not hold open.
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
 BEAT = [str(BIN / "celery"), "-A", "orders_project", "beat", "--loglevel", "INFO", "--pidfile="]
 ACQUIRED = "beat lock acquired"
@@ -69,7 +69,9 @@ def test_a_beat_whose_lock_session_is_gone_waits_for_the_lock_again_instead_of_s
             high, low = BEAT_LOCK_KEY >> 32, BEAT_LOCK_KEY & 0xFFFFFFFF
             cursor.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
-                f" AND classid::bigint = {high} AND objid::bigint = {low} AND granted;"
+                f" AND classid::bigint = {high} AND objid::bigint = {low} AND granted"
+                # this test database's beat only: another test session's beat may hold the same key
+                " AND database = (SELECT oid FROM pg_database WHERE datname = current_database());"
                 f" SELECT pg_advisory_lock({BEAT_LOCK_KEY})"
             )
 

@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator
 
 from devstack import contract as contract_tools
 from orders_project import contract
-from orders_project.tests.contract import outbox_row_problems
+from tests.support.contract import outbox_row_problems
 
 SCHEMA_NAMES = sorted(path.stem for path in contract.SCHEMA_DIR.glob("*.json"))
 EVENT_TYPES = [*contract.ORDER_EVENT_TYPES, *contract.USER_EVENT_TYPES]

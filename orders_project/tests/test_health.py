@@ -10,7 +10,7 @@ from django.test import Client
 
 from devstack import valkey
 from devstack.procs import free_port
-from orders_project.tests.waiting import wait_for
+from tests.support.waiting import wait_for
 
 LIVE = "/api/v1/health/live"
 READY = "/api/v1/health/ready"

@@ -13,8 +13,8 @@ from django.test import Client
 
 from devstack.threads import run_in_threads
 from orders_project import health
-from orders_project.tests.black_hole import silent_port
-from orders_project.tests.waiting import wait_for
+from tests.support.black_hole import silent_port
+from tests.support.waiting import wait_for
 
 READY = "/api/v1/health/ready"
 # A public address (documentation ranges like 203.0.113.0/24 count as private to ipaddress).

@@ -18,6 +18,9 @@ from devstack.hostile_json import DEEP, SHAPES
 from orders_project.api import json_depth
 
 SMALL, LARGE = 10_000, 1_000_000
+
+# A child interpreter under Valgrind.
+pytestmark = pytest.mark.processes
 # Linear work grows 100x from SMALL to LARGE; quadratic work grows 10,000x.
 MOST_GROWTH = 1.5 * LARGE / SMALL
 

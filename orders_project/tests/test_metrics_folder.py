@@ -7,7 +7,7 @@ import pytest
 from prometheus_client.mmap_dict import MmapedDict, mmap_key
 
 from orders_project.metrics import multiprocess_process_exited, multiprocess_registry
-from orders_project.tests.scraping import Scrape
+from tests.support.scraping import Scrape
 
 
 def _write(folder: Path, kind: str, pid: int, samples: list[tuple[str, str, dict[str, str], float]]) -> None:

@@ -38,13 +38,13 @@ from devstack.deploy.chart import CHART_DIR, DEFAULT_VALUES_FILE, chart_render, 
 from devstack.procs import LOOPBACK, free_port
 from orders.services import CUSTOMER_LOCK_NAMESPACE
 from orders.tests.factories import grant, token_for
-from orders_project.tests.processes import BIN, ServiceProcess, service_env
-from orders_project.tests.scraping import Scrape, promql_metric_names, scrape
-from orders_project.tests.waiting import wait_for
-from outbox.tests.conftest import topic_ensure
-from users_cache.tests.conftest import created
+from tests.support.outbox import topic_ensure
+from tests.support.processes import BIN, ServiceProcess, service_env
+from tests.support.scraping import Scrape, promql_metric_names, scrape
+from tests.support.users import created
+from tests.support.waiting import wait_for
 
-pytestmark = [pytest.mark.kafka, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.processes, pytest.mark.kafka, pytest.mark.django_db(transaction=True)]
 
 GUNICORN = [str(BIN / "gunicorn"), "--config", "python:orders_project.gunicorn_conf", "orders_project.wsgi"]
 WORKER = [str(BIN / "celery"), "-A", "orders_project", "worker", "--loglevel", "INFO", "--without-mingle"]
@@ -119,7 +119,10 @@ def _orders_by_each_web_worker(port: int, token: str, users: list[str]) -> None:
         first.start()
 
         def waiting() -> bool:
-            row = holder.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted").fetchone()
+            row = holder.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            ).fetchone()
             return bool(row and row[0])
 
         wait_for(waiting, "the first order to wait for its customer's lock in one worker")

@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import threading
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -18,32 +17,14 @@ from django.conf import settings
 from devstack.procs import LOOPBACK, free_port
 from orders_project.heartbeat import TOUCH_INTERVAL_SECONDS
 from orders_project.heartbeat_probe import heartbeat_age
-from orders_project.tests.processes import BIN, service_env, service_process
-from orders_project.tests.waiting import wait_for
+from tests.support.processes import BIN, GUNICORN, answers, http_get, service_env, service_process
+from tests.support.waiting import wait_for
 
 # transaction=True: the children read and write the test database, so the test
 # must commit what it writes and must not hold a transaction open around them.
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
-GUNICORN = [str(BIN / "gunicorn"), "--config", "python:orders_project.gunicorn_conf", "orders_project.wsgi"]
-HOST = "orders.example.com"
 PROBE = str(Path(settings.BASE_DIR) / "orders_project" / "heartbeat_probe.py")
-
-
-def _get(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
-    request = urllib.request.Request(url, headers={"Host": HOST, "X-Forwarded-Proto": "https", **headers})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read()
-
-
-def _answers(url: str) -> bool:
-    try:
-        return _get(url)[0] == 200
-    except OSError:
-        return False
 
 
 @pytest.fixture(scope="module")
@@ -68,23 +49,23 @@ def test_gunicorn_serves_the_api_docs_offline_from_collected_static(tmp_path, co
     env = service_env(DJANGO_STATIC_ROOT=str(collected_static), GUNICORN_BIND=f"{LOOPBACK}:{port}", POD_IP="10.42.0.17")
     base = f"http://{LOOPBACK}:{port}"
     with service_process(GUNICORN, env, tmp_path / "gunicorn.log") as web:
-        wait_for(lambda: _answers(f"{base}/api/v1/health/live") or not web.alive(), "gunicorn to answer")
+        wait_for(lambda: answers(f"{base}/api/v1/health/live") or not web.alive(), "gunicorn to answer")
         assert web.alive()
 
         # POD_IP (from the chart) is an allowed host, others are not (/metrics is on METRICS_PORT:
         # test_process_metrics.py)
-        assert _get(f"{base}/api/v1/orders/", Host="10.42.0.17")[0] == 401
-        assert _get(f"{base}/api/v1/orders/", Host="10.42.0.18")[0] == 400
+        assert http_get(f"{base}/api/v1/orders/", Host="10.42.0.17")[0] == 401
+        assert http_get(f"{base}/api/v1/orders/", Host="10.42.0.18")[0] == 400
 
         for page in ("/api/docs/", "/api/redoc/"):
-            status, _, body = _get(base + page)
+            status, _, body = http_get(base + page)
             assert status == 200
             assets = re.findall(r'(?:src|href)="([^"]+)"', body.decode())
             # every asset is this service's own, with a content hash in its name
             assert assets
             assert all(re.fullmatch(r"/static/\S+\.[0-9a-f]{12}\.\w+", asset) for asset in assets), assets
             for asset in assets:
-                asset_status, headers, _ = _get(base + asset, **{"Accept-Encoding": "gzip"})
+                asset_status, headers, _ = http_get(base + asset, **{"Accept-Encoding": "gzip"})
                 assert asset_status == 200
                 if asset.endswith(".js"):
                     assert headers["Content-Encoding"] == "gzip"
@@ -104,10 +85,10 @@ def test_gunicorn_finishes_an_in_flight_request_on_sigterm(tmp_path):
     base = f"http://{LOOPBACK}:{port}"
     result: dict[str, Any] = {}
     with service_process(GUNICORN, env, tmp_path / "gunicorn.log") as web:
-        wait_for(lambda: _answers(f"{base}/api/v1/health/live") or not web.alive(), "gunicorn to answer")
+        wait_for(lambda: answers(f"{base}/api/v1/health/live") or not web.alive(), "gunicorn to answer")
 
         def request_ready() -> None:
-            result["response"] = _get(f"{base}/api/v1/health/ready")
+            result["response"] = http_get(f"{base}/api/v1/health/ready")
 
         client = threading.Thread(target=request_ready)
         client.start()

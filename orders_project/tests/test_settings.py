@@ -7,7 +7,10 @@ import sys
 import pytest
 from django.conf import settings
 
-from orders_project.tests.processes import TEST_SECRET_KEY
+from tests.support.processes import TEST_SECRET_KEY
+
+# Each case starts a fresh interpreter that loads the production settings.
+pytestmark = pytest.mark.processes
 
 _PRINT = (
     "import json, django; django.setup(); from django.conf import settings as s; "

@@ -11,7 +11,7 @@ from opentelemetry import trace
 
 from orders_project import tracing
 from orders_project.logs import ContextFilter, JsonFormatter
-from outbox.tests.conftest import token_client
+from tests.support.api import service_client
 
 W3C = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-0[01]")
 CLIENT_TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -20,7 +20,7 @@ ORDER = {"user_id": "user-trace-1", "currency": "USD", "items": [{"product_id": 
 
 @pytest.fixture
 def api_client():
-    return token_client("tracing-client")
+    return service_client("tracing-client")
 
 
 @pytest.mark.django_db

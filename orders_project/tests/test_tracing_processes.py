@@ -13,13 +13,12 @@ from django.core.cache import cache
 from devstack.otlp_sink import OtlpSink
 from devstack.procs import LOOPBACK, free_port
 from orders.tests.factories import grant, token_for
-from orders_project.tests.processes import BIN, service_env, service_process
-from orders_project.tests.test_production_processes import GUNICORN, HOST, _answers
-from orders_project.tests.waiting import wait_for
 from outbox.kick import KICK_KEY
-from outbox.tests.conftest import topic_ensure
+from tests.support.outbox import topic_ensure
+from tests.support.processes import BIN, GUNICORN, HOST, answers, service_env, service_process
+from tests.support.waiting import wait_for
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
 LOG_KEYS = {"time", "level", "logger", "message", "trace_id", "span_id", "request_id"}
 TRACE_ID = "7bf92f3577b34da6a3ce929d0e0e4736"
@@ -49,7 +48,7 @@ def test_gunicorn_writes_json_lines_with_the_ids_and_never_a_token_or_password(t
     env = service_env(GUNICORN_BIND=f"{LOOPBACK}:{port}", GUNICORN_WORKERS="1")
     env.pop("LOG_FORMAT", None)  # production default: JSON
     with service_process(GUNICORN, env, tmp_path / "gunicorn.log") as web:
-        wait_for(lambda: _answers(f"{base}/api/v1/health/live") or not web.alive(), "gunicorn to answer")
+        wait_for(lambda: answers(f"{base}/api/v1/health/live") or not web.alive(), "gunicorn to answer")
         # a create with a token in the header, and a refused request with secrets in the query and body
         auth = {"Authorization": f"Token {token}"}
         created = _post(f"{base}/api/v1/orders/", ORDER, **auth, traceparent=f"00-{TRACE_ID}-00f067aa0ba902b7-01")
@@ -110,7 +109,7 @@ def test_with_an_otlp_endpoint_the_spans_of_a_request_and_of_its_relay_reach_the
             service_process(GUNICORN, web_env, tmp_path / "gunicorn.log") as web,
             service_process(worker_args, worker_env, tmp_path / "worker.log") as worker,
         ):
-            wait_for(lambda: _answers(f"{base}/api/v1/health/live") or not web.alive(), "gunicorn to answer")
+            wait_for(lambda: answers(f"{base}/api/v1/health/live") or not web.alive(), "gunicorn to answer")
             # when an order is created with the client's trace context (its commit kicks the relay)
             status, headers, _ = _post(
                 f"{base}/api/v1/orders/",

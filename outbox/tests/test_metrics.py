@@ -14,7 +14,7 @@ from outbox.metrics import outbox_collector
 from outbox.models import OutboxEvent, OutboxStatus
 from outbox.relay import relay_run
 from outbox.services import event_enqueue
-from outbox.tests.conftest import enqueue
+from tests.support.outbox import enqueue
 
 
 class Clock:

@@ -13,7 +13,7 @@ from orders_project.kafka import producer_new
 from outbox.models import OutboxEvent, OutboxStatus
 from outbox.relay import relay_run
 from outbox.services import event_enqueue
-from outbox.tests.conftest import all_published, by_key, consume
+from tests.support.outbox import all_published, by_key, consume
 
 pytestmark = [pytest.mark.kafka, pytest.mark.django_db(transaction=True)]
 

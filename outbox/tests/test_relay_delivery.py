@@ -10,7 +10,8 @@ from orders.models import Order
 from orders_project.rfc3339 import rfc3339
 from outbox.models import OutboxEvent, OutboxStatus
 from outbox.relay import relay_batch, relay_run
-from outbox.tests.conftest import all_published, consume, enqueue, token_client, topic_ensure
+from tests.support.api import service_client
+from tests.support.outbox import all_published, consume, enqueue, topic_ensure
 
 pytestmark = [pytest.mark.kafka, pytest.mark.django_db(transaction=True)]
 
@@ -26,7 +27,7 @@ ORDER = {
 def test_an_order_created_through_the_api_reaches_order_created_once_and_is_marked_published(kafka_bootstrap):
     # given the real order.created topic and a client with a token
     topic_ensure("order.created")
-    client = token_client("relay-client")
+    client = service_client("relay-client")
 
     # when an order is created through the API and the relay runs
     response = client.post("/api/v1/orders/", ORDER, format="json", HTTP_TRACEPARENT=TRACEPARENT)

@@ -10,8 +10,8 @@ from django.utils import timezone
 from outbox.models import OutboxEvent, OutboxStatus
 from outbox.relay import relay_run
 from outbox.services import event_discard, event_requeue
-from outbox.tests.conftest import all_published, by_key, consume, enqueue, relay_until
-from outbox.tests.relays import child_env, line_of, relay_child
+from tests.support.outbox import all_published, by_key, consume, enqueue, relay_until
+from tests.support.relays import child_env, line_of, relay_child
 
 pytestmark = [pytest.mark.kafka, pytest.mark.django_db(transaction=True)]
 
@@ -98,6 +98,7 @@ relay.relay_run()
 """
 
 
+@pytest.mark.processes
 def test_a_relay_killed_after_the_acknowledgement_but_before_marking_loses_nothing(
     event_topic, kafka_bootstrap, tmp_path
 ):

@@ -15,11 +15,11 @@ from django.utils import timezone
 
 import outbox.relay as relay
 from orders_project.kafka import topics_create
-from orders_project.tests.waiting import wait_for
 from outbox.claim import claim
 from outbox.models import OutboxEvent, OutboxStatus
-from outbox.tests.conftest import all_published, by_key, consume, enqueue, relay_until
-from outbox.tests.relays import child_env, in_thread, line_of, relay_child
+from tests.support.outbox import all_published, by_key, consume, enqueue, relay_until
+from tests.support.relays import child_env, in_thread, line_of, relay_child
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.django_db(transaction=True)]
 
@@ -131,6 +131,7 @@ relay.relay_run()
 """
 
 
+@pytest.mark.processes
 def test_a_relay_paused_past_its_lease_records_nothing_and_leaves_the_new_holders_lease(
     event_topic, kafka_bootstrap, tmp_path, monkeypatch
 ):

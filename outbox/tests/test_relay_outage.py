@@ -10,11 +10,11 @@ from django.db import connection
 from django.utils import timezone
 
 from orders_project.kafka import topics_create
-from orders_project.tests.waiting import wait_for
 from outbox.models import OutboxEvent, OutboxStatus
 from outbox.relay import relay_run
-from outbox.tests.conftest import all_published, by_key, consume, enqueue, relay_until
-from outbox.tests.relays import in_thread
+from tests.support.outbox import all_published, by_key, consume, enqueue, relay_until
+from tests.support.relays import in_thread
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.django_db(transaction=True)]
 

@@ -9,13 +9,14 @@ from typing import Any
 
 import pytest
 
-from orders_project.tests.processes import BIN, service_env, service_process
-from orders_project.tests.waiting import wait_for
 from outbox.models import OutboxEvent
 from outbox.tasks import relay_outbox
-from outbox.tests.conftest import consume, token_client, topic_ensure
+from tests.support.api import service_client
+from tests.support.outbox import consume, topic_ensure
+from tests.support.processes import BIN, service_env, service_process
+from tests.support.waiting import wait_for
 
-pytestmark = [pytest.mark.kafka, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.processes, pytest.mark.kafka, pytest.mark.django_db(transaction=True)]
 
 CLIENT_TRACE_ID = "5bf92f3577b34da6a3ce929d0e0e4736"
 ORDER = {"user_id": "user-trace-2", "currency": "EUR", "items": [{"product_id": "p1", "quantity": 1, "price": "5.00"}]}
@@ -44,7 +45,7 @@ def test_the_trace_id_of_a_request_is_in_the_kafka_headers_and_in_the_relays_log
     with service_process(WORKER, env, tmp_path / "worker.log") as worker:
         # when an order is created with the client's trace context, and the relay runs in the worker
         traceparent = f"00-{CLIENT_TRACE_ID}-00f067aa0ba902b7-01"
-        response = token_client("trace-client").post(
+        response = service_client("trace-client").post(
             "/api/v1/orders/", ORDER, format="json", HTTP_TRACEPARENT=traceparent
         )
         assert response.status_code == 201

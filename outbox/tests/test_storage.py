@@ -10,12 +10,12 @@ from django.utils import timezone
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from orders_project.tests.waiting import wait_for
 from outbox.metrics import outbox_storage_collector
 from outbox.models import OutboxEvent
 from outbox.storage import outbox_storage
-from outbox.tests.conftest import enqueue
 from outbox.tests.scratch import NOW, PAGE, SCRATCH, WEEK, bound, day, execute, partitioned_scratch, plain_scratch
+from tests.support.outbox import enqueue
+from tests.support.waiting import wait_for
 
 
 @pytest.mark.django_db

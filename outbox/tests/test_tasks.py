@@ -26,7 +26,8 @@ from outbox.partitions import partition_name, partitions_list
 from outbox.producer import producer_get
 from outbox.services import event_enqueue
 from outbox.tasks import relay_outbox, retention_outbox
-from outbox.tests.conftest import all_published, consume, enqueue, token_client
+from tests.support.api import service_client
+from tests.support.outbox import all_published, consume, enqueue
 
 ORDER = {"user_id": "user-kick", "currency": "USD", "items": [{"product_id": "p1", "quantity": 1, "price": "5.00"}]}
 
@@ -68,7 +69,7 @@ def test_a_transaction_with_several_events_queues_one_relay_run(queued_tasks, dj
 def test_a_burst_of_api_orders_queues_one_run_and_the_next_after_that_run_starts(
     queued_tasks, django_capture_on_commit_callbacks, kafka_bootstrap, unique_topics
 ):
-    client = token_client("kick-client")
+    client = service_client("kick-client")
 
     # when two orders are created through the API, one commit after the other
     for _ in range(2):

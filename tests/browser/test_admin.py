@@ -10,7 +10,7 @@ from orders.lifecycle import orders_advance
 from orders.models import Order, OrderStatus, OrderStatusChange
 from orders.tests.factories import OrderFactory
 from outbox.models import OutboxEvent, OutboxStatus
-from tests.browser.pages import PASSWORD, admin_messages, element, log_in, run_action, texts
+from tests.support.browser import PASSWORD, admin_messages, element, log_in, run_action, texts
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -11,8 +11,8 @@ from selenium.webdriver.common.by import By
 from orders.models import Order, OrderStatus, OrderStatusChange
 from orders.tests.factories import bind
 from outbox.models import OutboxEvent
-from tests.browser.conftest import requested_hosts
-from tests.browser.pages import PASSWORD, element, log_in, texts, wait
+from tests.support.browser import PASSWORD, element, log_in, texts, wait
+from tests.support.chromium import requested_hosts
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -14,8 +14,8 @@ from selenium.webdriver.common.by import By
 
 from orders.tests.factories import OrderFactory
 from outbox.models import OutboxEvent, OutboxStatus
-from tests.browser.conftest import requested_hosts
-from tests.browser.pages import PASSWORD, element, log_in, texts
+from tests.support.browser import PASSWORD, element, log_in, texts
+from tests.support.chromium import requested_hosts
 from users_cache.status import status_key, status_write
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -25,9 +25,7 @@ from devstack.procs import free_port
 from orders.models import Order, OrderStatus
 from orders.tests.factories import OrderFactory
 from outbox.models import OutboxEvent
-from users_cache.events import BadMessage, event_parse
-from users_cache.generator import MALFORMED_KINDS, GeneratorShares, user_events_generate
-from users_cache.tests.conftest import (
+from tests.support.users import (
     SESSION_TIMEOUT_MS,
     WAIT_SECONDS,
     at,
@@ -37,8 +35,10 @@ from users_cache.tests.conftest import (
     user_event,
     user_hash,
     users_snapshot,
-    wait_for,
 )
+from tests.support.waiting import wait_for
+from users_cache.events import BadMessage, event_parse
+from users_cache.generator import MALFORMED_KINDS, GeneratorShares, user_events_generate
 
 MANAGE_PY = Path(__file__).resolve().parents[2] / "manage.py"
 
@@ -92,6 +92,7 @@ def _cancel_events(order: Order) -> list[str]:
     return [event.payload["data"]["reason"] for event in events]
 
 
+@pytest.mark.processes
 @pytest.mark.kafka
 @pytest.mark.django_db(transaction=True)
 def test_sigterm_finishes_the_message_commits_exits_0_and_a_restart_resumes_after_it(
@@ -132,6 +133,7 @@ def test_sigterm_finishes_the_message_commits_exits_0_and_a_restart_resumes_afte
     assert _cancel_events(order) == ["user_deleted"]
 
 
+@pytest.mark.processes
 @pytest.mark.kafka
 @pytest.mark.django_db(transaction=True)
 def test_sigkill_after_the_redis_write_before_the_commit_changes_nothing_on_redelivery(

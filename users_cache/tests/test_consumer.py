@@ -15,9 +15,7 @@ from django.conf import settings as django_settings
 from orders.models import Order, OrderStatus
 from orders.tests.factories import OrderFactory
 from outbox.models import OutboxEvent
-from users_cache import consumer as consumer_module
-from users_cache.generator import GeneratorShares, user_events_generate
-from users_cache.tests.conftest import (
+from tests.support.users import (
     at,
     committed,
     created,
@@ -26,8 +24,10 @@ from users_cache.tests.conftest import (
     user_hash,
     users_snapshot,
     users_unreachable,
-    wait_for,
 )
+from tests.support.waiting import wait_for
+from users_cache import consumer as consumer_module
+from users_cache.generator import GeneratorShares, user_events_generate
 
 pytestmark = pytest.mark.kafka
 

@@ -16,11 +16,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from orders.models import Order, OrderStatus
-from users_cache import consumer as consumer_module
-from users_cache.consumer import UserEventConsumer
-from users_cache.handlers import message_handle
-from users_cache.store import ApplyCommand, events_apply
-from users_cache.tests.conftest import (
+from tests.support.users import (
     at,
     committed,
     created,
@@ -29,8 +25,12 @@ from users_cache.tests.conftest import (
     user_hash,
     users_snapshot,
     users_unreachable,
-    wait_for,
 )
+from tests.support.waiting import wait_for
+from users_cache import consumer as consumer_module
+from users_cache.consumer import UserEventConsumer
+from users_cache.handlers import message_handle
+from users_cache.store import ApplyCommand, events_apply
 
 pytestmark = [pytest.mark.kafka, pytest.mark.django_db(transaction=True)]
 

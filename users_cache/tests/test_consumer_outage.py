@@ -20,7 +20,8 @@ import redis
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 
-from users_cache.tests.conftest import SESSION_TIMEOUT_MS, ConsumerThread, at, created, user_event, user_hash, wait_for
+from tests.support.users import SESSION_TIMEOUT_MS, ConsumerThread, at, created, user_event, user_hash
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.django_db(transaction=True)]
 

@@ -9,7 +9,7 @@ from kafka import KafkaProducer
 
 from orders_project.logs import ContextFilter
 from outbox.models import OutboxEvent
-from users_cache.tests.conftest import at, created, order_for, user_event
+from tests.support.users import at, created, order_for, user_event
 
 pytestmark = [pytest.mark.kafka, pytest.mark.django_db(transaction=True)]
 

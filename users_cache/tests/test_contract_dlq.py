@@ -6,7 +6,7 @@ from typing import Any
 import redis
 from django.conf import settings as django_settings
 
-from users_cache.tests.conftest import at, created, read_topic, user_event, user_hash
+from tests.support.users import at, created, read_topic, user_event, user_hash
 
 
 def test_an_event_the_schema_refuses_is_dead_lettered_with_the_schema_reason(

@@ -6,8 +6,8 @@ from typing import Any
 import pytest
 
 from orders_project import contract
+from tests.support.users import at, ms
 from users_cache.events import BadMessage, UserEvent, event_parse
-from users_cache.tests.conftest import at, ms
 
 EVENT_ID = "6f1c2b9e-3d4a-4e5f-8a7b-9c0d1e2f3a4b"
 NOW_MS = ms(at(0))  # the clock the future-timestamp checks compare with

@@ -16,9 +16,7 @@ from orders.models import Order, OrderStatus, OrderStatusChange
 from orders.services import ItemInput, UserInactive, UserNotFound, order_create, order_customer_check
 from orders.tests.factories import OrderFactory
 from outbox.models import OutboxEvent
-from users_cache.handlers import CANCEL_REASON, Outcome, message_handle, topic_kind
-from users_cache.store import event_apply, user_read
-from users_cache.tests.conftest import (
+from tests.support.users import (
     WAIT_SECONDS,
     at,
     created,
@@ -28,8 +26,10 @@ from users_cache.tests.conftest import (
     user_event,
     user_hash,
     users_unreachable,
-    wait_for,
 )
+from tests.support.waiting import wait_for
+from users_cache.handlers import CANCEL_REASON, Outcome, message_handle, topic_kind
+from users_cache.store import event_apply, user_read
 
 pytestmark = pytest.mark.django_db
 

@@ -8,11 +8,11 @@ import pytest
 from rest_framework.test import APIClient
 
 from orders.models import Order
-from orders.tests.conftest import ORDERS_URL, order_url, token_client
 from orders.tests.factories import SEED_PAYLOAD, OrderFactory, UserFactory, grant
 from outbox.models import OutboxEvent
+from tests.support.api import ORDERS_URL, order_url, token_client
+from tests.support.users import at, ms, order_for, users_unreachable
 from users_cache.store import event_apply
-from users_cache.tests.conftest import at, ms, order_for, users_unreachable
 
 pytestmark = pytest.mark.django_db
 

@@ -11,10 +11,11 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from orders_project.errors import ServiceUnavailableError
+from tests.support.users import at, created
+from tests.support.waiting import wait_for
 from users_cache import services, status
 from users_cache.status import FORGET_AFTER_SECONDS, ConsumerStatusReporter, status_read, status_write
 from users_cache.store import redis_client
-from users_cache.tests.conftest import at, created, wait_for
 
 
 @dataclass(frozen=True)

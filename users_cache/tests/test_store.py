@@ -7,6 +7,7 @@ import pytest
 import redis
 
 from orders_project.errors import ServiceUnavailableError
+from tests.support.users import at, ms, user_hash, users_unreachable
 from users_cache.store import (
     PROCESSED_TTL_SECONDS,
     CachedUser,
@@ -15,7 +16,6 @@ from users_cache.store import (
     event_mark_processed,
     user_read,
 )
-from users_cache.tests.conftest import at, ms, user_hash, users_unreachable
 
 USER = "user-1"
 

@@ -8,7 +8,7 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.browser.conftest import WAIT_SECONDS
+from tests.support.chromium import WAIT_SECONDS
 
 PASSWORD = "a-long-browser-test-password"
 

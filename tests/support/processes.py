@@ -11,6 +11,8 @@ import signal
 import subprocess
 import sys
 import tempfile
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -92,3 +94,27 @@ def service_process(args: list[str], env: dict[str, str], log_path: Path) -> Ite
         raise
     finally:
         process.stop()
+
+
+# The web process as the chart runs it.
+GUNICORN = [str(BIN / "gunicorn"), "--config", "python:orders_project.gunicorn_conf", "orders_project.wsgi"]
+# The host the production settings allow.
+HOST = "orders.example.com"
+
+
+def http_get(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
+    """GET `url` as a client behind the ingress would send it: the production host, over HTTPS."""
+    request = urllib.request.Request(url, headers={"Host": HOST, "X-Forwarded-Proto": "https", **headers})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def answers(url: str) -> bool:
+    """`url` answers 200 (a server still starting refuses the connection)."""
+    try:
+        return http_get(url)[0] == 200
+    except OSError:
+        return False
