@@ -30,6 +30,10 @@ if _WORKER and os.environ.get("REDIS_DBS_OF_WORKER") != _WORKER:
         os.environ[_NAME] = str((int(os.environ[_NAME]) - _OFFSET) % 16)
     os.environ["REDIS_DBS_OF_WORKER"] = _WORKER
 os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "false")
+# Production gives a request 50 ms per Redis command; two xdist workers, spawned servers and
+# Chromium on two cores can take longer than that for a healthy answer, and the browser tests
+# then saw a 503. The tests of the short timeout set it themselves (test_api_redis_outage.py).
+os.environ.setdefault("REDIS_REQUEST_TIMEOUT_MS", "1000")
 # Most tests create orders for made-up users; the user-cache tests turn this on.
 os.environ.setdefault("ORDER_REQUIRE_KNOWN_USER", "false")
 # Suites create many orders per client quickly; the throttle tests set their own rates.
