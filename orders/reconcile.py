@@ -122,8 +122,9 @@ def kafka_order_events_read(
             return []
         since_ms = int(since.timestamp() * 1000)
         starts = consumer.offsets_for_times(dict.fromkeys(partitions, since_ms))
-        # None: nothing at or after `since` on that partition.
-        todo = {tp: found.offset for tp, found in starts.items() if found is not None}
+        # Nothing at or after `since` on that partition: None from Kafka; offset 0 with
+        # timestamp -1 from Tansu 0.6 (measured), which would read the partition whole.
+        todo = {tp: found.offset for tp, found in starts.items() if found is not None and found.timestamp >= 0}
         if not todo:
             return []
         consumer.assign(list(todo))
