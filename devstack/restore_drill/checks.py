@@ -66,6 +66,7 @@ def check_restored(drill: Drill, restored: Server, before: list[service.Message]
         _check_resent(before, after, findings)
         _check_every_order_on_kafka(restored, ids, after, findings)
         orphans = _check_orphans(drill, ids, after, findings)
+        _count_ahead(restored, after, findings)
         with service.api(stack, drill.token) as api:
             _check_retry(drill, api, findings)
             _check_reconcile(drill, orphans, findings)
@@ -104,6 +105,15 @@ def _check_orphans(drill: Drill, ids: set[str], after: list[service.Message], fi
     findings.figures["orphans (orders created after T)"] = f"{len(orphans)} orders, {len(orphan_events)} events"
     findings.check("orphans are the orders created after T", orphans == created_after_t, f"{len(orphans)} orders")
     return orphans
+
+
+def _count_ahead(restored: Server, after: list[service.Message], findings: Findings) -> None:
+    """Events of orders that do exist, for steps after T (confirmed or shipped after it): the
+    restored order is behind them, and its lifecycle will send those steps again (new ids)."""
+    versions = {str(row[0]): int(row[1]) for row in pitr.sql(restored, "SELECT id::text, version FROM orders_order")}
+    ahead = [m for m in after if m.order_id in versions and (m.order_version or 0) > versions[m.order_id]]
+    orders = len({m.order_id for m in ahead})
+    findings.figures["events ahead of their restored order"] = f"{len(ahead)} events of {orders} orders"
 
 
 def _check_retry(drill: Drill, api: service.Api, findings: Findings) -> None:
