@@ -18,7 +18,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 PYTHON_CANDIDATES := python3.13 python3.12 python3
 PYTEST_ARGS ?=
 
-.PHONY: help install dev test test-fast test-browser lint check-deploy dev-reset deploy-check deploy-smoke fuzz bench bench-scale contract-check contract-docs contract-release
+.PHONY: help install dev test test-fast test-browser lint check-deploy dev-reset deploy-check deploy-smoke fuzz bench bench-scale contract-check contract-docs contract-release restore-drill
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-13s %s\n", $$1, $$2}'
@@ -127,6 +127,10 @@ deploy-check: install $(CHECKOV_STAMP) ## hadolint, chart lint+render, kubernete
 SMOKE_ARGS ?=
 deploy-smoke: install ## Run the chart's own commands and env as local processes on embedded servers; order -> Kafka
 	$(PY) -m devstack deploy-smoke $(SMOKE_ARGS)
+
+DRILL_ARGS ?=
+restore-drill: install ## Back up, restore PostgreSQL to a point in time, check Kafka against it, reconcile (DRILL_ARGS=--quick)
+	$(PY) -m devstack.restore_drill $(DRILL_ARGS)
 
 CHAOS_ARGS ?=
 .PHONY: chaos

@@ -32,6 +32,7 @@ EVENT_ORDER = (
     "order.confirmed",
     "order.shipped",
     "order.cancelled",
+    "order.voided",
     "user.created",
     "user.updated",
     "user.deleted",
@@ -171,7 +172,8 @@ def _rows(schema: dict[str, Any], path: str, required: bool, out: list[str]) -> 
 def render(current: dict[str, dict[str, Any]]) -> str:
     """The generated part of docs/events.md: one field table per event, and the header tables."""
     lines = [BEGIN, ""]
-    for name in [*EVENT_ORDER, *sorted(set(current) - set(EVENT_ORDER))]:
+    # Known events first, in the docs' order (an older release may lack some), then any others.
+    for name in [*(n for n in EVENT_ORDER if n in current), *sorted(set(current) - set(EVENT_ORDER))]:
         schema = current[name]
         version = _version(schema)
         title = f"`{name}`" + (f" (version {version})" if version else "")

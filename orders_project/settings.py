@@ -215,6 +215,8 @@ KAFKA_TOPICS = {
     "order.confirmed": env_str("KAFKA_TOPIC_ORDER_CONFIRMED", "order.confirmed"),
     "order.shipped": env_str("KAFKA_TOPIC_ORDER_SHIPPED", "order.shipped"),
     "order.cancelled": env_str("KAFKA_TOPIC_ORDER_CANCELLED", "order.cancelled"),
+    # Written only by `manage.py outbox_reconcile --publish` after a database restore.
+    "order.voided": env_str("KAFKA_TOPIC_ORDER_VOIDED", "order.voided"),
     "user.created": env_str("KAFKA_TOPIC_USER_CREATED", "user.created"),
     "user.updated": env_str("KAFKA_TOPIC_USER_UPDATED", "user.updated"),
     "user.deleted": env_str("KAFKA_TOPIC_USER_DELETED", "user.deleted"),

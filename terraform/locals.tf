@@ -9,12 +9,14 @@ locals {
   # One KafkaTopic per entry (kafka.tf). The keys are those of var.kafka_topics; the
   # user.* topics feed a replica of each user (users_cache) that must be rebuildable
   # from the beginning, so they are compacted (latest event per user kept forever).
-  # retention.ms only applies to the delete policy.
+  # retention.ms only applies to the delete policy. order.voided is written only after
+  # a database restore (manage.py outbox_reconcile --publish, docs/events.md).
   kafka_topic_specs = {
     order_created   = { name = var.kafka_topics.order_created, cleanup_policy = "delete", retention_ms = var.kafka_event_retention_ms }
     order_confirmed = { name = var.kafka_topics.order_confirmed, cleanup_policy = "delete", retention_ms = var.kafka_event_retention_ms }
     order_shipped   = { name = var.kafka_topics.order_shipped, cleanup_policy = "delete", retention_ms = var.kafka_event_retention_ms }
     order_cancelled = { name = var.kafka_topics.order_cancelled, cleanup_policy = "delete", retention_ms = var.kafka_event_retention_ms }
+    order_voided    = { name = var.kafka_topics.order_voided, cleanup_policy = "delete", retention_ms = var.kafka_event_retention_ms }
     user_created    = { name = var.kafka_topics.user_created, cleanup_policy = "compact", retention_ms = -1 }
     user_updated    = { name = var.kafka_topics.user_updated, cleanup_policy = "compact", retention_ms = -1 }
     user_deleted    = { name = var.kafka_topics.user_deleted, cleanup_policy = "compact", retention_ms = -1 }
@@ -47,6 +49,7 @@ locals {
     KAFKA_TOPIC_ORDER_CONFIRMED     = var.kafka_topics.order_confirmed
     KAFKA_TOPIC_ORDER_SHIPPED       = var.kafka_topics.order_shipped
     KAFKA_TOPIC_ORDER_CANCELLED     = var.kafka_topics.order_cancelled
+    KAFKA_TOPIC_ORDER_VOIDED        = var.kafka_topics.order_voided
     KAFKA_TOPIC_USER_CREATED        = var.kafka_topics.user_created
     KAFKA_TOPIC_USER_UPDATED        = var.kafka_topics.user_updated
     KAFKA_TOPIC_USER_DELETED        = var.kafka_topics.user_deleted

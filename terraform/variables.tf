@@ -164,6 +164,7 @@ variable "kafka_topics" {
     order_confirmed = "order.confirmed"
     order_shipped   = "order.shipped"
     order_cancelled = "order.cancelled"
+    order_voided    = "order.voided"
     user_created    = "user.created"
     user_updated    = "user.updated"
     user_deleted    = "user.deleted"
@@ -172,10 +173,10 @@ variable "kafka_topics" {
 
   validation {
     condition = (
-      length(var.kafka_topics) == 8 &&
-      alltrue([for key in ["order_created", "order_confirmed", "order_shipped", "order_cancelled", "user_created", "user_updated", "user_deleted", "user_events_dlq"] : contains(keys(var.kafka_topics), key)])
+      length(var.kafka_topics) == 9 &&
+      alltrue([for key in ["order_created", "order_confirmed", "order_shipped", "order_cancelled", "order_voided", "user_created", "user_updated", "user_deleted", "user_events_dlq"] : contains(keys(var.kafka_topics), key)])
     )
-    error_message = "kafka_topics must name exactly these keys: order_created, order_confirmed, order_shipped, order_cancelled, user_created, user_updated, user_deleted, user_events_dlq (override the whole map)."
+    error_message = "kafka_topics must name exactly these keys: order_created, order_confirmed, order_shipped, order_cancelled, order_voided, user_created, user_updated, user_deleted, user_events_dlq (override the whole map)."
   }
 
   validation {

@@ -23,7 +23,7 @@ from jsonschema.exceptions import ValidationError, best_match
 CONTRACT_DIR = Path(__file__).resolve().parent
 SCHEMA_DIR = CONTRACT_DIR / "schemas"
 ASYNCAPI_PATH = CONTRACT_DIR / "asyncapi.yaml"
-ORDER_EVENT_TYPES = ("order.created", "order.confirmed", "order.shipped", "order.cancelled")
+ORDER_EVENT_TYPES = ("order.created", "order.confirmed", "order.shipped", "order.cancelled", "order.voided")
 USER_EVENT_TYPES = ("user.created", "user.updated", "user.deleted")
 ORDER_HEADERS = "order-event-headers"
 DLQ_HEADERS = "user-events-dlq-headers"

@@ -1,4 +1,4 @@
-"""manage.py create_kafka_topics: the eight topics (order, user, user-event DLQ), created once,
+"""manage.py create_kafka_topics: the nine topics (order, order.voided, user, user-event DLQ), created once,
 with the partitions asked for and each its cleanup policy."""
 
 import io
@@ -28,19 +28,19 @@ def dlq_topic(settings: Any, unique_topics: dict[str, str]) -> str:
     return str(settings.KAFKA_TOPIC_USER_EVENTS_DLQ)
 
 
-def test_create_kafka_topics_creates_the_eight_topics_then_finds_them_existing(
+def test_create_kafka_topics_creates_the_nine_topics_then_finds_them_existing(
     kafka_bootstrap: str, unique_topics: dict[str, str], dlq_topic: str
 ) -> None:
     policies = {name: "compact" if kind in USER_EVENT_TYPES else "delete" for kind, name in unique_topics.items()}
     policies[dlq_topic] = "delete"
     names = sorted(policies)
-    assert len(names) == 8
+    assert len(names) == 9
 
     # when it runs twice
     first = _run("--partitions", "2")
     second = _run("--partitions", "2")
 
-    # then the first run created all eight, the user topics compacted, and the second found them
+    # then the first run created all nine, the user topics compacted, and the second found them
     assert first == [f"{name}: created (cleanup.policy={policies[name]})" for name in names]
     assert second == [f"{name}: exists (cleanup.policy={policies[name]})" for name in names]
     # and each has the partitions asked for

@@ -1,6 +1,6 @@
 """manage.py create_kafka_topics: create the service's topics if missing (idempotent).
 
-Eight topics: four order topics (cleanup.policy=delete), three user topics
+Nine topics: four order topics and order.voided (cleanup.policy=delete), three user topics
 (compact: a new user replica is rebuilt from them) and the user-event
 dead-letter topic (delete).
 """
