@@ -16,11 +16,11 @@ from django.utils import timezone
 
 from orders.models import Order
 from orders.reconcile import void_event_id
-from orders.tests.lifecycle_helpers import order_new
 from orders_project.kafka import topics_create
 from outbox.models import OutboxEvent
 from outbox.producer import producer_discard
-from outbox.tests.conftest import TOPIC_PARTITIONS, all_published, consume, relay_until
+from tests.support.lifecycle import order_new
+from tests.support.outbox import TOPIC_PARTITIONS, all_published, consume, relay_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
