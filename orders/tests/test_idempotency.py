@@ -1,12 +1,10 @@
 """Idempotency-Key on POST /api/v1/orders/: replay, reuse, in progress, per client."""
 
 import datetime as dt
-import types
 
 import pytest
 from django.utils import timezone
 
-import outbox.services
 from orders.models import IdempotencyKey, Order
 from orders.tests.factories import SEED_PAYLOAD, OrderFactory, older_release_claim
 from outbox.models import OutboxEvent
@@ -129,11 +127,11 @@ def test_an_invalid_request_does_not_burn_the_key(api_client, body, content_type
     assert Order.objects.count() == 1
 
 
-def test_a_request_failing_on_a_database_error_releases_the_key(api_client, monkeypatch):
-    # given the outbox insert will collide with an existing event id (a real unique violation)
+def test_a_request_failing_on_a_database_error_releases_the_key(api_client, settings):
+    # given the outbox insert will be refused by PostgreSQL (a topic name longer than its column)
     existing = OrderFactory.create()
-    taken = OutboxEvent.objects.get().event_id
-    monkeypatch.setattr(outbox.services, "uuid", types.SimpleNamespace(uuid4=lambda: taken))
+    topics = settings.KAFKA_TOPICS
+    settings.KAFKA_TOPICS = {**settings.KAFKA_TOPICS, "order.created": "t" * 250}
 
     failed = _post(api_client)
 
@@ -143,7 +141,7 @@ def test_a_request_failing_on_a_database_error_releases_the_key(api_client, monk
     assert IdempotencyKey.objects.count() == 0
 
     # when the fault is gone, a retry with the same key succeeds
-    monkeypatch.undo()
+    settings.KAFKA_TOPICS = topics
     retried = _post(api_client)
     assert retried.status_code == 201
     assert Order.objects.count() == 2
