@@ -73,17 +73,28 @@ def _service_retention() -> tuple[str, Callable[[dt.datetime], None]]:
 
 
 def _batched_delete(clock: dt.datetime, batch_size: int) -> None:
+    """The old cleanup's statements, each also bounded to the day's created_at range: on the
+    partitioned table, ORDER BY id over every partition took ~2 s a batch at 10,000,000 rows
+    (a merge of every partition's index), which is not what those statements cost on the plain
+    table they were written for; bounded, they touch the day's partition alone, as they
+    touched the day's rows alone in the plain table's published_at index."""
     cutoff = clock - dt.timedelta(days=settings.OUTBOX_RETENTION_DAYS)
+    day = [cutoff - dt.timedelta(days=1), cutoff]
     with connection.cursor() as cursor:
         while True:
             cursor.execute(
-                f"SELECT id FROM {TABLE} WHERE status = 'published' AND published_at < %s ORDER BY id LIMIT %s",
-                [cutoff, batch_size],
+                f"SELECT id FROM {TABLE} WHERE status = 'published' AND published_at < %s"
+                " AND created_at >= %s AND created_at < %s ORDER BY id LIMIT %s",
+                [cutoff, *day, batch_size],
             )
             ids = [row[0] for row in cursor.fetchall()]
             if not ids:
                 return
-            cursor.execute(f"DELETE FROM {TABLE} WHERE id = ANY(%s) AND status = 'published'", [ids])
+            cursor.execute(
+                f"DELETE FROM {TABLE} WHERE id = ANY(%s) AND status = 'published'"
+                " AND created_at >= %s AND created_at < %s",
+                [ids, *day],
+            )
 
 
 def _lsn() -> str:
