@@ -74,7 +74,13 @@ class PeakMemory:
 @contextmanager
 def gunicorn(stack: Stack) -> Iterator[tuple[int, PeakMemory]]:
     port = free_port()
-    env = {**stack.env, "GUNICORN_BIND": f"{LOOPBACK}:{port}", "GUNICORN_MAX_REQUESTS": "0"}
+    # A metrics port of its own: the default 9100 may be taken by a make dev, chaos or smoke run.
+    env = {
+        **stack.env,
+        "GUNICORN_BIND": f"{LOOPBACK}:{port}",
+        "GUNICORN_MAX_REQUESTS": "0",
+        "METRICS_PORT": str(free_port()),
+    }
     log = (stack.folder / "gunicorn.log").open("wb")
     command = [str(Path(sys.executable).parent / "gunicorn"), "--config", "python:orders_project.gunicorn_conf"]
     child = subprocess.Popen(

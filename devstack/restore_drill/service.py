@@ -21,7 +21,7 @@ from kafka import KafkaConsumer, TopicPartition
 from devstack.bench.api import gunicorn
 from devstack.bench.background import procfile_process
 from devstack.bench.stack import Stack
-from devstack.procs import LOOPBACK, free_port
+from devstack.procs import LOOPBACK
 
 ORDERS = "/api/v1/orders/"
 ORDER_TOPICS = ("order.created", "order.confirmed", "order.shipped", "order.cancelled")
@@ -88,7 +88,7 @@ def lease_to_a_dead_relay(stack: Stack, count: int) -> int:
 @contextmanager
 def api(stack: Stack, token: str) -> Iterator[Api]:
     # A metrics port of its own: the default (9100) may be taken by another stack on this machine.
-    with gunicorn(replace(stack, env={**stack.env, "METRICS_PORT": str(free_port())})) as (port, _memory):
+    with gunicorn(stack) as (port, _memory):
         yield Api(port, token)
 
 
