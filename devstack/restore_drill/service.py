@@ -87,7 +87,6 @@ def lease_to_a_dead_relay(stack: Stack, count: int) -> int:
 
 @contextmanager
 def api(stack: Stack, token: str) -> Iterator[Api]:
-    # A metrics port of its own: the default (9100) may be taken by another stack on this machine.
     with gunicorn(stack) as (port, _memory):
         yield Api(port, token)
 
