@@ -34,10 +34,10 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connection
 from knox.models import AuthToken
 
 from devstack.bench import BenchError, bench_parser
+from devstack.django_env import servers_env
 from devstack.otlp_sink import OtlpSink
 from devstack.procs import LOOPBACK, free_port, port_accepts
 from orders.models import Order
@@ -49,22 +49,13 @@ SECRET_KEY = "bench-api-tracing-only-" + "k" * 40
 
 
 def _server_env(port: int, endpoint: str | None) -> dict[str, str]:
-    database = connection.settings_dict
     env = {
         **os.environ,
         "DJANGO_DEBUG": "false",
         "DJANGO_SECRET_KEY": SECRET_KEY,
         "DJANGO_ALLOWED_HOSTS": HOST,
         "DJANGO_SECURE_SSL_REDIRECT": "false",
-        "POSTGRES_SERVER": str(database["HOST"]),
-        "POSTGRES_PORT": str(database["PORT"]),
-        "POSTGRES_USER": str(database["USER"]),
-        "POSTGRES_PASSWORD": str(database["PASSWORD"]),
-        "POSTGRES_DB": str(database["NAME"]),
-        "REDIS_HOST": settings.REDIS_HOST,
-        "REDIS_PORT": str(settings.REDIS_PORT),
-        "REDIS_DB": str(settings.REDIS_DB),
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        **servers_env(),
         "ORDER_REQUIRE_KNOWN_USER": "false",
         "API_THROTTLE_WRITE_RATE": "off",
         "GUNICORN_BIND": f"{LOOPBACK}:{port}",

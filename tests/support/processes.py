@@ -18,8 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connection
 
+from devstack.django_env import servers_env
 from devstack.procs import free_port
 
 BIN = Path(sys.executable).parent
@@ -28,7 +28,6 @@ TEST_SECRET_KEY = "process-test-secret-key-" + "x" * 40
 
 def service_env(**overrides: str) -> dict[str, str]:
     """The environment of a production process that uses the test session's servers."""
-    database = connection.settings_dict
     env = {
         **os.environ,
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -36,15 +35,7 @@ def service_env(**overrides: str) -> dict[str, str]:
         "DJANGO_DEBUG": "false",
         "DJANGO_SECRET_KEY": TEST_SECRET_KEY,
         "DJANGO_ALLOWED_HOSTS": "orders.example.com",
-        "POSTGRES_SERVER": str(database["HOST"]),
-        "POSTGRES_PORT": str(database["PORT"]),
-        "POSTGRES_USER": str(database["USER"]),
-        "POSTGRES_PASSWORD": str(database["PASSWORD"]),
-        "POSTGRES_DB": str(database["NAME"]),  # the test database, created by pytest-django
-        "REDIS_HOST": settings.REDIS_HOST,
-        "REDIS_PORT": str(settings.REDIS_PORT),
-        "REDIS_DB": str(settings.REDIS_DB),
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        **servers_env(),  # the test database, created by pytest-django; the session's Redis
         "KAFKA_BOOTSTRAP_SERVERS": ",".join(settings.KAFKA_BOOTSTRAP_SERVERS),
         # Each child serves /metrics on a port of its own (the default 9100 would collide
         # between children) and, if it has several processes, shares a fresh folder.
