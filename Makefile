@@ -121,8 +121,9 @@ $(CHECKOV_STAMP): requirements/checkov.txt | $(PY)
 	$(CHECKOV_VENV)/bin/python -m pip install --disable-pip-version-check -q -r requirements/checkov.txt
 	@touch $(CHECKOV_STAMP)
 
-deploy-check: install $(CHECKOV_STAMP) ## hadolint, chart lint+render, kubernetes-validate, checkov, terraform fmt, tests/deploy (offline)
-	$(PY) -m devstack deploy-check
+DEPLOY_CHECK_ARGS ?=
+deploy-check: install $(CHECKOV_STAMP) ## hadolint, chart lint+render, kubernetes-validate, checkov, terraform fmt, tests/deploy (offline; DEPLOY_CHECK_ARGS=--skip-tests without tests/deploy)
+	$(PY) -m devstack deploy-check $(DEPLOY_CHECK_ARGS)
 
 SMOKE_ARGS ?=
 deploy-smoke: install ## Run the chart's own commands and env as local processes on embedded servers; order -> Kafka

@@ -17,7 +17,12 @@ def main(argv: list[str] | None = None) -> int:
     test.add_argument("pytest_args", nargs=argparse.REMAINDER, help="arguments for pytest, after --")
     reset = commands.add_parser("reset", help="stop what runs from .dev/ and delete it, after asking")
     reset.add_argument("--yes", action="store_true", help="do not ask")
-    commands.add_parser("deploy-check", help="hadolint, chart lint/render, kubernetes-validate, checkov, terraform fmt")
+    check = commands.add_parser(
+        "deploy-check", help="hadolint, chart lint/render, kubernetes-validate, checkov, terraform fmt, tests/deploy"
+    )
+    check.add_argument(
+        "--skip-tests", action="store_true", help="leave pytest tests/deploy out (CI: `make test` runs them)"
+    )
     smoke = commands.add_parser("deploy-smoke", help="run the chart's containers as processes on embedded servers")
     smoke.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, data) for a look")
     smoke.add_argument(
@@ -52,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "deploy-check":
         from devstack import deploy_check
 
-        return deploy_check.run(REPO)
+        return deploy_check.run(REPO, tests=not args.skip_tests)
     if args.command == "deploy-smoke":
         from devstack.deploy_smoke import scenario
 

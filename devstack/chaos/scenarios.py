@@ -156,7 +156,7 @@ def consumer_kill(ctx: Ctx, stats: ApiStats) -> Outcome:
 
 def two_beats(ctx: Ctx, stats: ApiStats) -> Outcome:
     """6: a second beat started by mistake: nothing may happen twice."""
-    seconds = 20 if ctx.quick else 45
+    seconds = 10 if ctx.quick else 45
     finish = _load(ctx, stats, seconds, clients=4, pause=0.05)
     try:
         extra = ctx.stack.add_pod("beat")

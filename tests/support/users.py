@@ -22,7 +22,7 @@ from tests.support.waiting import wait_for
 from users_cache.consumer import UserEventConsumer
 
 # Half of this is the first-join wait on Tansu; see PITFALLS.md.
-SESSION_TIMEOUT_MS = 6000
+SESSION_TIMEOUT_MS = 3000
 WAIT_SECONDS = 30.0
 T0 = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.UTC)
 
