@@ -15,19 +15,21 @@ from kafka.errors import TopicAlreadyExistsError
 
 logger = logging.getLogger(__name__)
 
-# Long enough for a healthy broker under load, short enough that an outage is
-# noticed by a relay run well inside its time budget.
-CONNECT_TIMEOUT_MS = 5_000
-REQUEST_TIMEOUT_MS = 5_000
-
 
 def client_config() -> dict[str, Any]:
+    # settings.KAFKA_REQUEST_TIMEOUT_MS (5 s): long enough for a healthy broker under load,
+    # short enough that an outage is noticed by a relay run well inside its time budget.
     return {
         "bootstrap_servers": settings.KAFKA_BOOTSTRAP_SERVERS,
-        "request_timeout_ms": REQUEST_TIMEOUT_MS,
-        "bootstrap_timeout_ms": CONNECT_TIMEOUT_MS,
+        "request_timeout_ms": settings.KAFKA_REQUEST_TIMEOUT_MS,
+        "bootstrap_timeout_ms": settings.KAFKA_REQUEST_TIMEOUT_MS,
         "reconnect_backoff_max_ms": 1_000,
     }
+
+
+def delivery_timeout_seconds() -> float:
+    """How long the producer keeps trying to deliver a record: after that no acknowledgement comes."""
+    return settings.KAFKA_REQUEST_TIMEOUT_MS * 2 / 1000
 
 
 def producer_new() -> KafkaProducer:
@@ -37,9 +39,9 @@ def producer_new() -> KafkaProducer:
         client_id="order-service-outbox",
         acks="all",
         linger_ms=5,
-        max_block_ms=CONNECT_TIMEOUT_MS,
+        max_block_ms=settings.KAFKA_REQUEST_TIMEOUT_MS,
         # request_timeout_ms + linger_ms must fit in delivery_timeout_ms.
-        delivery_timeout_ms=REQUEST_TIMEOUT_MS * 2,
+        delivery_timeout_ms=round(delivery_timeout_seconds() * 1000),
     )
 
 

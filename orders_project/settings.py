@@ -202,6 +202,10 @@ USER_EVENT_MAX_FUTURE_SKEW_SECONDS = env_int("USER_EVENT_MAX_FUTURE_SKEW_SECONDS
 
 # --- Kafka ------------------------------------------------------------------
 KAFKA_BOOTSTRAP_SERVERS = env_list("KAFKA_BOOTSTRAP_SERVERS", ["localhost:9092"])
+# How long a Kafka client waits for a connection or one answer; the producer's delivery
+# timeout, and so the relay's wait for a batch's acknowledgements, is twice this. Short on
+# purpose: a broker that is down must fail a relay run within seconds, never hang a worker.
+KAFKA_REQUEST_TIMEOUT_MS = env_int("KAFKA_REQUEST_TIMEOUT_MS", 5000, minimum=100)
 KAFKA_CONSUMER_GROUP_ID = env_str("KAFKA_CONSUMER_GROUP_ID", "order-service")
 KAFKA_TOPIC_PARTITIONS = env_int("KAFKA_TOPIC_PARTITIONS", 3, minimum=1)
 # Dev defaults; production uses replication 3 with min.insync.replicas 2, so an

@@ -47,6 +47,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, StatusCode
 
 from orders_project import tracing
+from orders_project.kafka import delivery_timeout_seconds
 from outbox import metrics
 from outbox.claim import Claimed, claim
 from outbox.models import OutboxEvent
@@ -58,9 +59,6 @@ logger = logging.getLogger(__name__)
 # How long one run keeps taking batches. Short, so a worker slot frees up soon
 # and beat's next sweep (or the next on-commit kick) carries on.
 DEFAULT_TIME_BUDGET_SECONDS = 5.0
-# Matches the producer's delivery timeout (orders_project.kafka): an ack later than
-# that will not come.
-ACK_TIMEOUT_SECONDS = 10.0
 # The end of a batch's lease kept free for recording its outcome (at most a quarter of the
 # lease): the record is a statement or two, well inside this on a working database.
 RECORD_MARGIN_SECONDS = 2.0
@@ -188,7 +186,8 @@ def _send(
             futures.append((row, future, span))
     finally:
         producer.config["max_block_ms"] = configured_block_ms
-    ack_by = min(time.monotonic() + ACK_TIMEOUT_SECONDS, record_by)
+    # The producer's delivery timeout: an acknowledgement later than that will not come.
+    ack_by = min(time.monotonic() + delivery_timeout_seconds(), record_by)
     if futures:
         # The batch is complete: send it now rather than after linger_ms (which waits for more
         # records that will not come). A timeout here shows up below, per future.

@@ -68,8 +68,10 @@ def test_a_lease_is_timed_by_the_databases_clock_not_the_relays(monkeypatch):
 def test_a_relay_whose_broker_stalls_gives_up_inside_its_lease_and_no_relay_takes_its_keys_meanwhile(
     proxied_kafka, unique_topics, settings
 ):
-    # given a lease of 6 s, a long backoff, and a relay whose producer is connected and knows the topic
+    # given a lease of 6 s, shorter than the wait for acknowledgements (10 s), a long backoff,
+    # and a relay whose producer is connected and knows the topic
     settings.OUTBOX_RELAY_LEASE_SECONDS = 6
+    settings.KAFKA_REQUEST_TIMEOUT_MS = 5000
     settings.OUTBOX_BACKOFF_BASE_SECONDS = 60
     settings.OUTBOX_BACKOFF_MAX_SECONDS = 60
     topics_create(partitions=3, replication_factor=1)

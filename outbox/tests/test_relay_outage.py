@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from orders_project.kafka import topics_create
 from outbox.models import OutboxEvent, OutboxStatus
+from outbox.producer import producer_discard
 from outbox.relay import relay_run
 from tests.support.outbox import all_published, by_key, consume, enqueue, relay_until
 from tests.support.relays import in_thread
@@ -19,6 +20,14 @@ from tests.support.waiting import wait_for
 pytestmark = [pytest.mark.kafka, pytest.mark.django_db(transaction=True)]
 
 KEYS = ["k0", "k1", "k2", "k3"]
+
+
+@pytest.fixture(autouse=True)
+def short_kafka_waits(settings) -> None:
+    """Requests answered within 2 s or given up (production: 5 s), so the relay's wait for
+    acknowledgements that never come is 4 s rather than 10; the producer is made again with it."""
+    settings.KAFKA_REQUEST_TIMEOUT_MS = 2000
+    producer_discard()
 
 
 def test_an_outage_leaves_rows_pending_with_backoff_and_none_is_lost_when_the_broker_is_back(
@@ -81,7 +90,7 @@ def test_no_transaction_stays_open_while_the_relay_waits_for_kafka(proxied_kafka
     relay = in_thread(relay_run)
     wait_for(lambda: OutboxEvent.objects.filter(claimed_until__isnull=False).exists(), "the relay to lease its keys")
 
-    # then, for as long as it waits (10 s for the acknowledgements), no session of this database
+    # then, for as long as it waits (4 s for the acknowledgements), no session of this database
     # holds a transaction open for more than a second (the old relay held one, with row locks,
     # for the whole wait); the lease and the outcome are each a transaction of milliseconds
     # (client sessions only: autovacuum's workers also show a transaction, and take seconds
