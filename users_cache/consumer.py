@@ -104,6 +104,7 @@ class UserEventConsumer:
         stop: threading.Event | None = None,
         session_timeout_ms: int = 10_000,
         max_poll_records: int = 500,
+        poll_timeout_ms: int = 1000,
         rebuild: bool = False,
         until_caught_up: bool = False,
         progress_seconds: float = PROGRESS_INTERVAL_SECONDS,
@@ -114,6 +115,8 @@ class UserEventConsumer:
         self.topics = [settings.KAFKA_TOPICS[name] for name in ("user.created", "user.updated", "user.deleted")]
         self.session_timeout_ms = session_timeout_ms
         self.max_poll_records = max_poll_records
+        # How long a poll waits for records, and so how long a stop may wait for the poll.
+        self.poll_timeout_ms = poll_timeout_ms
         self.rebuild = rebuild
         self.until_caught_up = until_caught_up
         self.progress_seconds = progress_seconds
@@ -141,7 +144,7 @@ class UserEventConsumer:
             while not self.stop.is_set():
                 heartbeat_touch()
                 try:
-                    batch = consumer.poll(timeout_ms=1000)
+                    batch = consumer.poll(timeout_ms=self.poll_timeout_ms)
                 except KafkaError as exc:
                     # kafka-python raises from poll when a metadata refresh finds the broker
                     # unreachable (make chaos's Kafka cut, once in five runs): nothing was

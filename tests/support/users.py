@@ -105,7 +105,8 @@ class ConsumerThread:
 
     def __init__(self, group_id: str) -> None:
         self.group_id = group_id
-        self.consumer = UserEventConsumer(group_id=group_id, session_timeout_ms=SESSION_TIMEOUT_MS)
+        # Short polls: the test's stop() waits for the poll in progress.
+        self.consumer = UserEventConsumer(group_id=group_id, session_timeout_ms=SESSION_TIMEOUT_MS, poll_timeout_ms=200)
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name=f"consumer-{group_id}", daemon=True)
         self.thread.start()
