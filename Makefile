@@ -57,7 +57,7 @@ dev: install ## Run the service: embedded servers where env names none, migrate,
 	$(PY) -m devstack dev
 
 # pytest-xdist workers: each has its own test database, Redis databases and Kafka broker
-# (orders_project/settings_test.py). Two fit the suite's Redis databases and this machine's
+# (orders_project/settings_test.py). Up to three fit the suite's Redis databases; two fit this machine's
 # two cores. With PYTEST_ARGS (a file, -k, -x) one process: no worker start-up for a few tests.
 TEST_WORKERS ?= $(if $(PYTEST_ARGS),0,2)
 # worksteal: a worker that runs out takes tests queued for the other (durations differ 1000-fold).

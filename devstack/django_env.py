@@ -21,5 +21,6 @@ def servers_env() -> dict[str, str]:
         "REDIS_HOST": settings.REDIS_HOST,
         "REDIS_PORT": str(settings.REDIS_PORT),
         "REDIS_DB": str(settings.REDIS_DB),
+        "REDIS_USERS_DB": str(settings.REDIS_USERS_DB),
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
     }

@@ -12,20 +12,22 @@ os.environ.setdefault("POSTGRES_SERVER", "127.0.0.1")
 os.environ.setdefault("REDIS_DB", "14")
 # The user replica's database (the default, REDIS_DB + 2 mod 16, would be 0 here).
 os.environ.setdefault("REDIS_USERS_DB", "13")
-# Under pytest-xdist each worker (PYTEST_XDIST_WORKER=gw0, gw1) has a test database of
-# its own (pytest-django) and Redis databases of its own here, because cache.clear()
-# and the fixtures' FLUSHDB empty a whole database. A worker uses REDIS_DB, +1 (Celery),
-# +2 (the replica's default), +3 (beat's broker in the process tests), +5 (a process
-# test's queue) and REDIS_USERS_DB = REDIS_DB - 1: eight numbers, so gw1 moves all of
-# them down by eight and two workers fit Redis's sixteen. Workers inherit the numbers
-# above from the main pytest process; the variables are set in os.environ, so the
-# processes a test spawns use the same ones, and are marked shifted so that a child
-# that loads these settings again (it inherits PYTEST_XDIST_WORKER) does not shift twice.
+# Under pytest-xdist each worker (PYTEST_XDIST_WORKER=gw0, gw1, gw2) has a test database
+# of its own (pytest-django) and Redis databases of its own here, because cache.clear()
+# and the fixtures' FLUSHDB empty a whole database. A worker uses five numbers in a row:
+# REDIS_USERS_DB = REDIS_DB - 1, REDIS_DB, +1 (Celery), +2 (beat's broker in the process
+# tests) and +3 (a process test's queue); the replica's default (+2) is never used, since
+# REDIS_USERS_DB is set. Worker n moves them all down by 5 n, so three workers fit
+# Redis's sixteen. Workers inherit the numbers above from the main pytest process; the
+# variables are set in os.environ, so the processes a test spawns use the same ones, and
+# are marked shifted so that a child that loads these settings again (it inherits
+# PYTEST_XDIST_WORKER) does not shift twice.
+REDIS_DBS_PER_WORKER = 5
 _WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 if _WORKER and os.environ.get("REDIS_DBS_OF_WORKER") != _WORKER:
-    _OFFSET = 8 * int(_WORKER.removeprefix("gw"))
-    if _OFFSET > 8:
-        raise RuntimeError(f"pytest-xdist worker {_WORKER}: the suite's Redis databases fit two workers (-n 2)")
+    _OFFSET = REDIS_DBS_PER_WORKER * int(_WORKER.removeprefix("gw"))
+    if _OFFSET + REDIS_DBS_PER_WORKER > 16:
+        raise RuntimeError(f"pytest-xdist worker {_WORKER}: the suite's Redis databases fit three workers (-n 3)")
     for _NAME in ("REDIS_DB", "REDIS_USERS_DB"):
         os.environ[_NAME] = str((int(os.environ[_NAME]) - _OFFSET) % 16)
     os.environ["REDIS_DBS_OF_WORKER"] = _WORKER

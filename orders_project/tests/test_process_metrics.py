@@ -143,7 +143,7 @@ def scenario(
         for name in ("order.created", "order.confirmed", "order.shipped", "order.cancelled", "user.created")
     }
     users = [f"metrics-user-{suffix}-{n}" for n in (1, 2)]
-    broker_db = (settings.REDIS_DB + 5) % 16  # the Celery queue of this scenario only, emptied afterwards
+    broker_db = (settings.REDIS_DB + 3) % 16  # the Celery queue of this scenario only, emptied afterwards
     broker_url = f"redis://{settings.REDIS_HOST}:{settings.REDIS_PORT}/{broker_db}"
     ports = {kind: free_port() for kind in ("web", "web-metrics", "worker", "beat", "consumer")}
     common = {
@@ -361,7 +361,7 @@ def test_a_taken_metrics_port_stops_the_process_naming_the_variable(kind, tmp_pa
         METRICS_PORT=str(port),
         GUNICORN_BIND=f"{LOOPBACK}:{free_port()}",
         PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prometheus"),
-        CELERY_BROKER_URL=f"redis://{settings.REDIS_HOST}:{settings.REDIS_PORT}/{(settings.REDIS_DB + 5) % 16}",
+        CELERY_BROKER_URL=f"redis://{settings.REDIS_HOST}:{settings.REDIS_PORT}/{(settings.REDIS_DB + 3) % 16}",
         KAFKA_CONSUMER_GROUP_ID=f"taken-{uuid.uuid4().hex[:8]}",
     )
 

@@ -31,33 +31,33 @@ def _databases(**env: str) -> dict:
     return json.loads(done.stdout)
 
 
-def test_the_two_workers_use_disjoint_redis_databases_and_a_child_keeps_its_workers():
+def test_the_three_workers_use_disjoint_redis_databases_and_a_child_keeps_its_workers():
     main = _databases()
-    gw0 = _databases(PYTEST_XDIST_WORKER="gw0", REDIS_DB="14", REDIS_USERS_DB="13")
-    gw1 = _databases(PYTEST_XDIST_WORKER="gw1", REDIS_DB="14", REDIS_USERS_DB="13")
-    # a process spawned by gw1 inherits its environment, already shifted
-    child_of_gw1 = _databases(PYTEST_XDIST_WORKER="gw1", **gw1["env"])
-
-    assert main["dbs"] == gw0["dbs"] == [13, 14, 15]
-    assert gw1["dbs"] == [5, 6, 7]
-    assert child_of_gw1["dbs"] == gw1["dbs"]
-    # and the numbers the process tests derive (+2, +3, +5 of REDIS_DB) stay apart too
-    derived = {
-        worker: {(w["redis_db"] + n) % 16 for n in (0, 1, 2, 3, 5)} | set(w["dbs"])
-        for worker, w in (("gw0", gw0), ("gw1", gw1))
+    workers = {
+        name: _databases(PYTEST_XDIST_WORKER=name, REDIS_DB="14", REDIS_USERS_DB="13") for name in ("gw0", "gw1", "gw2")
     }
-    assert derived["gw0"].isdisjoint(derived["gw1"])
+    # a process spawned by gw1 inherits its environment, already shifted
+    child_of_gw1 = _databases(PYTEST_XDIST_WORKER="gw1", **workers["gw1"]["env"])
+
+    assert main["dbs"] == workers["gw0"]["dbs"] == [13, 14, 15]
+    assert workers["gw1"]["dbs"] == [8, 9, 10]
+    assert workers["gw2"]["dbs"] == [3, 4, 5]
+    assert child_of_gw1["dbs"] == workers["gw1"]["dbs"]
+    # and the numbers the process tests derive (+2, +3 of REDIS_DB) stay apart too
+    derived = {name: {(w["redis_db"] + n) % 16 for n in (0, 1, 2, 3)} | set(w["dbs"]) for name, w in workers.items()}
+    assert derived["gw0"].isdisjoint(derived["gw1"] | derived["gw2"])
+    assert derived["gw1"].isdisjoint(derived["gw2"])
 
 
-def test_a_third_worker_is_refused_naming_the_limit():
+def test_a_fourth_worker_is_refused_naming_the_limit():
     base = {name: value for name, value in os.environ.items() if not name.startswith(("REDIS", "PYTEST_XDIST"))}
     done = subprocess.run(
         [sys.executable, "-c", "import orders_project.settings_test"],
         cwd=settings.BASE_DIR,
-        env={**base, "PYTEST_XDIST_WORKER": "gw2"},
+        env={**base, "PYTEST_XDIST_WORKER": "gw3"},
         capture_output=True,
         text=True,
     )
 
     assert done.returncode == 1
-    assert "the suite's Redis databases fit two workers (-n 2)" in done.stderr
+    assert "the suite's Redis databases fit three workers (-n 3)" in done.stderr
