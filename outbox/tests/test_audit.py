@@ -192,6 +192,25 @@ def test_a_run_that_finds_something_stays_the_last_finding_after_clean_runs(even
     assert all(line.startswith("missing: row ") for line in finding.findings)
 
 
+def test_a_run_with_kafka_unreachable_judges_nothing_and_keeps_its_place(event_topic, settings, caplog):
+    # given three published rows, batches of two, and a first run that audited two of them
+    settings.OUTBOX_AUDIT_BATCH_SIZE = 2
+    _published(3)
+    assert audit_step().checked == 2
+    reachable = settings.KAFKA_BOOTSTRAP_SERVERS
+
+    # when the next run finds no broker (nothing listens on port 1)
+    settings.KAFKA_BOOTSTRAP_SERVERS = ["127.0.0.1:1"]
+    with caplog.at_level(logging.WARNING, logger="outbox.audit_window"):
+        result = audit_step()
+
+    # then it judged nothing, said so in one line, and the next run audits that row
+    assert (result.checked, result.unread, result.clean) == (0, 1, True)
+    assert "Delivery audit: Kafka is not reachable, 1 rows not audited" in caplog.text
+    settings.KAFKA_BOOTSTRAP_SERVERS = reachable
+    assert audit_step().checked == 1
+
+
 def test_the_command_prints_each_finding_and_exits_1(event_topic):
     rows = _published(2)
     topic_recreate(event_topic)
