@@ -32,7 +32,7 @@ from django.db.models import Q, QuerySet
 from orders.events import order_cancelled_data, order_confirmed_data, order_created_data, order_shipped_data
 from orders.models import Order, OrderStatus, OrderStatusChange, orders_items_load
 from orders_project.rfc3339 import rfc3339
-from outbox.models import OutboxEvent, OutboxStatus
+from outbox.models import OutboxEvent, OutboxStatus, delivery_text
 from outbox.services import EventSpec, events_replay, traceparent_new
 
 # Fixed namespace of rebuilt event ids: never change it, or a second replay would send new ids.
@@ -75,11 +75,15 @@ class ReplayItem:
     changed_at: datetime
     row_id: int | None = None
     spec: EventSpec | None = None
+    # Where Kafka put the outbox row ("order.created [2] @ 18,443", "unknown" if published
+    # before that was recorded, "-" if not published); None for a rebuilt event (no row).
+    delivery: str | None = None
 
     def describe(self) -> str:
+        delivered = f" delivered={self.delivery}" if self.delivery is not None else ""
         return (
             f"{self.source:8} {self.event_type:16} {self.event_id} key={self.key} "
-            f"order={self.order_id} v{self.order_version} at={rfc3339(self.changed_at)}"
+            f"order={self.order_id} v{self.order_version} at={rfc3339(self.changed_at)}{delivered}"
         )
 
 
@@ -143,13 +147,26 @@ def _rebuild(order: Order, change: OrderStatusChange, event_type: str) -> EventS
     )
 
 
-def _outbox_rows(order_ids: list[uuid.UUID]) -> dict[tuple[str, int], tuple[int, str, uuid.UUID]]:
-    """(order id, order version) -> (row id, status, event id) of the order events still in the outbox."""
+_HeldRow = tuple[int, str, uuid.UUID, str]
+
+
+def _outbox_rows(order_ids: list[uuid.UUID]) -> dict[tuple[str, int], _HeldRow]:
+    """(order id, order version) -> (row id, status, event id, delivery) of the order events still in the outbox."""
     rows = OutboxEvent.objects.filter(
         event_type__in=ORDER_EVENT_TYPES, payload__data__order_id__in=[str(order_id) for order_id in order_ids]
-    ).values_list("id", "status", "event_id", "payload__data__order_id", "payload__data__order_version")
+    ).values_list(
+        "id",
+        "status",
+        "event_id",
+        "topic",
+        "kafka_partition",
+        "kafka_offset",
+        "payload__data__order_id",
+        "payload__data__order_version",
+    )
     return {
-        (order_id, int(version)): (row_id, status, event_id) for row_id, status, event_id, order_id, version in rows
+        (order_id, int(version)): (row_id, status, event_id, delivery_text(status, topic, partition, offset))
+        for row_id, status, event_id, topic, partition, offset, order_id, version in rows
     }
 
 
@@ -171,9 +188,7 @@ def replay_plan(replay_filter: ReplayFilter, *, chunk_size: int = CHUNK_SIZE) ->
         yield [_item(change, by_id[change.order_id], held) for change in chunk]
 
 
-def _item(
-    change: OrderStatusChange, order: Order, held: dict[tuple[str, int], tuple[int, str, uuid.UUID]]
-) -> ReplayItem:
+def _item(change: OrderStatusChange, order: Order, held: dict[tuple[str, int], _HeldRow]) -> ReplayItem:
     event_type = EVENT_TYPE_OF_STATUS[OrderStatus(change.to_status)]
     common = {
         "event_type": event_type,
@@ -184,9 +199,9 @@ def _item(
     }
     row = held.get((str(order.id), change.order_version))
     if row is not None:
-        row_id, status, event_id = row
+        row_id, status, event_id, delivery = row
         source = {OutboxStatus.PUBLISHED: "outbox", OutboxStatus.PENDING: "pending"}.get(OutboxStatus(status), "dead")
-        return ReplayItem(source=source, event_id=event_id, row_id=row_id, **common)  # type: ignore[arg-type]
+        return ReplayItem(source=source, event_id=event_id, row_id=row_id, delivery=delivery, **common)  # type: ignore[arg-type]
     spec = _rebuild(order, change, event_type)
     assert spec.event_id is not None
     return ReplayItem(source="rebuilt", event_id=spec.event_id, spec=spec, **common)  # type: ignore[arg-type]

@@ -250,6 +250,11 @@ OUTBOX_PARTITIONS_AHEAD_DAYS = env_int("OUTBOX_PARTITIONS_AHEAD_DAYS", 3, minimu
 # statement on the outbox queues behind the waiting DDL, so this is the longest stall it
 # may cause; a partition not made or dropped is retried on the next run.
 OUTBOX_PARTITION_LOCK_TIMEOUT_MS = env_int("OUTBOX_PARTITION_LOCK_TIMEOUT_MS", 500, minimum=1)
+# The delivery auditor (outbox/audit_window.py): every INTERVAL seconds (0: never) beat reads
+# back from Kafka the next BATCH_SIZE rows published in the last WINDOW_MINUTES, round and round.
+OUTBOX_AUDIT_INTERVAL_SECONDS = env_int("OUTBOX_AUDIT_INTERVAL_SECONDS", 60, minimum=0)
+OUTBOX_AUDIT_BATCH_SIZE = env_int("OUTBOX_AUDIT_BATCH_SIZE", 1000, minimum=1, maximum=100000)
+OUTBOX_AUDIT_WINDOW_MINUTES = env_int("OUTBOX_AUDIT_WINDOW_MINUTES", 60, minimum=1)
 
 # --- Celery -----------------------------------------------------------------
 # The broker gets its own Redis database so the cache's FLUSHDB never eats tasks.
@@ -290,6 +295,13 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": float(ORDER_PROCESSOR_INTERVAL)},
     },
 }
+if OUTBOX_AUDIT_INTERVAL_SECONDS:
+    CELERY_BEAT_SCHEDULE["outbox-audit"] = {
+        "task": "outbox.audit",
+        "schedule": float(OUTBOX_AUDIT_INTERVAL_SECONDS),
+        # A run still queued when the next is due is superseded by it.
+        "options": {"expires": float(OUTBOX_AUDIT_INTERVAL_SECONDS)},
+    }
 
 # --- API --------------------------------------------------------------------
 # django-rest-knox keeps only a SHA-512 digest of each token. Clients keep sending

@@ -41,10 +41,21 @@ class EventTypeFilter(_SettingsChoicesFilter):
 
 @admin.register(OutboxEvent)
 class OutboxEventAdmin(SafeLookupsAdmin):
-    list_display = ["id", "event_type", "topic", "key", "status", "attempts", "age", "short_error", "published_at"]
+    list_display = [
+        "id",
+        "event_type",
+        "topic",
+        "key",
+        "status",
+        "attempts",
+        "age",
+        "short_error",
+        "published_at",
+        "delivered_to",
+    ]
     list_filter = ["status", TopicFilter, EventTypeFilter]
     search_fields = ["event_id", "key"]
-    readonly_fields = [field.name for field in OutboxEvent._meta.fields]
+    readonly_fields = [*(field.name for field in OutboxEvent._meta.fields), "delivered_to"]
     actions = ["requeue", "discard"]
     paginator = BoundedCountPaginator
     show_full_result_count = False  # it would COUNT(*) the whole table on every filtered view
@@ -54,6 +65,10 @@ class OutboxEventAdmin(SafeLookupsAdmin):
     def age(self, obj: OutboxEvent) -> str:
         seconds = int((timezone.now() - obj.created_at).total_seconds())
         return f"{seconds // 3600}h {seconds % 3600 // 60}m {seconds % 60}s"
+
+    @admin.display(description="delivered to")
+    def delivered_to(self, obj: OutboxEvent) -> str:
+        return obj.delivery  # "order.created [2] @ 18,443"; "unknown" if published before it was recorded
 
     @admin.display(description="last error")
     def short_error(self, obj: OutboxEvent) -> str:

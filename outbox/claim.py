@@ -148,6 +148,9 @@ class Claimed:
     due: bool
     # Seconds since the epoch: a float loads in C, a timestamptz through Django's Python loader.
     created_epoch: float
+    # Where Kafka put it, from its acknowledgement (set by the relay's send; recorded with the outcome).
+    kafka_partition: int | None = None
+    kafka_offset: int | None = None
 
 
 def claim(batch_size: int, lease: uuid.UUID) -> list[Claimed]:

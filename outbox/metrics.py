@@ -50,6 +50,33 @@ kafka_published = Counter(
     ["topic", "event_type", "status"],
 )
 
+# The delivery auditor (outbox/audit.py): rows it read back from Kafka and what it found.
+# No labels, so each is exposed (at 0) from the start and the alert's rate() has a series.
+audit_counters = {
+    "checked": Counter("outbox_audit_checked_total", "Published outbox rows the delivery auditor read back from Kafka"),
+    "missing": Counter(
+        "outbox_audit_missing_total",
+        "Audited rows with no record at their recorded offset while younger than the topic's retention",
+    ),
+    "misplaced": Counter(
+        "outbox_audit_misplaced_total", "Audited rows whose recorded offset holds another event or key"
+    ),
+    "out_of_order": Counter(
+        "outbox_audit_out_of_order_total",
+        "Audited events whose first delivery came after a later version of their order (same key)",
+    ),
+    "duplicates": Counter(
+        "outbox_audit_duplicates_total", "Further copies of audited events seen on Kafka (the at-least-once cost)"
+    ),
+}
+
+
+def audit_record(figures: dict[str, int]) -> None:
+    """Count one audit batch's figures (the keys of audit_counters; others are ignored)."""
+    for name, counter in audit_counters.items():
+        if figures.get(name):
+            counter.inc(figures[name])
+
 
 def publish_timer(future: Any) -> None:
     """Observe publish_duration when the producer's `future` is acknowledged (in the producer's thread)."""

@@ -34,6 +34,11 @@ class OutboxEvent(models.Model):
     # ignored once claimed_until has passed (the relay died: another takes over).
     claimed_by = models.UUIDField(null=True, blank=True, editable=False)
     claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
+    # Where Kafka put the row (its acknowledgement: partition and offset in `topic`), written
+    # by the relay's outcome UPDATE with the status; NULL while unpublished and for rows
+    # published before these columns existed. The delivery auditor reads back from here.
+    kafka_partition = models.IntegerField(null=True, blank=True, editable=False)
+    kafka_offset = models.BigIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["id"]
@@ -59,3 +64,17 @@ class OutboxEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.event_id} ({self.status})"
+
+    @property
+    def delivery(self) -> str:
+        """Where Kafka put the row, "order.created [2] @ 18,443"; "unknown" for a row published
+        before coordinates were recorded; "-" while it is not published."""
+        return delivery_text(self.status, self.topic, self.kafka_partition, self.kafka_offset)
+
+
+def delivery_text(status: str, topic: str, partition: int | None, offset: int | None) -> str:
+    if status != OutboxStatus.PUBLISHED:
+        return "-"
+    if partition is None or offset is None:
+        return "unknown"
+    return f"{topic} [{partition}] @ {offset:,}"

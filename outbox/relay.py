@@ -10,6 +10,9 @@ Guarantees (docs/architecture.md, "Outbox relay"):
   holds a lease on that head (claimed_by/claimed_until), so one key is in
   flight in one relay at a time. A key whose head waits for a retry, is dead
   or is leased by another relay sends nothing until that changes.
+* Each published row records where Kafka put it (partition and offset from its
+  acknowledgement), in the same UPDATE that marks it published: the delivery
+  auditor (outbox/audit.py) reads the record back from there.
 * No transaction is open while the relay waits for Kafka: leases are taken
   in one statement (outbox/claim.py: heads picked with FOR UPDATE SKIP
   LOCKED, so concurrent relays take different keys), the rows are sent, and
@@ -200,6 +203,8 @@ def _send(
             failures[row.id] = exc
             _event_done(row, span, error=exc)
         else:
+            # The coordinates go into the batch's outcome UPDATE with the status (outbox/outcome.py).
+            row.kafka_partition, row.kafka_offset = metadata.partition, metadata.offset
             _event_done(row, span, metadata)
     return tried, failures
 

@@ -10,6 +10,7 @@ from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
 from orders_project.counting import count_bounded
+from outbox.audit_window import AuditReport, audit_reports
 from outbox.models import OutboxEvent, OutboxStatus
 from outbox.partitions import partition_contents, partition_rows_estimate, partitions_list, retention_blocker
 
@@ -89,3 +90,9 @@ def outbox_partitions() -> list[OutboxPartition]:
             )
         )
     return found
+
+
+def outbox_audit_reports() -> tuple[AuditReport | None, AuditReport | None]:
+    """The delivery audit's last run and its last run with a finding, as it stored them in Redis
+    (outbox/audit_window.py): (None, None) before the first run or while Redis is down."""
+    return audit_reports()

@@ -1,4 +1,4 @@
-"""Celery tasks of the outbox: thin wrappers around the relay and the retention."""
+"""Celery tasks of the outbox: thin wrappers around the relay, the retention and the delivery audit."""
 
 import logging
 
@@ -7,6 +7,7 @@ from celery.signals import worker_process_shutdown, worker_shutdown
 from django.core.cache import cache
 
 from outbox import relay
+from outbox.audit_window import audit_step
 from outbox.kick import KICK_KEY
 from outbox.producer import producer_discard
 from outbox.services import outbox_retention_run
@@ -30,6 +31,12 @@ def relay_outbox() -> dict[str, int]:
 def retention_outbox() -> dict[str, int]:
     result = outbox_retention_run()
     return {"dropped": len(result.dropped), "kept": len(result.kept), "created": len(result.created)}
+
+
+@shared_task(name="outbox.audit", ignore_result=True)
+def audit_outbox() -> dict[str, int]:
+    # One batch of the recent window read back from Kafka (outbox/audit_window.py).
+    return audit_step().figures()
 
 
 @worker_process_shutdown.connect

@@ -1,7 +1,7 @@
 """python -m devstack.bench [--quick] [--write-docs] [--list-orders N] [--relay-events N,N]: `make bench`.
 
 python -m devstack.bench NAME [--help | ARGS]: one bench inside Django (relay, lifecycle,
-user-events, api-tracing, retention), against the servers the environment names.
+user-events, api-tracing, retention, audit), against the servers the environment names.
 
 python -m devstack.bench scale [--help | ARGS]: `make bench-scale`, the outbox at size beside a
 small one, on fresh servers (devstack.bench.scale).
@@ -26,6 +26,7 @@ DJANGO_BENCHES = {
     "user-events": "devstack.bench.user_events",
     "api-tracing": "devstack.bench.api_tracing",
     "retention": "devstack.bench.retention",
+    "audit": "devstack.bench.audit",
 }
 
 

@@ -137,11 +137,7 @@ class Bench:
         first = not any(name.startswith("relay_") for name in self.results)
         samples = ("50" if self.quick else "200") if first else "0"
         with stack.fresh(self.repo) as servers:
-            out = servers.bench("relay", "--events", str(events), "--samples", samples, timeout=900)
-        found = re.search(r"^figures: (.*)$", out, re.M)
-        if found is None:
-            raise RuntimeError(f"no figures in:\n{out}")
-        f = json.loads(found.group(1))
+            f = servers.bench_figures("relay", "--events", str(events), "--samples", samples, timeout=900)
         self.results[f"relay_{events}"] = f
         bare, acked = f["bare_fire_and_forget"]["rate"], f["bare_batches"]["rate"]
         one, three = f["relays"]["1"], f["relays"]["3"]
@@ -244,6 +240,19 @@ class Bench:
         )
         self.rows.append(("7. consumer peak RSS", f"{figures['consumer_peak_mb']} MB", "", ""))
 
+    def audit(self, events: int) -> None:
+        with stack.fresh(self.repo, kafka_broker=True) as servers:
+            f = servers.bench_figures("audit", "--events", str(events), timeout=900)
+        self.results["audit"] = f
+        self.rows.append(
+            (
+                f"8. delivery audit, {events:,} published events read back and judged: events/s; CPU",
+                f"{f['rate']}; {f['cpu_us_per_event']} us/event",
+                f"bare consumer read-back: {f['bare_rate']}/s; {f['bare_cpu_us_per_event']} us/record",
+                _ratio(f["rate"], f["bare_rate"]),
+            )
+        )
+
     def exit_code(self) -> int:
         """1 when any phase failed."""
         return 1 if any("error" in value for value in self.results.values()) else 0
@@ -270,6 +279,7 @@ def run(repo: Path, *, quick: bool, write_docs: bool, list_orders: int, relay_ev
     bench.phase("delivery", bench.delivery)
     bench.phase("lifecycle", lambda: bench.lifecycle(2_000 if quick else 20_000))
     bench.phase("user_events", lambda: bench.user_events(2_000 if quick else 20_000))
+    bench.phase("audit", lambda: bench.audit(2_000 if quick else 20_000))
     document = results_write(bench, scale=scale)
     if write_docs:
         _write_docs(repo, document)

@@ -20,8 +20,6 @@ bench/results/<UTC time>-scale.json. --quick: 50,000 rows, 1,000 pending (CI-siz
 from __future__ import annotations
 
 import datetime as dt
-import json
-import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -74,11 +72,8 @@ def main(repo: Path, argv: list[str]) -> int:
 
 def _relay(servers: stack.Stack, pending: int, *, vacuumed: bool) -> dict[str, Any]:
     args = ["--events", str(pending), "--relays", "1", "--samples", "0", "--no-bare"]
-    out = servers.bench("relay", *args, *([] if vacuumed else ["--no-vacuum"]), timeout=1800)
-    found = re.search(r"^figures: (.*)$", out, re.M)
-    if found is None:
-        raise RuntimeError(f"no figures in:\n{out}")
-    return dict(json.loads(found.group(1))["relays"]["1"])
+    figures = servers.bench_figures("relay", *args, *([] if vacuumed else ["--no-vacuum"]), timeout=1800)
+    return dict(figures["relays"]["1"])
 
 
 # The API's rows are its order.created events (with items); the bare loop's baseline rows have none.
@@ -121,11 +116,7 @@ def _size(bench: Bench, label: str, rows: int, days: int, pending: int, seconds:
         first = outbox_history.first_day(days)
         day, baseline = first.isoformat(), (first + dt.timedelta(days=1)).isoformat()
         say(f"retention of {day}, batched DELETE of {baseline}")
-        out = servers.bench("retention", "--day", day, "--baseline-day", baseline, timeout=3600)
-        found = re.search(r"^figures: (.*)$", out, re.M)
-        if found is None:
-            raise RuntimeError(f"no figures in:\n{out}")
-        figures |= json.loads(found.group(1))
+        figures |= servers.bench_figures("retention", "--day", day, "--baseline-day", baseline, timeout=3600)
     say("done")
 
 

@@ -8,7 +8,9 @@ figures and their bare baselines use the same server, so the ratio holds.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from devstack import kafka, postgres, valkey
 from devstack.procs import free_port
@@ -42,6 +45,14 @@ class Stack:
     def bench(self, name: str, *args: str, timeout: float = 600) -> str:
         """Run `python -m devstack.bench NAME` (a bench inside Django) with this stack's env; returns its stdout."""
         return self._run("-m", "devstack.bench", name, *args, timeout=timeout)
+
+    def bench_figures(self, name: str, *args: str, timeout: float = 600) -> dict[str, Any]:
+        """Run a bench as `bench` does and return the JSON of its last `figures: {...}` line."""
+        out = self.bench(name, *args, timeout=timeout)
+        found = re.search(r"^figures: (.*)$", out, re.M)
+        if found is None:
+            raise RuntimeError(f"no figures in:\n{out}")
+        return dict(json.loads(found.group(1)))
 
     def _run(self, *args: str, timeout: float) -> str:
         done = subprocess.run(

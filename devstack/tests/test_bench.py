@@ -1,9 +1,10 @@
-"""The lifecycle bench (python -m devstack.bench lifecycle), run small, in-process.
+"""The lifecycle and audit benches (python -m devstack.bench lifecycle|audit), run small, in-process.
 
 The user-events bench is tested in users_cache/tests/test_commands.py, beside the Redis fixture it needs."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from devstack.bench import BenchError, lifecycle
+from devstack.bench import BenchError, audit, lifecycle
 from orders.models import Order, OrderStatus
 from orders.services import ItemInput, order_create
 from outbox.models import OutboxEvent
@@ -53,6 +54,23 @@ def test_lifecycle_bench_refuses_to_advance_orders_it_did_not_write() -> None:
     order.refresh_from_db()
     assert order.status == OrderStatus.PENDING
     assert Order.objects.count() == 1
+
+
+@pytest.mark.kafka
+@pytest.mark.django_db(transaction=True)
+def test_audit_bench_audits_every_event_it_relayed_cleanly_and_deletes_what_it_wrote(
+    kafka_bootstrap: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    audit.main(["--events", "40", "--keys", "7", "--batch-size", "15"])
+
+    out = capsys.readouterr().out
+    found = re.search(r"^figures: (.*)$", out, re.M)
+    assert found is not None, out
+    figures = json.loads(found.group(1))
+    assert (figures["events"], figures["batch_size"], figures["duplicates"]) == (40, 15, 0)
+    assert figures["rate"] > 0 and figures["bare_rate"] > 0 and figures["cpu_us_per_event"] > 0
+    assert re.search(r"^audit: 40 events in [\d.]+ s = \d+ events/s; CPU \d+ us/event", out, re.M), out
+    assert OutboxEvent.objects.count() == 0
 
 
 def test_a_bench_runs_as_a_subcommand_that_sets_django_up_and_exits_1_on_a_refusal() -> None:

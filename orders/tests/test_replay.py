@@ -67,10 +67,12 @@ def replay(*args: str) -> str:
 
 
 def test_dry_run_prints_each_event_and_queues_nothing(instant_lifecycle: None) -> None:
-    # given a shipped order whose three events were published
+    # given a shipped order whose three events were published (the first with its coordinates,
+    # the others before coordinates were recorded)
     order = shipped_order("ada")
     publish_all()
     originals = [row.event_id for row in events_of(order)]
+    OutboxEvent.objects.filter(event_id=originals[0]).update(kafka_partition=2, kafka_offset=18443)
 
     # when
     output = replay("--order-id", str(order.id), "--dry-run")
@@ -79,6 +81,8 @@ def test_dry_run_prints_each_event_and_queues_nothing(instant_lifecycle: None) -
     listed = [line for line in output.splitlines() if line.startswith("outbox ")]
     assert [line.split()[1] for line in listed] == ["order.created", "order.confirmed", "order.shipped"]
     assert [uuid.UUID(line.split()[2]) for line in listed] == originals
+    # with where Kafka put each one
+    assert [line.split(" delivered=")[1] for line in listed] == ["order.created [2] @ 18,443", "unknown", "unknown"]
     assert "replay: 3/3 changes (3 outbox); 0 queued" in output
     assert "(dry run: nothing queued)" in output
     assert not OutboxEvent.objects.exclude(status=OutboxStatus.PUBLISHED).exists()

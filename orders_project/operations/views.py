@@ -1,12 +1,12 @@
 """/admin/operations/: outbox backlog, the outbox's storage and the transaction horizon,
-lifecycle orders due, the user-event consumer, recent dead rows and the last hour's
-orders and relayed events.
+the delivery audit's last findings, lifecycle orders due, the user-event consumer, recent
+dead rows and the last hour's orders and relayed events.
 
 Staff only (wrapped in admin.site.admin_view: anyone else goes to the admin login).
 Every number comes from a bounded, indexed read (orders.selectors, outbox.selectors),
 from PostgreSQL's catalogs (outbox.storage, orders_project.xmin_horizon) or from the
-consumer's own report in Redis (users_cache.services), so the page costs a handful of
-short queries however large the tables are.
+consumer's and the delivery audit's own reports in Redis (users_cache.services,
+outbox.selectors), so the page costs a handful of short queries however large the tables are.
 """
 
 from datetime import timedelta
@@ -49,6 +49,7 @@ def operations_view(request: HttpRequest) -> HttpResponse:
     outbox = outbox_selectors.outbox_health()
     storage = outbox_storage(now=now, retention=timedelta(days=settings.OUTBOX_RETENTION_DAYS))
     oldest_partition = storage.oldest_partition_start
+    audit_last, audit_finding = outbox_selectors.outbox_audit_reports()
     try:
         consumer, consumer_error = users_cache.consumer_status_get(), ""
     except ServiceUnavailableError as exc:
@@ -69,6 +70,11 @@ def operations_view(request: HttpRequest) -> HttpResponse:
             (holder, duration_text((now - holder.xact_start).total_seconds() if holder.xact_start else None))
             for holder in xmin_horizon_holders(limit=HORIZON_HOLDERS_SHOWN)
         ],
+        "audit_last": audit_last,
+        "audit_last_age": duration_text((now - audit_last.at).total_seconds() if audit_last else None),
+        "audit_finding": audit_finding,
+        "audit_interval": settings.OUTBOX_AUDIT_INTERVAL_SECONDS,
+        "audit_window": settings.OUTBOX_AUDIT_WINDOW_MINUTES,
         "due": orders_selectors.orders_due(now=now),
         "confirm_delay": settings.ORDER_CONFIRM_DELAY,
         "ship_delay": settings.ORDER_SHIP_DELAY,

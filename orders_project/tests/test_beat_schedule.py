@@ -30,6 +30,7 @@ def test_starting_beat_installs_the_code_schedule_and_a_second_start_changes_not
         "outbox-retention": ("outbox.retention", 3600, "seconds"),
         "orders-purge-idempotency-keys": ("orders.purge_idempotency_keys", 3600, "seconds"),
         "orders-advance": ("orders.advance", settings.ORDER_PROCESSOR_INTERVAL, "seconds"),
+        "outbox-audit": ("outbox.audit", settings.OUTBOX_AUDIT_INTERVAL_SECONDS, "seconds"),
     }
 
     # and starting it again changes nothing

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.db import connection
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
@@ -15,6 +16,8 @@ from orders.tests.factories import OrderFactory
 from orders_project.errors import ServiceUnavailableError
 from orders_project.operations.chart import HEIGHT, minute_chart
 from orders_project.operations.views import duration_text
+from outbox.audit import AuditResult, AuditRow, Finding
+from outbox.audit_window import LAST_FINDING_KEY, LAST_KEY, report_store
 from outbox.storage import outbox_storage
 from outbox.tests.scratch import SCRATCH, day, execute, partitioned_scratch, plain_scratch
 
@@ -144,3 +147,43 @@ def test_a_session_idle_in_a_transaction_is_named_as_the_oldest_transaction(staf
         ), page
     finally:
         holder.close()
+
+
+def _audit_result(*, missing: int) -> AuditResult:
+    row = AuditRow(
+        id=41,
+        event_id="6d1f0c1e-0000-4000-8000-000000000041",
+        key="user123",
+        topic="order.created",
+        partition=2,
+        offset=18443,
+        published_at=datetime(2026, 12, 7, 3, 0, tzinfo=UTC),
+        trace_id="4bf92f3577b34da6a3ce929d0e0e4736",
+        order_id=None,
+        order_version=None,
+        replayed=False,
+    )
+    findings = [Finding("missing", row, "no record at this offset")] * missing
+    return AuditResult(checked=1000, missing=missing, duplicates=3, findings=findings)
+
+
+def test_the_delivery_audit_shows_its_last_run_and_its_last_finding(staff_client):
+    # given a run that found a row missing, then a clean run
+    cache.delete_many([LAST_KEY, LAST_FINDING_KEY])
+    before = staff_client.get(URL).content.decode()
+    report_store(_audit_result(missing=1), now=datetime.now(UTC) - timedelta(minutes=2), cursor=None)
+    report_store(_audit_result(missing=0), now=datetime.now(UTC), cursor=None)
+
+    page = staff_client.get(URL).content.decode()
+
+    assert "No run reported yet (beat runs it every 60 s)." in before
+    assert re.search(r'id="ops-audit-last">\d+s ago: 1000 checked<', page)
+    assert re.search(r'id="ops-audit-findings">0 / 0 / 0<', page)
+    assert "3 (0.30 %)" in page
+    assert "1 missing, 0 misplaced, 0 out of order." in page
+    # the finding's lines name a customer (the key): only for staff who may view the outbox
+    assert "missing: row 41 " not in page
+    staff_client.force_login(
+        User.objects.create_user(username="ops-viewer", password="x", is_staff=True, is_superuser=True)
+    )
+    assert "missing: row 41 event 6d1f0c1e" in staff_client.get(URL).content.decode()

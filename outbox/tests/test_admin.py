@@ -1,5 +1,6 @@
 """The outbox admin: pending and dead counts in the title, requeue and discard for staff."""
 
+import re
 import uuid
 
 import pytest
@@ -61,6 +62,19 @@ def test_the_changelist_shows_the_pending_and_dead_counts_in_its_title(operator_
     assert response.context["title"] == "Outbox events: 2 pending, 1 dead"
     assert "<h1>Outbox events: 2 pending, 1 dead</h1>" in response.content.decode()
     assert response.context["cl"].result_count == 6
+
+
+def test_the_changelist_shows_where_kafka_put_each_published_row(operator_client):
+    # given a row published with its coordinates, one published before they were recorded, one pending
+    _row(OutboxStatus.PUBLISHED)
+    OutboxEvent.objects.filter(status=OutboxStatus.PUBLISHED).update(kafka_partition=2, kafka_offset=18443)
+    _row(OutboxStatus.PUBLISHED)
+    _row(OutboxStatus.PENDING)
+
+    page = operator_client.get(URL).content.decode()
+
+    cells = re.findall(r'<td class="field-delivered_to">([^<]*)</td>', page)
+    assert sorted(cells) == sorted(["order.created [2] @ 18,443", "unknown", "-"])
 
 
 def test_requeue_action_gives_dead_rows_a_fresh_start_and_leaves_others_alone(operator_client):

@@ -6,10 +6,12 @@ partition once its rows are all published and past retention, not while it holds
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from outbox.claim import claim
@@ -42,12 +44,18 @@ def plain_outbox_db(transactional_db: None) -> Iterator[None]:
             cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-def _row(key: str, status: str, created_at: datetime, **fields: object) -> OutboxEvent:
+def _release_before_model() -> Any:
+    """The outbox model as the release before the partitioning wrote its rows (no columns added since)."""
+    state = MigrationExecutor(connection).loader.project_state([("outbox", "0004_claimed_by_index")])
+    return state.apps.get_model("outbox", "OutboxEvent")
+
+
+def _row(key: str, status: str, created_at: datetime, model: Any = OutboxEvent, **fields: object) -> Any:
     defaults: dict[str, object] = {
         "published_at": created_at if status == OutboxStatus.PUBLISHED else None,
         "next_attempt_at": created_at,
     }
-    return OutboxEvent.objects.create(
+    return model.objects.create(
         event_id=uuid.uuid4(),
         event_type="order.created",
         topic="order.created",
@@ -74,14 +82,17 @@ def test_upgrade_keeps_every_row_and_the_relay_and_retention_work_on_them(plain_
     old = now - timedelta(days=9)
     # given the plain table with old and new rows in every state
     assert not is_partitioned()
-    published_old = _row("a", OutboxStatus.PUBLISHED, old)
-    dead_old = _row("b", OutboxStatus.DEAD, old, attempts=5, last_error="refused")
-    pending_old = _row("a", OutboxStatus.PENDING, old)
+    plain = _release_before_model()
+    published_old = _row("a", OutboxStatus.PUBLISHED, old, plain)
+    dead_old = _row("b", OutboxStatus.DEAD, old, plain, attempts=5, last_error="refused")
+    pending_old = _row("a", OutboxStatus.PENDING, old, plain)
     # a head leased by a relay that died (its lease ran out)
-    leased = _row("c", OutboxStatus.PENDING, now, claimed_by=uuid.uuid4(), claimed_until=now - timedelta(seconds=1))
-    pending_new = _row("a", OutboxStatus.PENDING, now)
-    behind_leased = _row("c", OutboxStatus.PENDING, now)
-    before = sorted(OutboxEvent.objects.values_list("id", "event_id", "status", "key", "created_at"))
+    leased = _row(
+        "c", OutboxStatus.PENDING, now, plain, claimed_by=uuid.uuid4(), claimed_until=now - timedelta(seconds=1)
+    )
+    pending_new = _row("a", OutboxStatus.PENDING, now, plain)
+    behind_leased = _row("c", OutboxStatus.PENDING, now, plain)
+    before = sorted(plain.objects.values_list("id", "event_id", "status", "key", "created_at"))
 
     # when the migration runs
     call_command("migrate", verbosity=0)
@@ -94,6 +105,10 @@ def test_upgrade_keeps_every_row_and_the_relay_and_retention_work_on_them(plain_
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT count(*) FROM {LEGACY}")
         assert cursor.fetchone()[0] == len(before)
+    # and the delivery coordinates added after the partitioning reach the legacy partition too:
+    # its published row, sent before they were recorded, shows "unknown"
+    assert OutboxEvent.objects.get(id=published_old.id).delivery == "unknown"
+    assert OutboxEvent.objects.get(id=pending_old.id).delivery == "-"
     # new rows go to a daily partition, after every old id
     after = _row("a", OutboxStatus.PENDING, timezone.now() + timedelta(days=2), next_attempt_at=timezone.now())
     assert after.id > max(row[0] for row in before)

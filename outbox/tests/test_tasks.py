@@ -119,7 +119,15 @@ def test_beat_sweeps_the_outbox_every_poll_interval_and_runs_retention_hourly():
     assert schedule["outbox-relay-sweep"]["task"] == "outbox.relay"
     assert schedule["outbox-relay-sweep"]["schedule"] == float(django_settings.OUTBOX_POLL_INTERVAL_SECONDS)
     assert schedule["outbox-retention"] == {"task": "outbox.retention", "schedule": 3600.0}
-    assert {"outbox.relay", "outbox.retention"} <= set(app.tasks)
+    assert {"outbox.relay", "outbox.retention", "outbox.audit"} <= set(app.tasks)
+
+
+def test_beat_audits_deliveries_every_audit_interval():
+    assert django_settings.CELERY_BEAT_SCHEDULE["outbox-audit"] == {
+        "task": "outbox.audit",
+        "schedule": float(django_settings.OUTBOX_AUDIT_INTERVAL_SECONDS),
+        "options": {"expires": float(django_settings.OUTBOX_AUDIT_INTERVAL_SECONDS)},
+    }
 
 
 @pytest.mark.kafka

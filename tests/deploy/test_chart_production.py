@@ -91,6 +91,8 @@ def test_alerts_cover_each_failure_and_select_each_process_kind_by_job(productio
     assert "lifecycle_oldest_due_age_seconds" in exprs["OrderServiceLifecycleBehind"]
     assert exprs["OrderServiceOutboxPartitionNotDropped"] == f"max(outbox_partitions_past_retention{{{worker}}}) > 0"
     assert exprs["OrderServiceOutboxDefaultPartitionRows"] == f"max(outbox_default_partition_rows{{{worker}}}) > 0"
+    for finding in ("missing", "misplaced", "out_of_order"):
+        assert f"increase(outbox_audit_{finding}_total{{{worker}}}[15m])" in exprs["OrderServiceDeliveryAuditMismatch"]
     # 30 minutes (metrics.prometheusRule.xminHorizonAgeMinutes), in the gauge's seconds
     assert exprs["OrderServiceTransactionHorizonOld"] == f"max(postgres_xmin_horizon_age_seconds{{{worker}}}) > 1800"
     waits = {r["alert"]: r["for"] for r in rules}

@@ -12,7 +12,7 @@ from typing import Any
 
 from django.conf import settings as django_settings
 from django.db import transaction
-from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
@@ -20,6 +20,7 @@ from orders_project.kafka import client_config
 from outbox.models import OutboxEvent, OutboxStatus
 from outbox.relay import relay_run
 from outbox.services import event_enqueue
+from tests.support.waiting import wait_for
 
 TOPIC_PARTITIONS = 3
 
@@ -114,6 +115,38 @@ def by_key(messages: Iterable[Message]) -> dict[str, list[str]]:
     for message in sorted(messages, key=lambda m: (m.partition, m.offset)):
         result.setdefault(message.key, []).append(message.event_id)
     return result
+
+
+def topic_recreate(name: str, partitions: int = TOPIC_PARTITIONS) -> None:
+    """Delete `name` and create it again, empty (what an operator's mistake or a lost cluster does)."""
+    admin = KafkaAdminClient(**client_config(), client_id="outbox-tests")
+    try:
+        admin.delete_topics([name])
+
+        def created() -> bool:
+            try:
+                admin.create_topics([NewTopic(name, partitions, 1)])
+            except TopicAlreadyExistsError:  # the deletion takes effect asynchronously on a real Kafka
+                return False
+            return True
+
+        wait_for(created, f"topic {name} to be deleted and created again")
+    finally:
+        admin.close()
+
+
+def produce(topic: str, records: Iterable[tuple[int | None, bytes, bytes, list[tuple[str, bytes]]]]) -> None:
+    """Send (partition or None, key, value, headers) records with a plain producer and wait for every ack."""
+    producer = KafkaProducer(**client_config(), acks="all")
+    try:
+        futures = [
+            producer.send(topic, key=key, value=value, headers=headers, partition=partition)
+            for partition, key, value, headers in records
+        ]
+        for future in futures:
+            future.get(timeout=10)
+    finally:
+        producer.close(timeout=5)
 
 
 def topic_ensure(name: str, partitions: int = TOPIC_PARTITIONS) -> None:

@@ -15,8 +15,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from orders.management.commands.outbox_replay import _moment
 from orders.reconcile import kafka_order_events_read, orphans_find, orphans_void
+from orders_project.command_args import moment
 
 
 class Command(BaseCommand):
@@ -24,9 +24,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--since", type=_moment, required=True, help="the restore point (ISO 8601; UTC unless a zone is given)"
+            "--since", type=moment, required=True, help="the restore point (ISO 8601; UTC unless a zone is given)"
         )
-        parser.add_argument("--until", type=_moment, help="read events before this time only (default: up to now)")
+        parser.add_argument("--until", type=moment, help="read events before this time only (default: up to now)")
         parser.add_argument("--publish", action="store_true", help="write order.voided for each orphan not voided yet")
         parser.add_argument("--quiet", action="store_true", help="the summary line only, not one line per orphan")
         parser.add_argument("--timeout", type=float, default=120.0, help="seconds to read the topics to their end")

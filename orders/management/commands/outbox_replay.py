@@ -11,22 +11,13 @@ and docs/events.md ("Replay"). It lives in the orders app because only orders
 knows which events an order had; it writes through outbox.services.
 """
 
-import datetime as dt
 import uuid
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from orders.replay import ORDER_EVENT_TYPES, ReplayFilter, ReplayItem, orders_replay
-
-
-def _moment(value: str) -> dt.datetime:
-    """ISO 8601 date or date-time; without a zone it is UTC."""
-    try:
-        moment = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise CommandError(f"not an ISO 8601 date or time: {value!r}") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+from orders_project.command_args import moment
 
 
 class Command(BaseCommand):
@@ -36,8 +27,8 @@ class Command(BaseCommand):
         parser.add_argument("--order-id", action="append", type=uuid.UUID, default=[], help="repeatable")
         parser.add_argument("--user-id", help="every order of this customer")
         parser.add_argument("--event-type", action="append", choices=ORDER_EVENT_TYPES, default=[], help="repeatable")
-        parser.add_argument("--since", type=_moment, help="changes at or after (ISO 8601; UTC unless a zone is given)")
-        parser.add_argument("--until", type=_moment, help="changes before")
+        parser.add_argument("--since", type=moment, help="changes at or after (ISO 8601; UTC unless a zone is given)")
+        parser.add_argument("--until", type=moment, help="changes before")
         parser.add_argument("--all", action="store_true", help="needed to replay with no other filter")
         parser.add_argument("--dry-run", action="store_true", help="print what would be sent; queue nothing")
         parser.add_argument("--rate", type=float, help="events queued per second at most (default: as fast as it can)")
