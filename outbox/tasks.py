@@ -1,4 +1,5 @@
-"""Celery tasks of the outbox: thin wrappers around the relay and the retention."""
+"""Celery tasks of the outbox: thin wrappers around the relay, the retention and the
+automatic resubmission of dead rows."""
 
 import logging
 
@@ -9,6 +10,7 @@ from django.core.cache import cache
 from outbox import relay
 from outbox.kick import KICK_KEY
 from outbox.producer import producer_discard
+from outbox.resubmission import dead_resubmit
 from outbox.services import outbox_retention_run
 
 logger = logging.getLogger(__name__)
@@ -30,6 +32,13 @@ def relay_outbox() -> dict[str, int]:
 def retention_outbox() -> dict[str, int]:
     result = outbox_retention_run()
     return {"dropped": len(result.dropped), "kept": len(result.kept), "created": len(result.created)}
+
+
+@shared_task(name="outbox.resubmit_dead", ignore_result=True)
+def resubmit_dead_outbox() -> dict[str, int]:
+    # Straight to the module, as the relay task does: its metrics belong to the worker only.
+    result = dead_resubmit()
+    return {"resubmitted": result.resubmitted, "batches": result.batches}
 
 
 @worker_process_shutdown.connect

@@ -6,10 +6,12 @@ partition once its rows are all published and past retention, not while it holds
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from django.db.migrations.loader import MigrationLoader
 from django.utils import timezone
 
 from outbox.claim import claim
@@ -42,12 +44,15 @@ def plain_outbox_db(transactional_db: None) -> Iterator[None]:
             cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-def _row(key: str, status: str, created_at: datetime, **fields: object) -> OutboxEvent:
+def _row(key: str, status: str, created_at: datetime, **fields: object) -> Any:
     defaults: dict[str, object] = {
         "published_at": created_at if status == OutboxStatus.PUBLISHED else None,
         "next_attempt_at": created_at,
     }
-    return OutboxEvent.objects.create(
+    # The model as the plain table knew it: columns added by later migrations are not there
+    # before `migrate` runs (and take their database defaults after it).
+    state = MigrationLoader(connection).project_state(("outbox", "0004_claimed_by_index"))
+    return state.apps.get_model("outbox", "OutboxEvent").objects.create(
         event_id=uuid.uuid4(),
         event_type="order.created",
         topic="order.created",
