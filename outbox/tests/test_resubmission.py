@@ -3,10 +3,14 @@ counted in a metric, once per row however many workers run it at once; and for r
 the relay: a row whose cause went away is delivered with its key's rows after it, in order,
 and a row Kafka keeps refusing stays dead after the cap."""
 
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.db import connections, transaction
 from django.utils import timezone
 from prometheus_client import REGISTRY
 
@@ -18,6 +22,21 @@ from tests.support.lifecycle import run_in_threads
 from tests.support.outbox import all_published, by_key, consume, enqueue, outbox_row, relay_until
 
 DEAD = OutboxStatus.DEAD
+
+
+def in_thread_result(work: Callable[[], int]) -> Future[int]:
+    """`work` in a thread of its own (its own database connection, closed at its end)."""
+
+    def run() -> int:
+        try:
+            return work()
+        finally:
+            connections.close_all()
+
+    pool = ThreadPoolExecutor(max_workers=1)
+    future = pool.submit(run)
+    pool.shutdown(wait=False)
+    return future
 
 
 def _resubmitted_total() -> float:
@@ -89,6 +108,34 @@ def test_workers_resubmitting_at_once_resubmit_each_row_once(resubmit_on):
     assert set(OutboxEvent.objects.values_list("status", "resubmissions")) == {(OutboxStatus.PENDING, 1)}
     assert OutboxEvent.objects.count() == len(rows)
     assert _resubmitted_total() == before + 600
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_skips_the_rows_another_is_resubmitting_and_does_not_resubmit_them_once_it_commits(resubmit_on):
+    # given ten cooled dead rows
+    long_ago = timezone.now() - timedelta(hours=1)
+    rows = [outbox_row(f"k{n}", status=DEAD, last_error="X: y", failed_at=long_ago) for n in range(10)]
+    first_holds, first_may_commit = threading.Event(), threading.Event()
+
+    def first_worker() -> int:
+        # a worker whose batch of the five oldest is written but not yet committed
+        with transaction.atomic():
+            done = dead_resubmit(batch_size=5, max_batches=1).resubmitted
+            first_holds.set()
+            assert first_may_commit.wait(30)
+        return done
+
+    first = in_thread_result(first_worker)
+    assert first_holds.wait(30)
+
+    # when a second worker runs meanwhile, it takes the five others (the first's are locked)
+    assert dead_resubmit().resubmitted == 5
+    first_may_commit.set()
+    assert first.result(30) == 5
+
+    # and once the first committed, a run finds nothing: every row was resubmitted once
+    assert dead_resubmit().resubmitted == 0
+    assert list(OutboxEvent.objects.order_by("id").values_list("id", "resubmissions")) == [(r.id, 1) for r in rows]
 
 
 TOO_BIG = "x" * (1024 * 1024 + 1)  # over the producer's max_request_size: refused on every send
