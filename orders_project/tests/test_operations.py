@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from django.db import connection
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
@@ -15,6 +15,7 @@ from orders.tests.factories import OrderFactory
 from orders_project.errors import ServiceUnavailableError
 from orders_project.operations.chart import HEIGHT, minute_chart
 from orders_project.operations.views import duration_text
+from outbox.models import OutboxEvent, OutboxStatus
 from outbox.storage import outbox_storage
 from outbox.tests.scratch import SCRATCH, day, execute, partitioned_scratch, plain_scratch
 
@@ -144,3 +145,29 @@ def test_a_session_idle_in_a_transaction_is_named_as_the_oldest_transaction(staf
         ), page
     finally:
         holder.close()
+
+
+def test_dead_rows_by_cause_and_blocked_keys_are_shown_bounded_and_only_to_who_may_view_the_outbox(staff_client):
+    # given two orders' events dead of one cause, one with another order's event waiting behind it
+    for user_id, size in (("ada", 2000001), ("grace", 1500000)):
+        OutboxEvent.objects.filter(payload__data__order_id=str(OrderFactory.create(user_id=user_id).id)).update(
+            status=OutboxStatus.DEAD, last_error=f"MessageSizeTooLargeError: {size} bytes"
+        )
+    OrderFactory.create(user_id="ada")
+
+    # when a staff member without the outbox's view permission opens the page
+    hidden = staff_client.get(URL).content.decode()
+    # and one with it
+    viewer = User.objects.create_user(username="viewer", password="x", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_outboxevent"))
+    staff_client.force_login(viewer)
+    with CaptureQueriesContext(connection) as queries:
+        shown = staff_client.get(URL).content.decode()
+
+    # then only the second sees the cause and the blocked keys, read with bounded queries
+    assert 'id="ops-dead-groups"' not in hidden and 'id="ops-blocked-keys"' not in hidden
+    assert "MessageSizeTooLargeError: &lt;n&gt; bytes" in shown
+    assert "Blocked keys: 2</h2>" in shown
+    assert re.search(r'<td>ada</td><td class="ops-blocked-key-waiting">1</td>', shown)
+    counts = [query["sql"].upper() for query in queries.captured_queries if "COUNT(" in query["sql"].upper()]
+    assert all("LIMIT" in query or ">=" in query for query in counts), counts
