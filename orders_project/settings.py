@@ -242,6 +242,11 @@ OUTBOX_BACKOFF_MAX_SECONDS = env_int("OUTBOX_BACKOFF_MAX_SECONDS", 60, minimum=0
 # A relay leases a key while it sends it; one that died holds its keys this long at
 # most before another relay takes them over (longer than the 10 s Kafka ack timeout).
 OUTBOX_RELAY_LEASE_SECONDS = env_int("OUTBOX_RELAY_LEASE_SECONDS", 15, minimum=1)
+# Dead rows set back to pending automatically (outbox/resubmission.py): each at most this many
+# times (0: never, staff decide), once this long after its last failure. For refusals that
+# outlast the retry budget and then go away; staff are needed only for rows Kafka keeps refusing.
+OUTBOX_DEAD_RESUBMIT_MAX = env_int("OUTBOX_DEAD_RESUBMIT_MAX", 0, minimum=0, maximum=1000)
+OUTBOX_DEAD_RESUBMIT_AFTER_SECONDS = env_int("OUTBOX_DEAD_RESUBMIT_AFTER_SECONDS", 900, minimum=1)
 OUTBOX_RETENTION_DAYS = env_int("OUTBOX_RETENTION_DAYS", 7, minimum=0)
 # Daily partitions made this many days ahead of today (outbox/retention.py): a run that
 # cannot get its lock has that many days of hourly retries before rows fall into the default.
@@ -288,6 +293,9 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": float(OUTBOX_POLL_INTERVAL_SECONDS) * 5},
     },
     "outbox-retention": {"task": "outbox.retention", "schedule": 3600.0},
+    # Does nothing (no query) while OUTBOX_DEAD_RESUBMIT_MAX is 0; scheduled anyway, so turning
+    # it on is a setting, not a schedule change. A run is a few bounded statements.
+    "outbox-resubmit-dead": {"task": "outbox.resubmit_dead", "schedule": 60.0, "options": {"expires": 60.0}},
     "orders-purge-idempotency-keys": {"task": "orders.purge_idempotency_keys", "schedule": 3600.0},
     "orders-advance": {
         "task": "orders.advance",

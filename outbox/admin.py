@@ -1,19 +1,25 @@
 """Staff view of the outbox: read-only rows, with requeue (change permission) and
 discard (delete permission) for dead ones, and the pending and dead counts in
-the page title. List pages stay cheap with millions of published rows: counts
+the page title; dead rows by cause and the keys they block on pages of their own
+(outbox/admin_dead.py). List pages stay cheap with millions of published rows: counts
 are bounded and use the status indexes, filter choices come from settings."""
 
+from functools import partial
 from typing import Any
 
 from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, path
 from django.utils import timezone
 
 from orders_project.admin_lookups import SafeLookupsAdmin
 from orders_project.counting import BoundedCountPaginator, count_bounded
 from outbox import services
+from outbox.admin_dead import blocked_keys_view, dead_groups_view
+from outbox.claim import OUTBOX_TABLE
+from outbox.fingerprint import group_id_expression
 from outbox.models import OutboxEvent, OutboxStatus
 
 
@@ -39,6 +45,27 @@ class EventTypeFilter(_SettingsChoicesFilter):
     parameter_name = field = "event_type"
 
 
+class DeadGroupFilter(admin.SimpleListFilter):
+    """The dead rows of one cause (`?dead_group=<md5>`, linked from the dead-rows-by-cause page).
+    No choices of its own: listing them would group every dead row on every changelist view."""
+
+    title = "dead rows of one cause"
+    parameter_name = "dead_group"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        value = self.value()
+        return [(value, f"cause {value[:8]}")] if value else []
+
+    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        if not self.value():
+            return queryset
+        return (
+            queryset.filter(status=OutboxStatus.DEAD)
+            .annotate(dead_group=group_id_expression(OUTBOX_TABLE))
+            .filter(dead_group=self.value())
+        )
+
+
 @admin.register(OutboxEvent)
 class OutboxEventAdmin(SafeLookupsAdmin):
     list_display = [
@@ -53,13 +80,23 @@ class OutboxEventAdmin(SafeLookupsAdmin):
         "published_at",
         "delivered_to",
     ]
-    list_filter = ["status", TopicFilter, EventTypeFilter]
+    list_filter = ["status", TopicFilter, EventTypeFilter, DeadGroupFilter]
     search_fields = ["event_id", "key"]
     readonly_fields = [*(field.name for field in OutboxEvent._meta.fields), "delivered_to"]
     actions = ["requeue", "discard"]
     paginator = BoundedCountPaginator
     show_full_result_count = False  # it would COUNT(*) the whole table on every filtered view
     show_facets = admin.ShowFacets.NEVER  # "Show counts" would COUNT each filter choice over the whole table
+    change_list_template = "admin/outbox/outboxevent/change_list.html"  # links to the dead-row pages
+
+    def get_urls(self) -> list[URLPattern]:
+        # Before the model's own URLs: "<path:object_id>/" would take these paths.
+        view = self.admin_site.admin_view
+        return [
+            path("dead-groups/", view(partial(dead_groups_view, self)), name="outbox_outboxevent_dead_groups"),
+            path("blocked-keys/", view(partial(blocked_keys_view, self)), name="outbox_outboxevent_blocked_keys"),
+            *super().get_urls(),
+        ]
 
     @admin.display(description="age")
     def age(self, obj: OutboxEvent) -> str:

@@ -78,6 +78,19 @@ def audit_record(figures: dict[str, int]) -> None:
             counter.inc(figures[name])
 
 
+dead_resubmitted = Counter(
+    "outbox_dead_resubmitted_total",
+    "Dead outbox rows the automatic resubmission set back to pending (OUTBOX_DEAD_RESUBMIT_MAX)",
+    ["event_type"],
+)
+
+
+def dead_resubmitted_record(counts: collections.Counter[str]) -> None:
+    """Count one resubmission batch by event type. Call it once the batch is committed (on_commit)."""
+    for event_type, count in counts.items():
+        dead_resubmitted.labels(event_type=event_type).inc(count)
+
+
 def publish_timer(future: Any) -> None:
     """Observe publish_duration when the producer's `future` is acknowledged (in the producer's thread)."""
     started = time.monotonic()

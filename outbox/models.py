@@ -27,6 +27,13 @@ class OutboxEvent(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField()
     last_error = models.TextField(blank=True, default="")
+    # When the relay last recorded a failure of this row (the database's clock): a dead row's
+    # "dead since", and where the automatic resubmission's cool-down counts from.
+    failed_at = models.DateTimeField(null=True, blank=True)
+    # Times the automatic resubmission set this dead row back to pending (outbox/resubmission.py).
+    # No CHECK (>= 0): adding one would scan every partition under an exclusive lock. A database
+    # default, so rows that a release without this field inserts during a deploy still get 0.
+    resubmissions = models.IntegerField(default=0, db_default=0)
     created_at = models.DateTimeField()
     published_at = models.DateTimeField(null=True, blank=True)
     # The relay's lease on a key's head row while it sends that key (outbox/relay.py):

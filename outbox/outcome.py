@@ -51,11 +51,12 @@ WHERE (id = ANY(%(acknowledged)s) AND status = %(pending)s AND key IN (SELECT ke
 RETURNING id, status = %(published)s
 """
 
-# A failed row of a held key: attempts + 1, the error, the next attempt on the database's clock.
+# A failed row of a held key: attempts + 1, the error, the next attempt and the failure's time
+# (a dead row's resubmission counts its cool-down from it) on the database's clock.
 _FAILED_SQL = f"""
 UPDATE {OUTBOX_TABLE}
 SET attempts = %(attempts)s, last_error = %(error)s, status = %(status)s,
-    next_attempt_at = now() + %(backoff)s
+    next_attempt_at = now() + %(backoff)s, failed_at = now()
 WHERE id = %(id)s
 """
 

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from orders_project.counting import count_bounded
 from outbox.audit_window import AuditReport, audit_reports
+from outbox.dead_rows import DEAD_ROWS_READ, BlockedKeys, DeadGroup, DeadGroups, blocked_keys, dead_groups
 from outbox.models import OutboxEvent, OutboxStatus
 from outbox.partitions import partition_contents, partition_rows_estimate, partitions_list, retention_blocker
 
@@ -38,6 +39,23 @@ def outbox_health() -> OutboxHealth:
 def outbox_dead_recent(*, limit: int = 10) -> list[OutboxEvent]:
     """The newest dead rows, with their last errors."""
     return list(OutboxEvent.objects.filter(status=OutboxStatus.DEAD).order_by("-id")[:limit])
+
+
+def outbox_dead_groups(*, limit: int = 100, read: int = DEAD_ROWS_READ) -> DeadGroups:
+    """The newest `read` dead rows grouped by the fingerprint of their error, the largest group
+    first (outbox/dead_rows.py)."""
+    return dead_groups(limit=limit, read=read)
+
+
+def outbox_dead_group(*, group_id: str) -> DeadGroup | None:
+    """One group of dead rows by its id (md5 of the fingerprint); None when it has no dead rows left."""
+    groups = dead_groups(limit=1, group_id=group_id).groups
+    return groups[0] if groups else None
+
+
+def outbox_blocked_keys(*, limit: int = 100) -> BlockedKeys:
+    """Keys held by a dead row, with the rows waiting behind each, the most first."""
+    return blocked_keys(limit=limit)
 
 
 def outbox_published_per_minute(*, since: datetime) -> dict[datetime, int]:

@@ -15,6 +15,8 @@ from django.utils import timezone
 from orders_project import contract
 from orders_project.rfc3339 import rfc3339
 from orders_project.tracing import traceparent_current
+from outbox import dead_rows
+from outbox.dead_rows import REQUEUED, GroupAction
 from outbox.kick import relay_kick
 from outbox.models import OutboxEvent, OutboxStatus
 from outbox.retention import RetentionResult, partitions_maintain, retention_run
@@ -181,10 +183,9 @@ def events_replay(*, items: list[int | EventSpec], traceparent: str | None = Non
 
 
 def event_requeue(*, event_ids: list[int]) -> int:
-    """Give dead rows a fresh start: pending, attempts reset, due now. Returns rows changed."""
-    return OutboxEvent.objects.filter(id__in=event_ids, status=OutboxStatus.DEAD).update(
-        status=OutboxStatus.PENDING, attempts=0, next_attempt_at=timezone.now(), last_error=""
-    )
+    """Give dead rows a fresh start: pending, attempts and resubmissions reset, due now. Returns rows changed."""
+    dead = OutboxEvent.objects.filter(id__in=event_ids, status=OutboxStatus.DEAD)
+    return dead.update(**REQUEUED, next_attempt_at=timezone.now())
 
 
 def event_discard(*, event_ids: list[int]) -> int:
@@ -193,6 +194,19 @@ def event_discard(*, event_ids: list[int]) -> int:
     if deleted:
         logger.warning("Discarded %d dead outbox events: %s", deleted, event_ids)
     return deleted
+
+
+def dead_group_requeue(*, group_id: str) -> GroupAction:
+    """Requeue the dead rows of one cause (outbox/fingerprint.py), at most GROUP_ACTION_LIMIT of them."""
+    return dead_rows.dead_group_requeue(group_id=group_id, now=timezone.now())
+
+
+def dead_group_discard(*, group_id: str) -> GroupAction:
+    """Discard the dead rows of one cause, at most GROUP_ACTION_LIMIT of them."""
+    action = dead_rows.dead_group_discard(group_id=group_id)
+    if action.rows:
+        logger.warning("Discarded %d dead outbox events of group %s", len(action.rows), group_id)
+    return action
 
 
 def outbox_partitions_maintain(*, now: dt.datetime | None = None) -> list[str]:

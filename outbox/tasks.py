@@ -1,4 +1,5 @@
-"""Celery tasks of the outbox: thin wrappers around the relay, the retention and the delivery audit."""
+"""Celery tasks of the outbox: thin wrappers around the relay, the retention, the delivery
+audit and the automatic resubmission of dead rows."""
 
 import logging
 
@@ -10,6 +11,7 @@ from outbox import relay
 from outbox.audit_window import audit_step
 from outbox.kick import KICK_KEY
 from outbox.producer import producer_discard
+from outbox.resubmission import dead_resubmit
 from outbox.services import outbox_retention_run
 
 logger = logging.getLogger(__name__)
@@ -37,6 +39,13 @@ def retention_outbox() -> dict[str, int]:
 def audit_outbox() -> dict[str, int]:
     # One batch of the recent window read back from Kafka (outbox/audit_window.py).
     return audit_step().figures()
+
+
+@shared_task(name="outbox.resubmit_dead", ignore_result=True)
+def resubmit_dead_outbox() -> dict[str, int]:
+    # Straight to the module, as the relay task does: its metrics belong to the worker only.
+    result = dead_resubmit()
+    return {"resubmitted": result.resubmitted, "batches": result.batches}
 
 
 @worker_process_shutdown.connect

@@ -28,6 +28,7 @@ def test_starting_beat_installs_the_code_schedule_and_a_second_start_changes_not
     assert first == {
         "outbox-relay-sweep": ("outbox.relay", settings.OUTBOX_POLL_INTERVAL_SECONDS, "seconds"),
         "outbox-retention": ("outbox.retention", 3600, "seconds"),
+        "outbox-resubmit-dead": ("outbox.resubmit_dead", 60, "seconds"),
         "orders-purge-idempotency-keys": ("orders.purge_idempotency_keys", 3600, "seconds"),
         "orders-advance": ("orders.advance", settings.ORDER_PROCESSOR_INTERVAL, "seconds"),
         "outbox-audit": ("outbox.audit", settings.OUTBOX_AUDIT_INTERVAL_SECONDS, "seconds"),

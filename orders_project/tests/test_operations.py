@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from django.core.cache import cache
 from django.db import connection
 from django.test import Client, override_settings
@@ -18,6 +18,7 @@ from orders_project.operations.chart import HEIGHT, minute_chart
 from orders_project.operations.views import duration_text
 from outbox.audit import AuditResult, AuditRow, Finding
 from outbox.audit_window import LAST_FINDING_KEY, LAST_KEY, report_store
+from outbox.models import OutboxEvent, OutboxStatus
 from outbox.storage import outbox_storage
 from outbox.tests.scratch import SCRATCH, day, execute, partitioned_scratch, plain_scratch
 
@@ -187,3 +188,29 @@ def test_the_delivery_audit_shows_its_last_run_and_its_last_finding(staff_client
         User.objects.create_user(username="ops-viewer", password="x", is_staff=True, is_superuser=True)
     )
     assert "missing: row 41 event 6d1f0c1e" in staff_client.get(URL).content.decode()
+
+
+def test_dead_rows_by_cause_and_blocked_keys_are_shown_bounded_and_only_to_who_may_view_the_outbox(staff_client):
+    # given two orders' events dead of one cause, one with another order's event waiting behind it
+    for user_id, size in (("ada", 2000001), ("grace", 1500000)):
+        OutboxEvent.objects.filter(payload__data__order_id=str(OrderFactory.create(user_id=user_id).id)).update(
+            status=OutboxStatus.DEAD, last_error=f"MessageSizeTooLargeError: {size} bytes"
+        )
+    OrderFactory.create(user_id="ada")
+
+    # when a staff member without the outbox's view permission opens the page
+    hidden = staff_client.get(URL).content.decode()
+    # and one with it
+    viewer = User.objects.create_user(username="viewer", password="x", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_outboxevent"))
+    staff_client.force_login(viewer)
+    with CaptureQueriesContext(connection) as queries:
+        shown = staff_client.get(URL).content.decode()
+
+    # then only the second sees the cause and the blocked keys, read with bounded queries
+    assert 'id="ops-dead-groups"' not in hidden and 'id="ops-blocked-keys"' not in hidden
+    assert "MessageSizeTooLargeError: &lt;n&gt; bytes" in shown
+    assert "Blocked keys: 2</h2>" in shown
+    assert re.search(r'<td>ada</td><td class="ops-blocked-key-waiting">1</td>', shown)
+    counts = [query["sql"].upper() for query in queries.captured_queries if "COUNT(" in query["sql"].upper()]
+    assert all("LIMIT" in query or ">=" in query for query in counts), counts

@@ -8,10 +8,12 @@ import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings as django_settings
 from django.db import transaction
+from django.utils import timezone
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
@@ -43,6 +45,35 @@ def enqueue(key: str, data: dict[str, Any], event_type: str = "order.created") -
     """One event in its own committed transaction."""
     with transaction.atomic():
         return event_enqueue(event_type=event_type, key=key, data=data)
+
+
+def outbox_row(
+    key: str,
+    *,
+    status: str = OutboxStatus.PENDING,
+    last_error: str = "",
+    topic: str = "order.created",
+    created_at: datetime | None = None,
+    failed_at: datetime | None = None,
+    attempts: int = 0,
+) -> OutboxEvent:
+    """An outbox row as the relay would have left it, written directly (no Kafka involved).
+    A dead row gets 5 attempts and, unless given, failed_at now."""
+    now = timezone.now()
+    dead = status == OutboxStatus.DEAD
+    return OutboxEvent.objects.create(
+        event_type="order.created",
+        topic=topic,
+        key=key,
+        payload={"data": {"key": key}},
+        status=status,
+        attempts=attempts or (5 if dead else 0),
+        last_error=last_error,
+        created_at=created_at or now,
+        next_attempt_at=now,
+        failed_at=failed_at or (now if dead else None),
+        published_at=now if status == OutboxStatus.PUBLISHED else None,
+    )
 
 
 def relay_until(done: Callable[[], bool], *, timeout: float = 30.0, **relay_kwargs: Any) -> None:
