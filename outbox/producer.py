@@ -10,6 +10,7 @@ import logging
 import threading
 
 from kafka import KafkaProducer
+from kafka.errors import KafkaTimeoutError
 
 from orders_project.kafka import producer_new
 
@@ -38,6 +39,21 @@ def producer_discard() -> None:
         producer, _producer = _producer, None
     if producer is not None:
         try:
-            producer.close(timeout=CLOSE_TIMEOUT_SECONDS)
+            _close(producer)
         except Exception:  # a broken producer may fail to close; it is being dropped anyway
             logger.warning("Kafka producer did not close cleanly", exc_info=True)
+
+
+def _close(producer: KafkaProducer) -> None:
+    try:
+        producer.close(timeout=CLOSE_TIMEOUT_SECONDS)
+    except KafkaTimeoutError:
+        # Records still in flight to a stalled broker: kafka-python's close() raises from its
+        # flush and never reaches its own force close, so the sender thread would live on and
+        # could deliver them later, after the relay recorded their rows as failed (a late
+        # duplicate of the retry), and the producer's __del__ would try to close it again.
+        # Their rows are pending again already: end the thread, dropping its records, as
+        # close() does once its timeout is over, then close what is left.
+        producer._sender.force_close()
+        producer._sender.join(CLOSE_TIMEOUT_SECONDS)
+        producer.close(timeout=0)

@@ -2,6 +2,7 @@
 when it is back every row is delivered, in order per key. The link is cut by a TCP proxy in front
 of a Tansu of the test's own, which advertises the proxy so no connection bypasses it."""
 
+import threading
 import time
 from datetime import timedelta
 
@@ -11,7 +12,7 @@ from django.utils import timezone
 
 from orders_project.kafka import topics_create
 from outbox.models import OutboxEvent, OutboxStatus
-from outbox.producer import producer_discard
+from outbox.producer import producer_discard, producer_get
 from outbox.relay import relay_run
 from tests.support.outbox import all_published, by_key, consume, enqueue, relay_until
 from tests.support.relays import in_thread
@@ -110,3 +111,33 @@ def test_no_transaction_stays_open_while_the_relay_waits_for_kafka(proxied_kafka
     rows = list(OutboxEvent.objects.filter(id__in=[r.id for r in waiting]).order_by("id"))
     assert {(r.status, r.claimed_by, r.claimed_until) for r in rows} == {(OutboxStatus.PENDING, None, None)}
     assert [r.attempts for r in rows] == [1, 1, 1, 1, 0, 0, 0, 0]
+
+
+def test_a_producer_discarded_while_its_broker_stalls_ends_its_thread_and_sends_nothing_later(
+    proxied_kafka, unique_topics, settings
+):
+    # given a producer whose records outlive its close's wait (delivery 10 s, close 5 s), as when
+    # the relay gives up at the end of its lease, with a record in flight to a stalled broker
+    settings.KAFKA_REQUEST_TIMEOUT_MS = 5000
+    topics_create(partitions=1, replication_factor=1)
+    topic = unique_topics["order.created"]
+    before = set(threading.enumerate())
+    producer = producer_get()
+    producer.send(topic, b"warm-up").get(timeout=10)
+    proxied_kafka.proxy.stall()
+    try:
+        late = producer.send(topic, b"in flight")
+
+        # when it is discarded (as the relay does after a failed batch)
+        producer_discard()
+
+        # then its thread ends, its record failed, so nothing is delivered once the broker answers
+        # again (kafka-python's own close() raised here and left the thread sending)
+        def producer_threads() -> list[str]:
+            left = set(threading.enumerate()) - before
+            return [thread.name for thread in left if thread.is_alive() and thread.name.startswith("order-service")]
+
+        wait_for(lambda: producer_threads() == [], "the producer's network thread to end", timeout=10)
+        assert late.is_done and late.failed()
+    finally:
+        proxied_kafka.proxy.resume()
