@@ -109,7 +109,7 @@ class Bench:
             (
                 "4. SQL statements per create (BEGIN/COMMIT included)",
                 str(figures["statements_per_create"]),
-                "17 before",
+                "8 before one statement wrote the create",
                 "",
             )
         )
