@@ -1,6 +1,8 @@
-"""The outbox's door: `event_enqueue` / `events_enqueue` are the only way anything writes an event."""
+"""The outbox's door: `event_enqueue` / `events_enqueue` (and `events_insert_sql`, the same INSERT
+for a caller's own statement) are the only way anything writes an event."""
 
 import datetime as dt
+import json
 import logging
 import re
 import secrets
@@ -60,16 +62,55 @@ def events_enqueue(*, events: list[EventSpec], traceparent: str | None = None) -
     `version` from the event's schema (orders_project.contract), so raising it there
     is the one step that changes what is sent.
     """
+    rows = _rows_of_change(events, traceparent=traceparent, caller="events_enqueue")
+    created = OutboxEvent.objects.bulk_create(rows)
+    transaction.on_commit(relay_kick, robust=True)
+    return created
+
+
+# The columns events_insert_sql writes; the rest are NULL until the relay sets them.
+_INSERT_SQL = f"""INSERT INTO {OutboxEvent._meta.db_table}
+    (event_id, event_type, topic, key, payload, headers, status, attempts, next_attempt_at, last_error, created_at)
+SELECT event_id, event_type, topic, key, payload::jsonb, headers::jsonb, %(outbox_status)s, 0,
+    %(outbox_now)s, '', %(outbox_now)s
+FROM unnest(%(outbox_event_ids)s::uuid[], %(outbox_event_types)s::text[], %(outbox_topics)s::text[],
+    %(outbox_keys)s::text[], %(outbox_payloads)s::text[], %(outbox_headers)s::text[])
+    AS event (event_id, event_type, topic, key, payload, headers)"""
+
+
+def events_insert_sql(*, events: list[EventSpec], traceparent: str | None = None) -> tuple[str, dict[str, Any]]:
+    """The INSERT of events_enqueue as SQL with its (named, `outbox_`) parameters, for a caller
+    that writes the events in the statement of its own change (a data-modifying CTE: the
+    change and its events in one round trip, orders.services.orders_create).
+
+    The same rows as events_enqueue: envelope, headers, topic and traceparent alike, ids in
+    list order (the rows come out of unnest in order). The caller must run the statement in
+    the current transaction, which this checks, and on whose commit the relay is kicked.
+    """
+    rows = _rows_of_change(events, traceparent=traceparent, caller="events_insert_sql")
+    params = {
+        "outbox_status": OutboxStatus.PENDING.value,
+        "outbox_now": rows[0].created_at if rows else timezone.now(),
+        "outbox_event_ids": [row.event_id for row in rows],
+        "outbox_event_types": [row.event_type for row in rows],
+        "outbox_topics": [row.topic for row in rows],
+        "outbox_keys": [row.key for row in rows],
+        "outbox_payloads": [json.dumps(row.payload) for row in rows],
+        "outbox_headers": [json.dumps(row.headers) for row in rows],
+    }
+    transaction.on_commit(relay_kick, robust=True)
+    return _INSERT_SQL, params
+
+
+def _rows_of_change(events: list[EventSpec], *, traceparent: str | None, caller: str) -> list[OutboxEvent]:
+    """The rows of events reporting a change: inside its transaction, with its trace."""
     if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("events_enqueue must be called inside the transaction of the change it reports.")
+        raise RuntimeError(f"{caller} must be called inside the transaction of the change it reports.")
     if traceparent is None or not _TRACEPARENT.match(traceparent):
         # The span this change happens in (the request's server span, a lifecycle batch's,
         # a user event's): the relay and the event's consumers continue that trace.
         traceparent = traceparent_current() or traceparent_new()
-    rows = _rows(events, traceparent=traceparent, now=timezone.now())
-    created = OutboxEvent.objects.bulk_create(rows)
-    transaction.on_commit(relay_kick, robust=True)
-    return created
+    return _rows(events, traceparent=traceparent, now=timezone.now())
 
 
 def _rows(events: list[EventSpec], *, traceparent: str, now: dt.datetime) -> list[OutboxEvent]:

@@ -1,7 +1,8 @@
-"""python -m devstack.bench [--quick] [--write-docs] [--list-orders N] [--relay-events N,N]: `make bench`.
+"""python -m devstack.bench [--quick] [--write-docs] [--list-orders N] [--relay-events N,N] [--only PHASE,...]:
+`make bench`.
 
 python -m devstack.bench NAME [--help | ARGS]: one bench inside Django (relay, lifecycle,
-user-events, api-tracing, retention, audit), against the servers the environment names.
+user-events, api-tracing, api-profile, retention, audit), against the servers the environment names.
 
 python -m devstack.bench scale [--help | ARGS]: `make bench-scale`, the outbox at size beside a
 small one, on fresh servers (devstack.bench.scale).
@@ -25,6 +26,7 @@ DJANGO_BENCHES = {
     "lifecycle": "devstack.bench.lifecycle",
     "user-events": "devstack.bench.user_events",
     "api-tracing": "devstack.bench.api_tracing",
+    "api-profile": "devstack.bench.api_profile",
     "retention": "devstack.bench.retention",
     "audit": "devstack.bench.audit",
 }
@@ -63,13 +65,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--relay-events", default="20000,200000", help="pending events for the relay figure, comma-separated"
     )
+    parser.add_argument(
+        "--only",
+        default=",".join(run.PHASES),
+        help=f"the phases to run, comma-separated, of {','.join(run.PHASES)} (default all)",
+    )
     args = parser.parse_args(argv)
+    only = tuple(name.strip() for name in args.only.split(",") if name.strip())
+    unknown = sorted(set(only) - set(run.PHASES))
+    if unknown:
+        parser.error(f"--only: no phase {', '.join(unknown)} (phases: {', '.join(run.PHASES)})")
     return run.run(
         REPO,
         quick=args.quick,
         write_docs=args.write_docs,
         list_orders=args.list_orders,
         relay_events=[int(n) for n in args.relay_events.split(",") if n.strip()],
+        only=only,
     )
 
 

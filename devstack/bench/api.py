@@ -164,7 +164,14 @@ def create_figures(stack: Stack, *, seconds: float, connections: list[int]) -> d
         )
         for _ in range(workers)
     ]
-    figures["bare_tps"] = round(sum(int(proc.communicate()[0]) for proc in bare) / seconds, 1)
+    runs = [proc.communicate()[0].split() for proc in bare]
+    transactions, cpu = sum(int(run[0]) for run in runs), sum(float(run[1]) for run in runs)
+    figures["bare_tps"] = round(transactions / seconds, 1)
+    # The bare loop's client CPU per transaction: the yardstick for gunicorn's CPU per create
+    # (a ratio of two CPU figures from the same minutes moves less with the machine than either).
+    figures["bare_cpu_ms"] = round(cpu / max(1, transactions) * 1000, 3)
+    for count in connections:
+        figures[f"c{count}"]["web_cpu_ratio"] = round(figures[f"c{count}"]["web_cpu_ms"] / figures["bare_cpu_ms"], 1)
     return figures
 
 

@@ -2,7 +2,8 @@
 
 `python -m devstack.bench.bare create DSN SECONDS` inserts an order, its item,
 its history row and its outbox row per transaction (the rows order_create
-writes) for SECONDS on one connection, and prints how many transactions.
+writes) for SECONDS on one connection, and prints how many transactions and the
+CPU seconds the loop's process spent on them ("<transactions> <cpu seconds>").
 
 `python -m devstack.bench.bare lifecycle DSN ORDERS WORKERS` (the lifecycle's baseline) writes
 ORDERS due pending orders, then WORKERS threads, each on its own connection,
@@ -47,9 +48,11 @@ _OUTBOX = (
 )
 
 
-def create_loop(dsn: str, seconds: float) -> int:
+def create_loop(dsn: str, seconds: float) -> tuple[int, float]:
+    """(transactions, CPU seconds of this process while it ran them)."""
     done = 0
     with psycopg.connect(dsn) as conn:
+        cpu_before = time.process_time()
         stop_at = time.monotonic() + seconds
         while time.monotonic() < stop_at:
             order_id, event_id, user = uuid.uuid4(), uuid.uuid4(), f"bare-{done % 100}"
@@ -60,7 +63,8 @@ def create_loop(dsn: str, seconds: float) -> int:
                 conn.execute(_HISTORY, (order_id,))
                 conn.execute(_OUTBOX, (event_id, user, payload, json.dumps({"event_id": str(event_id)})))
             done += 1
-    return done
+        cpu = time.process_time() - cpu_before
+    return done, cpu
 
 
 LIFECYCLE_BATCH = 500  # orders.lifecycle.BATCH_SIZE
@@ -203,7 +207,8 @@ def consume_loop(bootstrap: str, count: int, topics: list[str], timeout: float =
 
 if __name__ == "__main__":
     if sys.argv[1] == "create":
-        print(create_loop(sys.argv[2], float(sys.argv[3])))
+        transactions, cpu = create_loop(sys.argv[2], float(sys.argv[3]))
+        print(transactions, f"{cpu:.3f}")
     elif sys.argv[1] == "lifecycle":
         transitions, seconds = lifecycle_loop(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
         print(transitions, f"{seconds:.3f}")

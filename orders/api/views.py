@@ -22,6 +22,7 @@ from orders.api.serializers import (
     OrderDetailSerializer,
     OrderSerializer,
     OrderStatusChangeSerializer,
+    create_input_validate,
 )
 from orders.idempotency import (
     KEY_PATTERN,
@@ -145,12 +146,11 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return Response(created.body, status=created.status, headers={"Location": created.location})
 
     def _create(self, request: Request) -> StoredResponse:
-        params = OrderCreateInputSerializer(data=request.data)
-        params.is_valid(raise_exception=True)
+        params = create_input_validate(request.data)
         # Scope first: order_create's customer lookup would tell a stranger who exists.
-        customer_check(user=request.user, user_id=params.validated_data["user_id"])
+        customer_check(user=request.user, user_id=params["user_id"])
         order = services.order_create(
-            **params.validated_data,
+            **params,
             created_by_id=request.user.pk,
             changed_by=_changed_by(request),
         )

@@ -112,6 +112,31 @@ def test_order_create_failing_on_the_outbox_insert_leaves_nothing(settings):
 
 
 @pytest.mark.django_db
+def test_orders_create_returns_the_rows_as_stored_with_item_ids_in_list_order():
+    # given two orders, one with two items, written by one call
+    specs = [
+        services.OrderInput("user-1", "USD", [ItemInput("a", 1, Decimal("1.5")), ItemInput("b", 2, Decimal("2"))]),
+        services.OrderInput("user-2", "EUR", [ItemInput("c", 3, Decimal("0.10"))], shipping_address="1 Main St"),
+    ]
+    created = services.orders_create(orders=specs, changed_by="system:test")
+
+    # then each returned order and item is the stored row, items in list order with their ids
+    for order in created:
+        stored = Order.objects.get(pk=order.pk)
+        columns = ("user_id", "status", "currency", "total_amount", "shipping_address", "version", "created_at")
+        assert [getattr(order, name) for name in columns] == [getattr(stored, name) for name in columns]
+        assert [(item.pk, item.product_id, item.quantity, item.price) for item in order.item_list] == list(
+            stored.items.order_by("id").values_list("id", "product_id", "quantity", "price")
+        )
+    assert [str(order.total_amount) for order in created] == ["5.50", "0.30"]
+    assert [event.key for event in OutboxEvent.objects.order_by("id")] == ["user-1", "user-2"]
+    # and they are saved instances: a save updates the row
+    created[1].shipping_address = "2 Main St"
+    created[1].save()
+    assert Order.objects.get(pk=created[1].pk).shipping_address == "2 Main St"
+
+
+@pytest.mark.django_db
 def test_order_cancel_changes_status_version_history_and_writes_one_event():
     order = OrderFactory.create(user_id="user123")
 

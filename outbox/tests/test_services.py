@@ -4,12 +4,12 @@ import datetime as dt
 import re
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 
 from orders_project.rfc3339 import rfc3339
 from outbox.kick import relay_kick
 from outbox.models import OutboxEvent
-from outbox.services import EventSpec, event_enqueue, events_enqueue
+from outbox.services import EventSpec, event_enqueue, events_enqueue, events_insert_sql
 
 RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 W3C_TRACEPARENT = re.compile(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-01$")
@@ -127,3 +127,51 @@ def test_events_enqueue_keeps_list_order_under_one_trace():
         ("order.cancelled", {"n": 2}),
     ]
     assert {r.headers["traceparent"] for r in rows} == {TRACEPARENT}
+
+
+def _columns(row: OutboxEvent) -> tuple:
+    """A row's columns but those each write makes its own (ids, times, the event id in the envelope)."""
+    payload = {**row.payload, "event_id": None, "timestamp": None}
+    headers = {**row.headers, "event_id": None}
+    return (row.event_type, row.topic, row.key, payload, headers, row.status, row.attempts, row.last_error,
+            row.published_at, row.claimed_by, row.claimed_until)  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_events_insert_sql_writes_the_rows_events_enqueue_writes(settings):
+    # given events of two types (one topic renamed) with non-ASCII data, written through each door
+    settings.KAFKA_TOPICS = {**settings.KAFKA_TOPICS, "order.cancelled": "prod.orders.cancelled.v1"}
+    data = {**DATA, "items": [{"product_id": "p-ü", "quantity": 2, "price": "4.50"}], "note": '\u2028 "x"'}
+    specs = [EventSpec("order.created", "user-ü", data), EventSpec("order.cancelled", "user-ü", {"n": 2})]
+    with transaction.atomic():
+        events_enqueue(events=specs, traceparent=TRACEPARENT)
+    with transaction.atomic():
+        sql, params = events_insert_sql(events=specs, traceparent=TRACEPARENT)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+
+    # then both wrote the same rows, in list order, each with its own event id and one time
+    rows = list(OutboxEvent.objects.order_by("id"))
+    assert [_columns(row) for row in rows[:2]] == [_columns(row) for row in rows[2:]]
+    for row in rows[2:]:
+        assert row.payload["event_id"] == row.headers["event_id"] == str(row.event_id)
+        assert row.payload["timestamp"] == rfc3339(row.created_at)
+        assert row.next_attempt_at == row.created_at
+    assert len({row.event_id for row in rows}) == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_events_insert_sql_refuses_to_run_outside_a_transaction():
+    with pytest.raises(RuntimeError, match="inside the transaction"):
+        events_insert_sql(events=[EventSpec("order.created", "user123", DATA)])
+
+
+@pytest.mark.django_db
+def test_events_insert_sql_kicks_the_relay_on_commit(django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks, transaction.atomic():
+        sql, params = events_insert_sql(events=[EventSpec("order.created", "user123", DATA)])
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+
+    assert callbacks == [relay_kick]
+    assert OutboxEvent.objects.count() == 1

@@ -1,0 +1,71 @@
+"""python -m devstack.bench api-profile [--creates N] [--top K] [--sort cumulative|tottime]: where a create's CPU goes.
+
+N creates (`POST /api/v1/orders/`, the API bench's body: one item, the customer varied
+over 1,000) through Django's whole request handling (middleware, DRF, the service, the
+answer) in this process, under cProfile, against the database and Redis this bench's
+environment names (e.g. after `set -a; . .dev/env; set +a`); a short warm-up first.
+Prints CPU ms per create (this process's, the client included) and the K functions with
+the most CPU time, by `--sort` (cProfile timed by process_time: waits on the servers do not
+count; the profiler itself makes every call dearer, so read shares, not milliseconds).
+gunicorn is not in it: `make bench` measures its CPU per create.
+The orders, events and the bench client it made are deleted afterwards.
+"""
+
+import cProfile
+import io
+import pstats
+import time
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.test import Client
+from knox.models import AuthToken
+
+from devstack.bench import BenchError, bench_parser
+from orders.models import Order
+from outbox.models import OutboxEvent
+
+ORDERS = "/api/v1/orders/"
+CLIENT_NAME = "bench-api-profile"
+BODY = (
+    '{{"user_id": "profile-{n}", "currency": "USD", "items": [{{"product_id": "p1", "quantity": 2, "price": "4.50"}}]}}'
+)
+
+
+def _creates(client: Client, token: str, first: int, count: int) -> None:
+    for n in range(first, first + count):
+        response = client.post(
+            ORDERS, BODY.format(n=n % 1000), content_type="application/json", HTTP_AUTHORIZATION=f"Token {token}"
+        )
+        if response.status_code != 201:
+            raise BenchError(f"create answered {response.status_code}: {response.content[:300]!r}")
+
+
+def main(argv: list[str]) -> None:
+    parser = bench_parser("api-profile", __doc__)
+    parser.add_argument("--creates", type=int, default=2000)
+    parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--sort", choices=["cumulative", "tottime"], default="tottime")
+    args = parser.parse_args(argv)
+    user, _ = get_user_model().objects.get_or_create(username=CLIENT_NAME)
+    # A service client, as the API bench's token (create_api_token --service).
+    user.user_permissions.add(Permission.objects.get(codename="act_for_any_customer", content_type__app_label="orders"))
+    _, token = AuthToken.objects.create(user=user)
+    client = Client(SERVER_NAME="127.0.0.1")
+    try:
+        _creates(client, token, 0, 50)
+        profile = cProfile.Profile(time.process_time)  # CPU, not the waits on PostgreSQL and Redis
+        cpu = time.process_time()
+        profile.enable()
+        _creates(client, token, 50, args.creates)
+        profile.disable()
+        cpu = time.process_time() - cpu
+        out = io.StringIO()
+        pstats.Stats(profile, stream=out).sort_stats(args.sort).print_stats(args.top)
+        print(f"{args.creates} creates: {cpu / args.creates * 1000:.2f} ms CPU per create under cProfile")
+        print(out.getvalue())
+    finally:
+        ids = list(Order.objects.filter(user_id__startswith="profile-").values_list("id", flat=True))
+        OutboxEvent.objects.filter(key__startswith="profile-").delete()
+        Order.objects.filter(id__in=ids).delete()
+        user.delete()
