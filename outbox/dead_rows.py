@@ -1,7 +1,7 @@
 """Dead rows by cause: their groups (one per error fingerprint, outbox/fingerprint.py), the keys
 they block, and the staff actions on a whole group.
 
-Every read passes over dead rows only (status = 'dead' through outbox_status_topic_idx in
+Every read passes over dead rows only (the dead status, through outbox_status_topic_idx in
 each partition), at most DEAD_ROWS_READ of them, the newest: dead rows are few, and a flood
 of them (a topic Kafka refuses) must not make the operations page slow. The rows waiting
 behind a blocked key are counted through the partial (key, id) index, up to WAITING_COUNTED.
