@@ -8,12 +8,24 @@ waiting:
 
 1. Heads among the oldest due pending rows: at most SCAN_ROWS_PER_BATCH x batch of them
    through their partial index; of those only each key's first can be its head, and it
-   is one when no older row of its key is unpublished (one probe of the (key, id) partial
-   index per key in the window). FOR UPDATE SKIP LOCKED: a head another relay is claiming
+   is one when it is its key's first unpublished row (one probe of the (key, id) partial
+   index per key in the window). The heads are locked one by one, oldest first, until
+   the batch has enough: FOR UPDATE SKIP LOCKED, so a head another relay is claiming
    right now is passed over.
 2. The batch: each head's run (its key's rows from the head on), the oldest heads first,
    at most ROWS_PER_KEY rows a key, up to the batch size; and the lease on the heads whose
    rows made it into the batch. The other heads stay free for other relays.
+
+That bound holds whatever the planner's statistics say: every lookup by key or id is a
+correlated subquery or a LATERAL probe (a nested loop by construction), and the lease is
+written by ctid, never a join PostgreSQL could turn into a hash of every pending row.
+Right after a burst (statistics that have not seen it yet) or over a backlog of many rows
+per key, the joins the claim had before read the whole backlog on every claim
+(docs/performance.md, "Outbox at scale"). What still follows the statistics is the
+window's scan: over a partition whose statistics have not seen the burst (never analyzed,
+or analyzed while it held few pending rows) it may sort every pending row of that
+partition instead of reading the first ones in index order, until autovacuum analyzes the
+partition again (once a tenth of it changed: the burst itself sets that off).
 
 If the window was full but its heads left the batch short (a few keys with long backlogs
 behind a dead or retrying head fill it), or gave nothing, a second statement finds heads
@@ -48,6 +60,33 @@ ROWS_PER_KEY = 20
 OUTBOX_TABLE = OutboxEvent._meta.db_table
 STATUS_PARAMS = {"pending": OutboxStatus.PENDING, "published": OutboxStatus.PUBLISHED}
 
+# Whether w is its key's head: the key's first unpublished row. A scalar subquery PostgreSQL
+# cannot turn into a join: one probe of each partition's partial (key, id) index per row,
+# whatever the statistics say. (As NOT EXISTS (an older unpublished row), the planner turned
+# it into a hash anti join over every unpublished row of those keys once a backlog made them
+# many, or before ANALYZE had seen them: the whole backlog read on every claim.)
+_IS_HEAD = f"""
+w.id = (
+    SELECT older.id FROM {OUTBOX_TABLE} older
+    WHERE older.key = w.key AND older.status <> %(published)s
+    ORDER BY older.id LIMIT 1
+)
+"""
+
+# Lock one head by id: a LATERAL probe of each partition's primary key per head, in the
+# heads' order, so that the LIMIT above stops locking once the batch has its heads. (Joined
+# by id instead, the planner hashed every pending row when it thought them few: right after
+# a burst, before ANALYZE.) After waiting for a row lock PostgreSQL re-checks only conditions
+# on the locked row itself, so a head another relay leased (or published) meanwhile drops out.
+_HEAD_LOCK = f"""
+CROSS JOIN LATERAL (
+    SELECT o.id, o.key, o.next_attempt_at, o.ctid FROM {OUTBOX_TABLE} o
+    WHERE o.id = w.id AND o.status = %(pending)s AND o.next_attempt_at <= now()
+      AND (o.claimed_until IS NULL OR o.claimed_until < now())
+    FOR UPDATE SKIP LOCKED
+) AS o
+"""
+
 # 1. Heads among the oldest due pending rows.
 _WINDOW_HEADS = f"""
 candidates AS MATERIALIZED (
@@ -60,18 +99,12 @@ candidates AS MATERIALIZED (
     -- A later row of a key in the window has that key's first row before it: not a head.
     SELECT DISTINCT ON (key) id, key, next_attempt_at FROM candidates ORDER BY key, id
 ), heads AS MATERIALIZED (
-    SELECT o.id, o.key, o.next_attempt_at FROM firsts w
-    JOIN {OUTBOX_TABLE} o ON o.id = w.id
-    -- Again on o: after waiting for a row lock PostgreSQL re-checks only conditions on the
-    -- locked row itself, so a head another relay leased (or published) meanwhile drops out.
-    WHERE o.status = %(pending)s AND (o.claimed_until IS NULL OR o.claimed_until < now())
-      AND NOT EXISTS (
-        SELECT 1 FROM {OUTBOX_TABLE} older
-        WHERE older.key = w.key AND older.status <> %(published)s AND older.id < w.id
-    )
+    SELECT o.id, o.key, o.next_attempt_at, o.ctid FROM (
+        SELECT * FROM firsts w WHERE {_IS_HEAD} ORDER BY w.next_attempt_at, w.id
+    ) AS w
+    {_HEAD_LOCK}
     ORDER BY w.next_attempt_at, w.id
     LIMIT %(limit)s
-    FOR UPDATE OF o SKIP LOCKED
 )
 """
 
@@ -79,24 +112,24 @@ candidates AS MATERIALIZED (
 _KEY_HEADS = f"""
 keyheads AS (
     WITH RECURSIVE walk AS (
-        (SELECT key, id FROM {OUTBOX_TABLE} WHERE status <> %(published)s ORDER BY key, id LIMIT 1)
+        (SELECT key, id, next_attempt_at FROM {OUTBOX_TABLE} WHERE status <> %(published)s ORDER BY key, id LIMIT 1)
         UNION ALL
-        SELECT next_head.key, next_head.id FROM walk h CROSS JOIN LATERAL (
-            SELECT key, id FROM {OUTBOX_TABLE}
+        SELECT next_head.key, next_head.id, next_head.next_attempt_at FROM walk h CROSS JOIN LATERAL (
+            SELECT key, id, next_attempt_at FROM {OUTBOX_TABLE}
             WHERE status <> %(published)s AND key > h.key
             ORDER BY key, id LIMIT 1
         ) next_head
     )
-    SELECT id FROM walk
+    SELECT id, key, next_attempt_at FROM walk
 ), heads AS MATERIALIZED (
-    SELECT o.id, o.key, o.next_attempt_at FROM keyheads h
-    JOIN {OUTBOX_TABLE} o ON o.id = h.id
-    WHERE o.status = %(pending)s AND o.next_attempt_at <= now()
-      AND (o.claimed_until IS NULL OR o.claimed_until < now())
-      AND o.key <> ALL(%(taken)s)
-    ORDER BY o.next_attempt_at, o.id
+    SELECT o.id, o.key, o.next_attempt_at, o.ctid FROM (
+        SELECT * FROM keyheads w
+        WHERE w.next_attempt_at <= now() AND w.key <> ALL(%(taken)s)
+        ORDER BY w.next_attempt_at, w.id
+    ) AS w
+    {_HEAD_LOCK}
+    ORDER BY w.next_attempt_at, w.id
     LIMIT %(limit)s
-    FOR UPDATE OF o SKIP LOCKED
 )
 """
 
@@ -118,16 +151,20 @@ _BATCH = f"""
     ORDER BY h.position, r.id
     LIMIT %(limit)s
 ), leased AS (
+    -- By ctid (a TID scan of each partition, whatever the statistics; a join by id could read
+    -- every partition whole): the heads are locked by this statement, so their ctids hold.
+    -- The same ctid in another partition is a head too if its id is one of theirs.
     UPDATE {OUTBOX_TABLE} SET claimed_by = %(lease)s, claimed_until = now() + %(lease_for)s
-    WHERE id IN (SELECT id FROM heads WHERE key IN (SELECT key FROM batch))
+    WHERE ctid = ANY(ARRAY(SELECT ctid FROM heads WHERE key IN (SELECT key FROM batch)))
+      AND id = ANY(ARRAY(SELECT id FROM heads WHERE key IN (SELECT key FROM batch)))
 )
 SELECT id, event_id, event_type, topic, key, payload, headers, status, attempts,
        next_attempt_at <= now(), extract(epoch FROM created_at)::float8, %(window)s
 FROM batch ORDER BY position, id
 """
 
-_WINDOW_CLAIM_SQL = "WITH " + _WINDOW_HEADS + _BATCH.replace("%(window)s", "(SELECT count(*) FROM candidates)")
-_KEY_CLAIM_SQL = "WITH " + _KEY_HEADS + _BATCH.replace("%(window)s", "0")
+WINDOW_CLAIM_SQL = "WITH " + _WINDOW_HEADS + _BATCH.replace("%(window)s", "(SELECT count(*) FROM candidates)")
+KEY_CLAIM_SQL = "WITH " + _KEY_HEADS + _BATCH.replace("%(window)s", "0")
 
 
 @dataclass(slots=True)
@@ -153,6 +190,19 @@ class Claimed:
     kafka_offset: int | None = None
 
 
+def claim_params(batch_size: int, lease: uuid.UUID) -> dict[str, Any]:
+    """The parameters of WINDOW_CLAIM_SQL (KEY_CLAIM_SQL adds `taken`, the keys already in the batch)."""
+    return {
+        "scan": batch_size * SCAN_ROWS_PER_BATCH,
+        "limit": batch_size,
+        "per_key": ROWS_PER_KEY,
+        "lease": lease,
+        # The lease's end on the database's clock, the one every relay compares it with.
+        "lease_for": timedelta(seconds=settings.OUTBOX_RELAY_LEASE_SECONDS),
+        **STATUS_PARAMS,
+    }
+
+
 def claim(batch_size: int, lease: uuid.UUID) -> list[Claimed]:
     """Lease heads and return the rows to send now: each leased key's run from its head, in order.
 
@@ -163,22 +213,14 @@ def claim(batch_size: int, lease: uuid.UUID) -> list[Claimed]:
     nothing keep their lease until the caller records the batch (or releases them).
     """
     scan = batch_size * SCAN_ROWS_PER_BATCH
-    params: dict[str, Any] = {
-        "scan": scan,
-        "limit": batch_size,
-        "per_key": ROWS_PER_KEY,
-        "lease": lease,
-        # The lease's end on the database's clock, the one every relay compares it with.
-        "lease_for": timedelta(seconds=settings.OUTBOX_RELAY_LEASE_SECONDS),
-        **STATUS_PARAMS,
-    }
+    params = claim_params(batch_size, lease)
     with connection.cursor() as cursor:
-        cursor.execute(_WINDOW_CLAIM_SQL, params)
+        cursor.execute(WINDOW_CLAIM_SQL, params)
         found = cursor.fetchall()
         window_full = bool(found) and found[0][-1] >= scan
         if len(found) < batch_size and (window_full or not found):
             taken = list({values[4] for values in found})
-            cursor.execute(_KEY_CLAIM_SQL, {**params, "limit": batch_size - len(found), "taken": taken})
+            cursor.execute(KEY_CLAIM_SQL, {**params, "limit": batch_size - len(found), "taken": taken})
             found += cursor.fetchall()
     # Django loads jsonb as text (JSONField decodes it). The payload stays text: the relay sends
     # it as it is; the headers are decoded (each is a Kafka header).

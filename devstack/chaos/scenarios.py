@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from devstack.chaos import checks
+from devstack.chaos import checks, retention
 from devstack.chaos.load import ApiStats, UserEvents, Watch, api_load
 from devstack.chaos.stack import Stack
 
@@ -229,6 +229,44 @@ def sigterm_all(ctx: Ctx, stats: ApiStats) -> Outcome:
     return Outcome(clock, problems, notes=["stopped in " + ", ".join(took)])
 
 
+def retention_kill(ctx: Ctx, stats: ApiStats) -> Outcome:
+    """9: kill -9 of every worker (the relays, and the retention run in one of them) while retention
+    waits, holding the outbox's parent, to detach a partition; the next run drops what is left, and
+    never a partition that holds a pending or dead row."""
+    days = retention.days_seed(ctx.stack)
+    workers = list(ctx.stack.pods["worker"])
+    finish = _load(ctx, stats, 60, clients=4, pause=0.05)
+    problems: list[str] = []
+    try:
+        with retention.partitions_held(ctx.stack, [days.name(d) for d in retention.HELD_DAYS]):
+            retention.retention_send(ctx.stack)
+            waited = retention.detach_waiting(ctx.stack, present=True, deadline=30)
+            for pod in workers:
+                ctx.stack.kill9(pod)
+            # The killed run's backend waits on until its lock_timeout: how long it still held the outbox.
+            lingered = retention.detach_waiting(ctx.stack, present=False, deadline=30)
+        gone = sorted(set(retention.PUBLISHED_DAYS) - retention.partitions_present(ctx.stack, days), reverse=True)
+        for pod in workers:
+            ctx.stack.restart(pod, wait=False)
+        retention.retention_send(ctx.stack)  # the next run (beat's next hour), queued for the restarted workers
+        for pod in workers:
+            ctx.stack.wait_ready(pod)
+        clock = ctx.fault_over()
+        problems += retention.problems_after(ctx.stack, days, deadline=60)
+    finally:
+        finish()
+        retention.rows_remove(ctx.stack)
+    if waited is None:
+        problems.append("retention never waited to detach a held partition: the kill missed it")
+    if lingered is None:
+        problems.append("the killed run's DETACH still waited 30 s after the kill")
+    notes = [
+        f"workers killed while retention waited to detach (days {gone} ago dropped by then)",
+        f"the killed run's lock wait ended {lingered or 0:.2f}s after the kill",
+    ]
+    return Outcome(clock, problems, notes)
+
+
 SCENARIOS: dict[int, tuple[str, Callable[[Ctx, ApiStats], Outcome], bool]] = {
     # number: (title, function, part of --quick)
     1: ("kill -9 relay worker", relay_kill, True),
@@ -239,4 +277,5 @@ SCENARIOS: dict[int, tuple[str, Callable[[Ctx, ApiStats], Outcome], bool]] = {
     6: ("two beats", two_beats, True),
     7: ("256 clients x 60s", many_clients, False),
     8: ("SIGTERM every kind", sigterm_all, False),
+    9: ("kill -9 of the workers during retention", retention_kill, True),
 }

@@ -143,16 +143,20 @@ class Stack:
         assert self.addresses is not None
         return self.addresses.valkey
 
-    def sql(self, query: str, params: Any = None) -> list[tuple[Any, ...]]:
+    def connect(self, *, autocommit: bool = True) -> psycopg.Connection[Any]:
+        """A session of its own on the service's database, as the superuser."""
         assert self.addresses is not None
-        with psycopg.connect(
+        return psycopg.connect(
             host=LOOPBACK,
             port=self.pg.port,
             user=postgres.SUPERUSER,
             dbname=self.addresses.database,
-            autocommit=True,
+            autocommit=autocommit,
             connect_timeout=5,
-        ) as conn:
+        )
+
+    def sql(self, query: str, params: Any = None) -> list[tuple[Any, ...]]:
+        with self.connect() as conn:
             cursor = conn.execute(query, params)
             return cursor.fetchall() if cursor.description else []
 
