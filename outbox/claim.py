@@ -65,10 +65,14 @@ candidates AS MATERIALIZED (
     -- Again on o: after waiting for a row lock PostgreSQL re-checks only conditions on the
     -- locked row itself, so a head another relay leased (or published) meanwhile drops out.
     WHERE o.status = %(pending)s AND (o.claimed_until IS NULL OR o.claimed_until < now())
-      AND NOT EXISTS (
-        SELECT 1 FROM {OUTBOX_TABLE} older
-        WHERE older.key = w.key AND older.status <> %(published)s AND older.id < w.id
-    )
+      -- The key's first unpublished row is this one: a scalar subquery, so one probe of the
+      -- (key, id) partial index per key. (Written as NOT EXISTS, PostgreSQL turned it into a
+      -- hash anti join over every unpublished row: 35 ms a claim at 20,000 pending.)
+      AND (
+        SELECT first.id FROM {OUTBOX_TABLE} first
+        WHERE first.key = w.key AND first.status <> %(published)s
+        ORDER BY first.id LIMIT 1
+    ) = w.id
     ORDER BY w.next_attempt_at, w.id
     LIMIT %(limit)s
     FOR UPDATE OF o SKIP LOCKED
