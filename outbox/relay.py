@@ -13,6 +13,10 @@ Guarantees (docs/architecture.md, "Outbox relay"):
 * Each published row records where Kafka put it (partition and offset from its
   acknowledgement), in the same UPDATE that marks it published: the delivery
   auditor (outbox/audit.py) reads the record back from there.
+* Two batches at a time: relay_run claims and sends the next batch while the last one's
+  acknowledgements are on their way, then records the last one. The next claim takes
+  other keys only (the batch in flight holds the lease on its keys' heads, and a row behind
+  an unpublished one is never a head), so a key is never in two batches at once.
 * No transaction is open while the relay waits for Kafka: leases are taken
   in one statement (outbox/claim.py: heads picked with FOR UPDATE SKIP
   LOCKED, so concurrent relays take different keys), the rows are sent, and
@@ -40,7 +44,7 @@ import logging
 import time
 import uuid
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -144,30 +148,37 @@ def _event_done(row: Claimed, span: Span | None, metadata: Any = None, error: Ka
         logger.log(level, "Kafka refused %s %s: %r", row.event_type, row.event_id, error, extra=extra)
 
 
-def _send(
-    producer: KafkaProducer, rows: list[Claimed], *, record_by: float
-) -> tuple[list[Claimed], dict[int, KafkaError]]:
-    """Send rows and wait for their acknowledgements, all before `record_by` (time.monotonic()).
+@dataclass
+class InFlight:
+    """A batch handed to the producer whose acknowledgements are not awaited yet."""
+
+    lease: uuid.UUID
+    record_by: float  # time.monotonic() by which its outcome must be recorded (the lease's end, less the margin)
+    tried: list[Claimed]  # the rows tried, each key's in order
+    failures: dict[int, KafkaError]  # by row id: refused on send (acknowledgement failures join them)
+    futures: list[tuple[Claimed, Any, Span | None]] = field(default_factory=list)
+
+
+def _send_start(producer: KafkaProducer, batch: InFlight, rows: list[Claimed]) -> None:
+    """Hand the rows to the producer, all before `batch.record_by`; their acknowledgements are
+    awaited by _send_finish.
 
     The lease must still hold when the outcome is recorded (outbox/outcome.py), so no wait here
-    runs past `record_by`: not a send's wait for a new topic's metadata (max_block_ms), not the
-    flush, not an acknowledgement. Returns the rows tried, each key's in order (rows left when
-    the time ran out are untouched, for a later lease), and the failures by row id.
+    runs past `record_by`: not a send's wait for a new topic's metadata (max_block_ms). Rows
+    left when the time ran out are untouched (not in `batch.tried`), for a later lease.
     """
-    failures: dict[int, KafkaError] = {}
-    futures = []
     refused_keys: set[str] = set()
-    tried = rows
     # A span per event only where it is recorded or its trace id is logged (per batch: cheap).
     spans = tracing.tracing_enabled() or logger.isEnabledFor(logging.DEBUG)
     # Lowered per send to the time left: kafka-python reads it on each send() and has no
-    # per-call bound. The relay is its producer's only user, one batch at a time.
+    # per-call bound. The relay is its producer's only user, one thread at a time.
     configured_block_ms = producer.config["max_block_ms"]
+    failures, futures = batch.failures, batch.futures
     try:
         for index, row in enumerate(rows):
-            left = record_by - time.monotonic()
+            left = batch.record_by - time.monotonic()
             if left <= 0:
-                tried = rows[:index]
+                batch.tried = rows[:index]
                 break
             if row.key in refused_keys:
                 continue  # an earlier row of this key was refused: sending this one would overtake it
@@ -189,30 +200,39 @@ def _send(
             futures.append((row, future, span))
     finally:
         producer.config["max_block_ms"] = configured_block_ms
+
+
+def _send_finish(producer: KafkaProducer, batch: InFlight, *, flush: bool) -> None:
+    """Wait for the batch's acknowledgements (each bounded by its record_by), noting where Kafka
+    put each row and which failed.
+
+    `flush`: send the producer's records now rather than after linger_ms (which waits for more
+    records that will not come). Without it (another batch follows right behind) the records
+    leave within linger_ms anyway, and a flush would also wait for the next batch's.
+    """
     # The producer's delivery timeout: an acknowledgement later than that will not come.
-    ack_by = min(time.monotonic() + delivery_timeout_seconds(), record_by)
-    if futures:
-        # The batch is complete: send it now rather than after linger_ms (which waits for more
-        # records that will not come). A timeout here shows up below, per future.
+    ack_by = min(time.monotonic() + delivery_timeout_seconds(), batch.record_by)
+    if batch.futures and flush:
+        # A timeout here shows up below, per future.
         with suppress(KafkaError):
             producer.flush(timeout=max(ack_by - time.monotonic(), 0.0))
-    for row, future, span in futures:
+    for row, future, span in batch.futures:
         try:
             metadata = future.get(timeout=max(ack_by - time.monotonic(), 0.0))
         except KafkaError as exc:
-            failures[row.id] = exc
+            batch.failures[row.id] = exc
             _event_done(row, span, error=exc)
         else:
             # The coordinates go into the batch's outcome UPDATE with the status (outbox/outcome.py).
             row.kafka_partition, row.kafka_offset = metadata.partition, metadata.offset
             _event_done(row, span, metadata)
-    return tried, failures
 
 
-def relay_batch(*, producer: KafkaProducer | None, batch_size: int) -> tuple[int, int] | None:
-    """Relay one batch: lease (one statement), send (no transaction), record (one UPDATE).
+def batch_start(*, producer: KafkaProducer | None, batch_size: int) -> InFlight | None:
+    """Lease a batch (one statement) and hand its rows to the producer (no transaction), without
+    waiting for their acknowledgements: batch_finish does. None if nothing was due.
 
-    Returns (published, failed), or None if nothing was due.
+    The producer is the one given, else the process's shared one.
     """
     lease = uuid.uuid4()
     lease_seconds = settings.OUTBOX_RELAY_LEASE_SECONDS
@@ -224,12 +244,32 @@ def relay_batch(*, producer: KafkaProducer | None, batch_size: int) -> tuple[int
         # Heads may be leased although none of their rows may go now (dead, backing off).
         OutboxEvent.objects.filter(claimed_by=lease).update(claimed_by=None, claimed_until=None)
         return None
+    batch = InFlight(lease=lease, record_by=record_by, tried=rows, failures={})
     try:
-        # A producer built here (after a failure) spends lease time: _send sends only what fits.
-        tried, failures = _send(producer or producer_get(), rows, record_by=record_by)
+        # A producer built here (after a failure) spends lease time: _send_start sends only what fits.
+        _send_start(producer or producer_get(), batch, rows)
     except KafkaError as exc:  # could not even build a producer: the broker is unreachable
-        tried, failures = rows, {row.id: exc for row in rows}
-    return outcome_record(tried, failures, lease)
+        batch.failures.update({row.id: exc for row in rows})
+    return batch
+
+
+def batch_finish(batch: InFlight, *, producer: KafkaProducer | None, flush: bool = True) -> tuple[int, int]:
+    """Wait for a started batch's acknowledgements and record its outcome (one UPDATE).
+
+    Returns (published, failed).
+    """
+    if batch.futures:
+        _send_finish(producer or producer_get(), batch, flush=flush)
+    return outcome_record(batch.tried, batch.failures, batch.lease)
+
+
+def relay_batch(*, producer: KafkaProducer | None, batch_size: int) -> tuple[int, int] | None:
+    """Relay one batch alone: lease (one statement), send (no transaction), record (one UPDATE).
+
+    Returns (published, failed), or None if nothing was due.
+    """
+    batch = batch_start(producer=producer, batch_size=batch_size)
+    return None if batch is None else batch_finish(batch, producer=producer)
 
 
 def relay_run(
@@ -243,17 +283,32 @@ def relay_run(
     batch_size = batch_size or settings.OUTBOX_BATCH_SIZE
     deadline = time.monotonic() + (DEFAULT_TIME_BUDGET_SECONDS if time_budget is None else time_budget)
     result = RelayResult()
-    while time.monotonic() < deadline:
-        outcome = relay_batch(producer=producer, batch_size=batch_size)
-        if outcome is None:
-            break
-        result.batches += 1
-        result.published += outcome[0]
-        result.failed += outcome[1]
-        if outcome[1] and producer is None:
+    # Two batches at a time: the next is claimed and sent while the last one's acknowledgements
+    # are on their way. Per-key order holds: the batch in flight leases its keys' heads, and a
+    # later row of a key is never a head while an older row is unpublished, so the next claim
+    # takes other keys only.
+    in_flight: InFlight | None = None
+    claiming = True  # False once a batch got nothing through (broker down?): no more claims
+    discard = False  # the shared producer failed: thrown away once no batch is in flight on it
+    while True:
+        started = None
+        if claiming and not discard and time.monotonic() < deadline:
+            started = batch_start(producer=producer, batch_size=batch_size)
+        if in_flight is None and started is None:
+            break  # nothing in flight, nothing due (a claim beside a batch in flight may find nothing: claim again)
+        if in_flight is not None:
+            published, failed = batch_finish(in_flight, producer=producer, flush=started is None)
+            result.batches += 1
+            result.published += published
+            result.failed += failed
+            if failed and producer is None:
+                discard = True
+            if failed and not published:
+                claiming = False  # stop here instead of failing batch after batch
+        in_flight = started
+        if discard and in_flight is None:
             producer_discard()
-        if outcome[1] and not outcome[0]:
-            break  # nothing got through (broker down?): stop here instead of failing batch after batch
+            discard = False
     if result.published or result.failed:
         logger.info(
             "Outbox relay: %d published, %d failed in %d batches", result.published, result.failed, result.batches

@@ -12,22 +12,27 @@ batch shape): lock due rows (SKIP LOCKED), UPDATE status, version and the step's
 fields, INSERT a history row and an outbox row per order. Prints
 "<transitions> <seconds>"; its rows are deleted afterwards.
 
-`python -m devstack.bench.bare consume BOOTSTRAP COUNT TOPIC...` (the user-event consumer's baseline) reads
-COUNT messages of TOPICs from their beginning in a new consumer group with the
-user-event consumer's settings (no auto-commit, 500 records a poll, a commit
-after each poll), decodes each value as JSON and nothing else, and prints the
-messages per second from the end of the first batch to the end of the last
-(the group join does not count), as the user-events bench measures its consumer.
+`python -m devstack.bench.bare consume-redis BOOTSTRAP REDIS_URL COUNT TOPIC...` (the user-event
+consumer's baseline) reads COUNT messages of TOPICs from their beginning in a new consumer
+group with the user-event consumer's settings (no auto-commit, 500 records a poll, a commit
+after each poll), from the end of the first poll to the end of the last (the group join does
+not count, as the user-events bench measures its consumer), decodes each value as JSON and
+writes the keys the consumer writes, one pipeline per poll, no script and no checks: per
+created/updated event an HSET of its data fields on `users:user:<user_id>` and the
+`users:event:<event_id>` marker; per delete the tombstone (HSET deleted, status; EXPIRE)
+and the marker. It prints "<messages/s> <CPU us/message>" (CPU of this process over the
+same span, kafka-python's threads included) and then deletes every key of REDIS_URL's database
+(give it a database of its own).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
 import threading
 import time
 import uuid
+from typing import Any
 
 import psycopg
 
@@ -170,10 +175,11 @@ def lifecycle_loop(dsn: str, orders: int, workers: int) -> tuple[int, float]:
     return sum(counts), seconds
 
 
-def consume_loop(bootstrap: str, count: int, topics: list[str], timeout: float = 300) -> float:
-    from kafka import KafkaConsumer  # only this loop needs it
+def _consumer(bootstrap: str, topics: list[str]) -> Any:
+    """A kafka-python consumer with the user-event consumer's settings, in a new group."""
+    from kafka import KafkaConsumer  # only the consume loops need it
 
-    consumer = KafkaConsumer(
+    return KafkaConsumer(
         *topics,
         bootstrap_servers=bootstrap.split(","),
         group_id=f"bare-consume-{uuid.uuid4().hex[:8]}",
@@ -183,26 +189,61 @@ def consume_loop(bootstrap: str, count: int, topics: list[str], timeout: float =
         heartbeat_interval_ms=2000,
         max_poll_records=500,
     )
+
+
+_MARKER_TTL_SECONDS = 7 * 24 * 3600  # as users_cache.store's (bench code does not import the product here)
+
+
+def _redis_writes(pipeline: Any, value: bytes) -> None:
+    """Queue one message's writes (as the consumer's apply script makes them, without its checks)."""
+    try:
+        body = json.loads(value)
+        data, event_id, event_type = body["data"], body["event_id"], body["event_type"]
+        user = f"users:user:{data['user_id']}"
+    except (ValueError, KeyError, TypeError):
+        return  # a malformed one costs its parse, as in the consumer
+    if event_type == "user.deleted":
+        pipeline.hset(user, mapping={"deleted": "1", "status": "deleted", "_ts": "0"})
+        pipeline.expire(user, _MARKER_TTL_SECONDS)
+    else:
+        pipeline.hset(user, mapping={**{k: str(v) for k, v in data.items() if v is not None}, "_ts": "0"})
+    pipeline.set(f"users:event:{event_id}", "applied", ex=_MARKER_TTL_SECONDS)
+
+
+def consume_redis_loop(
+    bootstrap: str, redis_url: str, count: int, topics: list[str], timeout: float = 300
+) -> tuple[float, float]:
+    """The user-event consumer's baseline (module docstring): (messages/s, CPU us/message)."""
+    import redis  # only this loop needs it
+
+    client = redis.Redis.from_url(redis_url)
+    consumer = _consumer(bootstrap, topics)
     deadline = time.monotonic() + timeout
-    seen, first_seen, first_at = 0, 0, 0.0
+    seen, first_seen, first_at, first_cpu = 0, 0, 0.0, 0.0
     try:
         while seen < count:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"only {seen} of {count} messages in {timeout:.0f} s")
             batch = consumer.poll(timeout_ms=1000)
-            for records in batch.values():
-                for record in records:
-                    with contextlib.suppress(ValueError):  # a malformed one costs its parse, as in the consumer
-                        json.loads(record.value)
-                    seen += 1
-            if batch:
-                consumer.commit()
-                if not first_seen:
-                    first_seen, first_at = seen, time.monotonic()
-        done_at = time.monotonic()
+            if not batch:
+                continue
+            with client.pipeline(transaction=False) as pipeline:
+                for records in batch.values():
+                    for record in records:
+                        _redis_writes(pipeline, record.value)
+                        seen += 1
+                pipeline.execute()
+            consumer.commit()
+            if not first_seen:
+                first_seen, first_at, first_cpu = seen, time.monotonic(), time.process_time()
+        done_at, done_cpu = time.monotonic(), time.process_time()
     finally:
         consumer.close()
-    return (seen - first_seen) / (done_at - first_at) if done_at > first_at else float("inf")
+    client.flushdb()
+    handled = seen - first_seen
+    if not handled:
+        return float("inf"), 0.0
+    return handled / (done_at - first_at), (done_cpu - first_cpu) / handled * 1e6
 
 
 if __name__ == "__main__":
@@ -212,5 +253,6 @@ if __name__ == "__main__":
     elif sys.argv[1] == "lifecycle":
         transitions, seconds = lifecycle_loop(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
         print(transitions, f"{seconds:.3f}")
-    elif sys.argv[1] == "consume":
-        print(f"{consume_loop(sys.argv[2], int(sys.argv[3]), sys.argv[4:]):.0f}")
+    elif sys.argv[1] == "consume-redis":
+        rate, cpu = consume_redis_loop(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5:])
+        print(f"{rate:.0f} {cpu:.0f}")

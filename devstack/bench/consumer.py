@@ -2,8 +2,9 @@
 
 `python -m devstack.bench user-events` measures the consumer's code (UserEventConsumer, in a thread)
 on fresh topics of this stack's broker; the bare kafka-python loop of
-devstack/bench/bare.py then reads the same topics, on the same broker, in a
-new group. Then the consumer as deployed (Procfile.dev's consume_user_events,
+devstack/bench/bare.py (`consume-redis`) then reads the same topics, on the same broker, in a
+new group, and writes the same Redis keys in one pipeline per poll (into a database of its
+own on the same Valkey). Then the consumer as deployed (Procfile.dev's consume_user_events,
 with --rebuild --until-caught-up so it reads those topics from the beginning
 and exits when done) runs over them once more, for its peak memory; the run
 before deleted the Redis keys it wrote, so this one does the same work.
@@ -20,6 +21,8 @@ from typing import Any
 from devstack.bench.background import procfile_process
 from devstack.bench.stack import Stack
 
+# The bare loop's Redis database on the stack's Valkey: not the consumer's (it deletes all of it after).
+_BARE_REDIS_DB = 15
 _TOPIC_SETTINGS = ("KAFKA_TOPIC_USER_CREATED", "KAFKA_TOPIC_USER_UPDATED", "KAFKA_TOPIC_USER_DELETED")
 
 
@@ -34,19 +37,28 @@ def user_event_figures(stack: Stack, *, count: int) -> dict[str, Any]:
     bootstrap = stack.env["KAFKA_BOOTSTRAP_SERVERS"]
     out = stack.bench("user-events", "--count", str(count), "--bootstrap-servers", bootstrap)
     rate = _number(r"(\d+) events/s into Redis", out)
+    cpu = _number(r"CPU (\d+) us/event", out)
     topics = re.search(r"^topics (\S+)$", out, re.M)
     if topics is None:
         raise RuntimeError(f"the user-events bench named no topics:\n{out}")
     names = topics.group(1).split(",")
+    redis_url = f"redis://{stack.env['REDIS_HOST']}:{stack.env['REDIS_PORT']}/{_BARE_REDIS_DB}"
     bare = subprocess.run(
-        [sys.executable, "-m", "devstack.bench.bare", "consume", bootstrap, str(count), *names],
+        [sys.executable, "-m", "devstack.bench.bare", "consume-redis", bootstrap, redis_url, str(count), *names],
         cwd=stack.repo,
         capture_output=True,
         text=True,
         timeout=300,
         check=True,
     )
-    figures: dict[str, Any] = {"count": count, "rate": rate, "bare_rate": float(bare.stdout.split()[-1])}
+    bare_rate, bare_cpu = (float(word) for word in bare.stdout.split()[-2:])
+    figures: dict[str, Any] = {
+        "count": count,
+        "rate": rate,
+        "cpu_us_per_event": cpu,
+        "bare_rate": bare_rate,
+        "bare_cpu_us_per_event": bare_cpu,
+    }
     env = dict(zip(_TOPIC_SETTINGS, names, strict=True))
     started = time.monotonic()
     with procfile_process(

@@ -104,7 +104,12 @@ def main(argv: list[str]) -> None:
 class RelayBench:
     def __init__(self, options: dict[str, Any]) -> None:
         self.options = options
-        self.figures: dict[str, Any] = {"events": options["events"], "keys": options["keys"], "relays": {}}
+        self.figures: dict[str, Any] = {
+            "events": options["events"],
+            "keys": options["keys"],
+            "batch_size": options["batch_size"],
+            "relays": {},
+        }
 
     def run(self) -> None:
         options = self.options

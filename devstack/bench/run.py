@@ -144,23 +144,30 @@ class Bench:
         one, three = f["relays"]["1"], f["relays"]["3"]
         earlier = [v for k, v in self.results.items() if k.startswith("relay_") and v.get("events", events) < events]
         then = f"; at {earlier[0]['events']:,}: {earlier[0]['relays']['1']['rate']}" if earlier else ""
+        bare_cpu, acked_cpu = f["bare_fire_and_forget"]["cpu_us_per_event"], f["bare_batches"]["cpu_us_per_event"]
         self.rows += [
-            (f"1. bare producer, {events:,} events, fire-and-forget, events/s", f"{bare}", "", ""),
             (
-                f"1. bare producer, {events:,} events, batches of 100 acked, events/s",
-                f"{acked}",
-                f"ff: {bare}",
+                f"1. bare producer, {events:,} events, fire-and-forget: events/s; CPU",
+                f"{bare}; {bare_cpu} us/event",
+                "",
+                "",
+            ),
+            (
+                f"1. bare producer, {events:,} events, batches of {f.get('batch_size', 100)} acked: events/s; CPU",
+                f"{acked}; {acked_cpu} us/event",
+                f"ff: {bare}; {bare_cpu} us/event",
                 _ratio(acked, bare),
             ),
             (
-                f"1. relay, {events:,} pending, 1 process, events/s",
-                f"{one['rate']}",
-                f"bare ff: {bare}{then}",
+                f"1. relay, {events:,} pending, 1 process: events/s; CPU",
+                f"{one['rate']}; {one['cpu_us_per_event']} us/event",
+                f"bare ff: {bare}; {bare_cpu} us/event{then}",
                 _ratio(one["rate"], bare),
             ),
             (
-                f"1. relay, {events:,} pending, 3 processes, events/s; key order",
-                f"{three['rate']}; {'kept' if three['order_kept'] and one['order_kept'] else 'BROKEN'}",
+                f"1. relay, {events:,} pending, 3 processes: events/s; CPU; key order",
+                f"{three['rate']}; {three['cpu_us_per_event']} us/event; "
+                f"{'kept' if three['order_kept'] and one['order_kept'] else 'BROKEN'}",
                 f"bare ff: {bare}; 1 process: {one['rate']} ({_ratio(three['rate'], one['rate'])})",
                 _ratio(three["rate"], bare),
             ),
@@ -233,9 +240,10 @@ class Bench:
         self.results["user_events"] = figures
         self.rows.append(
             (
-                f"6. user events into Redis, {count:,} events, events/s",
-                f"{figures['rate']:.0f}",
-                f"bare kafka-python consumer: {figures['bare_rate']:.0f}/s",
+                f"6. user events into Redis, {count:,} events: events/s; CPU",
+                f"{figures['rate']:.0f}; {figures['cpu_us_per_event']:.0f} us/event",
+                f"bare consumer, a Redis pipeline a poll: {figures['bare_rate']:.0f}/s; "
+                f"{figures['bare_cpu_us_per_event']:.0f} us/event",
                 _ratio(figures["rate"], figures["bare_rate"]),
             )
         )

@@ -4,7 +4,9 @@ Produces N generated user events to a fresh set of user topics, then runs one
 UserEventConsumer (the code behind consume_user_events) in a new consumer group
 until it has handled all N, and prints the rate: handled messages over the
 time from the first handled message to the last, so the group join (half the
-session timeout on Tansu) does not count.
+session timeout on Tansu) does not count, and the CPU per event of this process
+over that time (the consumer thread, kafka-python's, and the bench's 2 ms wait
+for the count).
 
 By default the broker is a fresh Tansu started for this run (memory storage
 slows down as data piles up, so a shared broker gives numbers that depend on
@@ -96,10 +98,11 @@ class UserEventsBench:
             stack.callback(self._redis_clean, messages)
             self._topics_create(list(topics.values()), options["partitions"])
             produce_rate = self._produce(messages, topics)
-            handled, seconds, counts = self._consume(count, options["max_poll_records"], options["timeout"])
+            handled, seconds, cpu, counts = self._consume(count, options["max_poll_records"], options["timeout"])
         rate = handled / seconds if seconds > 0 else float("inf")
         _say(
-            f"{rate:.0f} events/s into Redis: {handled} handled in {seconds:.2f}s after the first "
+            f"{rate:.0f} events/s into Redis, CPU {cpu / max(handled, 1) * 1e6:.0f} us/event: "
+            f"{handled} handled in {seconds:.2f}s after the first "
             f"({count} events, {options['partitions']} partitions per topic, outcomes {counts}; "
             f"produced at {produce_rate:.0f}/s; broker {'given' if options['bootstrap_servers'] else 'fresh Tansu'})"
         )
@@ -132,7 +135,8 @@ class UserEventsBench:
         _note(f"Produced {len(messages)} events in {seconds:.2f}s")
         return len(messages) / seconds
 
-    def _consume(self, count: int, max_poll_records: int, timeout: float) -> tuple[int, float, dict[str, int]]:
+    def _consume(self, count: int, max_poll_records: int, timeout: float) -> tuple[int, float, float, dict[str, int]]:
+        """(events handled after the first, their seconds, this process's CPU seconds meanwhile, outcomes)."""
         consumer = UserEventConsumer(
             group_id=f"bench-user-events-{uuid.uuid4().hex[:8]}",
             session_timeout_ms=_SESSION_TIMEOUT_MS,
@@ -152,6 +156,7 @@ class UserEventsBench:
         thread.start()
         deadline = time.monotonic() + timeout
         first_at = first_total = None
+        first_cpu = 0.0
         try:
             # Polling the counters, not synchronising: 2 ms is far below a batch's time.
             while consumer.stats.total < count:
@@ -160,15 +165,16 @@ class UserEventsBench:
                 if time.monotonic() > deadline:
                     raise BenchError(f"Only {consumer.stats.total} of {count} events handled in {timeout:.0f}s.")
                 if first_at is None and consumer.stats.total:
-                    first_at, first_total = time.monotonic(), consumer.stats.total
+                    first_at, first_total, first_cpu = time.monotonic(), consumer.stats.total, time.process_time()
                 time.sleep(0.002)
-            done_at = time.monotonic()
+            done_at, done_cpu = time.monotonic(), time.process_time()
         finally:
             consumer.stop.set()
             thread.join(30)
         if first_at is None or first_total is None:  # everything arrived in the first batch
-            first_at, first_total = done_at, 0
-        return consumer.stats.total - first_total, done_at - first_at, dict(consumer.stats.counts)
+            first_at, first_total, first_cpu = done_at, 0, done_cpu
+        handled = consumer.stats.total - first_total
+        return handled, done_at - first_at, done_cpu - first_cpu, dict(consumer.stats.counts)
 
     def _redis_clean(self, messages: list[GeneratedMessage]) -> None:
         """Delete the users and event markers this run wrote, and nothing else."""

@@ -120,15 +120,15 @@ import django
 django.setup()
 import outbox.relay as relay
 
-send = relay._send
+send = relay._send_finish
 
-def paused_send(producer, rows, **kwargs):
-    outcome = send(producer, rows, **kwargs)
-    print("sent", len(rows), flush=True)
+def paused_send(producer, batch, **kwargs):
+    outcome = send(producer, batch, **kwargs)
+    print("sent", len(batch.tried), flush=True)
     os.kill(os.getpid(), signal.SIGSTOP)
     return outcome
 
-relay._send = paused_send
+relay._send_finish = paused_send
 relay.relay_run()
 """
 
@@ -153,7 +153,7 @@ def test_a_relay_paused_past_its_lease_records_nothing_and_leaves_the_new_holder
 
         # when a second relay takes the keys over and has sent them, but not recorded them yet
         second_sent, second_may_record = threading.Event(), threading.Event()
-        send = relay._send
+        send = relay._send_finish
 
         def send_then_hold(*args: Any, **kwargs: Any) -> Any:
             outcome = send(*args, **kwargs)
@@ -161,7 +161,7 @@ def test_a_relay_paused_past_its_lease_records_nothing_and_leaves_the_new_holder
             second_may_record.wait(30)
             return outcome
 
-        monkeypatch.setattr(relay, "_send", send_then_hold)
+        monkeypatch.setattr(relay, "_send_finish", send_then_hold)
         second = in_thread(lambda: relay.relay_batch(producer=None, batch_size=100))
         wait_for(second_sent.is_set, "the second relay to send")
         second_leases = set(OutboxEvent.objects.exclude(claimed_by=None).values_list("claimed_by", flat=True))

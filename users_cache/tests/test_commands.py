@@ -276,7 +276,8 @@ def test_user_events_bench_prints_the_rate_and_cleans_its_redis_keys(
     user_events.main(["--count", "60", "--bootstrap-servers", kafka_bootstrap])
 
     assert re.fullmatch(
-        r"\d+ events/s into Redis: \d+ handled in [\d.]+s after the first \(60 events, 3 partitions per topic, "
+        r"\d+ events/s into Redis, CPU \d+ us/event: \d+ handled in [\d.]+s after the first "
+        r"\(60 events, 3 partitions per topic, "
         r"outcomes \{.*\}; produced at \d+/s; broker given\)\n"
         r"topics bench\.user\.created\.(\w+),bench\.user\.updated\.\1,bench\.user\.deleted\.\1\n",
         capsys.readouterr().out,
