@@ -2,10 +2,13 @@
 `make bench`.
 
 python -m devstack.bench NAME [--help | ARGS]: one bench inside Django (relay, lifecycle,
-user-events, api-tracing, api-profile, retention, audit), against the servers the environment names.
+user-events, api-tracing, api-profile, retention, audit, write-load-measure), against the servers the environment names.
 
 python -m devstack.bench scale [--help | ARGS]: `make bench-scale`, the outbox at size beside a
 small one, on fresh servers (devstack.bench.scale).
+
+python -m devstack.bench write-load [--orders N]: PostgreSQL's and Kafka's write load per order
+(commits, rows, WAL bytes, messages, bytes), on fresh servers (devstack.bench.write_load).
 """
 
 from __future__ import annotations
@@ -29,7 +32,12 @@ DJANGO_BENCHES = {
     "api-profile": "devstack.bench.api_profile",
     "retention": "devstack.bench.retention",
     "audit": "devstack.bench.audit",
+    "write-load-measure": "devstack.bench.write_load_measure",
 }
+
+
+# Each starts its own fresh servers (devstack.bench.stack) and runs benches inside Django there.
+FRESH_BENCHES = ("scale", "write-load")
 
 
 def django_bench(name: str, argv: list[str]) -> int:
@@ -51,10 +59,14 @@ def main(argv: list[str] | None = None) -> int:
         from devstack.bench import scale
 
         return scale.main(REPO, argv[1:])
+    if argv and argv[0] == "write-load":
+        from devstack.bench import write_load
+
+        return write_load.main(REPO, argv[1:])
     parser = argparse.ArgumentParser(
         prog="python -m devstack.bench",
         description=run.__doc__,
-        epilog=f"One bench alone: python -m devstack.bench {{{','.join([*DJANGO_BENCHES, 'scale'])}}} --help",
+        epilog=f"One bench alone: python -m devstack.bench {{{','.join([*DJANGO_BENCHES, *FRESH_BENCHES])}}} --help",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--quick", action="store_true", help="every phase scaled down, under ~2 minutes (CI)")
