@@ -60,7 +60,7 @@ MIDDLEWARE = [
     "orders_project.health.HealthCheckMiddleware",
     # traceparent and X-Request-Id on every other response, and in its log lines.
     "orders_project.request_ids.TraceContextMiddleware",
-    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "orders_project.http_metrics.HttpMetricsBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files straight after the security headers, before sessions and auth.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -70,7 +70,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
+    "orders_project.http_metrics.HttpMetricsAfterMiddleware",
     # Last, as django-axes asks: turns a lockout into its response.
     "axes.middleware.AxesMiddleware",
 ]

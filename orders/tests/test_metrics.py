@@ -76,6 +76,31 @@ def test_the_customer_check_counts_one_outcome_per_request(settings, api_client)
     assert _sample("user_validation_total", result="not_found") - refused_before == 1
 
 
+def test_the_dashboards_http_metrics_count_every_request_by_status_and_view(api_client):
+    # given the series the dashboards and the 5xx alert read (charts/order-service), before
+    body = {"user_id": "metrics-1", "currency": "USD", "items": [{"product_id": "p1", "quantity": 1, "price": "5.00"}]}
+    view = "order-list"
+    created_before = _sample("django_http_responses_total_by_status_total", status="201")
+    refused_before = _sample("django_http_responses_total_by_status_total", status="400")
+    by_view_before = _sample(
+        "django_http_responses_total_by_status_view_method_total", status="201", view=view, method="POST"
+    )
+    latency_before = _sample("django_http_requests_latency_seconds_by_view_method_count", view=view, method="POST")
+
+    # when two orders are created and one body is refused (the labelled children are reused)
+    answers = [api_client.post("/api/v1/orders/", body, format="json") for _ in range(2)]
+    answers.append(api_client.post("/api/v1/orders/", {"currency": "USD"}, format="json"))
+
+    # then each answer is counted once under its status, view and method
+    assert [answer.status_code for answer in answers] == [201, 201, 400]
+    assert _sample("django_http_responses_total_by_status_total", status="201") - created_before == 2
+    assert _sample("django_http_responses_total_by_status_total", status="400") - refused_before == 1
+    by_view = _sample("django_http_responses_total_by_status_view_method_total", status="201", view=view, method="POST")
+    assert by_view - by_view_before == 2
+    latency = _sample("django_http_requests_latency_seconds_by_view_method_count", view=view, method="POST")
+    assert latency - latency_before == 3
+
+
 def _due_age(registry: CollectorRegistry) -> float:
     value = registry.get_sample_value("lifecycle_oldest_due_age_seconds")
     assert value is not None
