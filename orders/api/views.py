@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from orders import selectors, services
-from orders.api.filters import OrderFilter
+from orders.api.filters import OrderFilter, OrderFilterBackend
 from orders.api.permissions import customer_check, may_view_customer_pii, may_view_who_changed
 from orders.api.serializers import (
     ORDER_ROW_FIELDS,
@@ -105,6 +105,7 @@ _INPUT_SERIALIZERS: dict[str, type[serializers.Serializer]] = {
 class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = OrderSerializer
     filterset_class = OrderFilter
+    filter_backends = [OrderFilterBackend]
     queryset = Order.objects.none()  # for the schema; get_queryset() scopes to the caller
 
     def get_queryset(self) -> Any:
