@@ -1,4 +1,5 @@
-"""python -m devstack.bench api-profile [--creates N] [--top K] [--sort cumulative|tottime]: where a create's CPU goes.
+"""python -m devstack.bench api-profile [--creates N] [--path PATH] [--top K] [--sort cumulative|tottime]: where a
+create's (or a GET page's) CPU goes.
 
 N creates (`POST /api/v1/orders/`, the API bench's body: one item, the customer varied
 over 1,000) through Django's whole request handling (middleware, DRF, the service, the
@@ -9,6 +10,9 @@ the most CPU time, by `--sort` (cProfile timed by process_time: waits on the ser
 count; the profiler itself makes every call dearer, so read shares, not milliseconds).
 gunicorn is not in it: `make bench` measures its CPU per create.
 The orders, events and the bench client it made are deleted afterwards.
+
+`--path PATH` profiles N GETs of PATH instead (e.g. `/api/v1/orders/?limit=100`, a list page
+over the orders already in the database: the API bench fills them), as the same service client.
 """
 
 import cProfile
@@ -41,9 +45,24 @@ def _creates(client: Client, token: str, first: int, count: int) -> None:
             raise BenchError(f"create answered {response.status_code}: {response.content[:300]!r}")
 
 
+def _gets(client: Client, token: str, path: str, count: int) -> None:
+    for _ in range(count):
+        response = client.get(path, HTTP_AUTHORIZATION=f"Token {token}")
+        if response.status_code != 200:
+            raise BenchError(f"GET {path} answered {response.status_code}: {response.content[:300]!r}")
+
+
+def _requests(client: Client, token: str, path: str | None, first: int, count: int) -> None:
+    if path:
+        _gets(client, token, path, count)
+    else:
+        _creates(client, token, first, count)
+
+
 def main(argv: list[str]) -> None:
     parser = bench_parser("api-profile", __doc__)
     parser.add_argument("--creates", type=int, default=2000)
+    parser.add_argument("--path", help="profile GETs of this path (a list page) instead of creates")
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--sort", choices=["cumulative", "tottime"], default="tottime")
     args = parser.parse_args(argv)
@@ -53,16 +72,17 @@ def main(argv: list[str]) -> None:
     _, token = AuthToken.objects.create(user=user)
     client = Client(SERVER_NAME="127.0.0.1")
     try:
-        _creates(client, token, 0, 50)
+        _requests(client, token, args.path, 0, 50)
         profile = cProfile.Profile(time.process_time)  # CPU, not the waits on PostgreSQL and Redis
         cpu = time.process_time()
         profile.enable()
-        _creates(client, token, 50, args.creates)
+        _requests(client, token, args.path, 50, args.creates)
         profile.disable()
         cpu = time.process_time() - cpu
         out = io.StringIO()
         pstats.Stats(profile, stream=out).sort_stats(args.sort).print_stats(args.top)
-        print(f"{args.creates} creates: {cpu / args.creates * 1000:.2f} ms CPU per create under cProfile")
+        unit = f"GET {args.path}" if args.path else "create"
+        print(f"{args.creates} x {unit}: {cpu / args.creates * 1000:.2f} ms CPU per request under cProfile")
         print(out.getvalue())
     finally:
         ids = list(Order.objects.filter(user_id__startswith="profile-").values_list("id", flat=True))

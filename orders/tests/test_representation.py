@@ -3,7 +3,8 @@
 OrderSerializer.to_representation is written out field by field for speed (list
 pages represent 100 orders); these tests hold it to ModelSerializer's own output
 for orders in every state, so a field added to Meta.fields, or a format changed in
-settings, cannot silently differ between the two.
+settings, cannot silently differ between the two. A list page represents plain rows
+(values_list) with the same function: its bytes are held to the generic walk too.
 """
 
 import datetime as dt
@@ -11,11 +12,13 @@ from decimal import Decimal
 
 import pytest
 from rest_framework import serializers
+from rest_framework.renderers import JSONRenderer
 
 from orders.api.serializers import OrderDetailSerializer, OrderSerializer
 from orders.models import Order, OrderStatus
 from orders.services import ItemInput
-from orders.tests.factories import OrderFactory
+from orders.tests.factories import ItemInputFactory, OrderFactory
+from tests.support.api import ORDERS_URL
 
 pytestmark = pytest.mark.django_db
 
@@ -59,3 +62,35 @@ def test_the_detail_representation_adds_the_customer_to_the_same_fields():
 
     assert serializer.data == _generic(serializer, order)
     assert list(serializer.data) == OrderDetailSerializer.Meta.fields
+
+
+def test_a_list_page_answers_the_bytes_drfs_generic_walk_gives_for_its_orders(staff_client):
+    # given orders in every state, with 0 to 3 items of varied prices, varied optional fields,
+    # times on and off the whole second, created several to an instant (ties broken by id)
+    statuses = list(OrderStatus)
+    base = dt.datetime(2026, 3, 4, 5, 6, 7, tzinfo=dt.UTC)
+    for n in range(60):
+        order = OrderFactory.create(
+            status=statuses[n % len(statuses)],
+            items=ItemInputFactory.build_batch(n % 4),
+            created_at=base + dt.timedelta(seconds=n // 3, microseconds=0 if n % 2 else 123456 * n),
+            shipping_address="" if n % 5 == 0 else f"{n} Straße ☃",
+        )
+        if n % 7 == 0:
+            Order.objects.filter(pk=order.pk).update(
+                estimated_delivery=dt.date(2026, 12, n % 28 + 1), payment_id=f"pay-{n}", tracking_number=f"t-{n}"
+            )
+    all_orders = list(Order.objects.prefetch_related("items").order_by("-created_at", "-id"))
+
+    for skip in (0, 50):
+        # when a page of them is listed
+        response = staff_client.get(ORDERS_URL, {"limit": 50, "skip": skip})
+
+        # then its bytes are those of the serializer's generic walk over the same orders
+        assert response.status_code == 200
+        body = response.json()
+        page = all_orders[skip : skip + 50]
+        generic = [_generic(OrderSerializer(order), order) for order in page]
+        expected = JSONRenderer().render({**body, "data": generic})
+        assert response.content == expected
+        assert len(body["data"]) == len(page)

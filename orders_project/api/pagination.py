@@ -24,6 +24,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Q
+from django.http import QueryDict
 from rest_framework import serializers
 from rest_framework.pagination import BasePagination
 from rest_framework.request import Request
@@ -104,16 +105,53 @@ class PageParamsSerializer(serializers.Serializer):
         return attrs
 
 
+def _plain_int(values: list[str], *, least: int, most: int) -> int | None:
+    """The one value of a parameter as IntegerField(min_value, max_value) reads it, when it
+    is plain digits within bounds; None otherwise."""
+    if len(values) != 1 or not (0 < len(values[0]) <= 6 and values[0].isascii() and values[0].isdigit()):
+        return None
+    number = int(values[0])
+    return number if least <= number <= most else None
+
+
+def page_params_plain(params: QueryDict) -> dict[str, Any] | None:
+    """What PageParamsSerializer validates the query to, when `skip`, `limit` and `cursor` are
+    each absent or given once in the plain shape (digits within bounds, a cursor this API
+    wrote, not both skip and cursor); None for anything else, which the serializer then
+    judges. Never refuses: a None is not an error."""
+    values: dict[str, Any] = {"skip": 0, "limit": DEFAULT_LIMIT}
+    for name, bounds in (("skip", (0, MAX_SKIP)), ("limit", (1, MAX_LIMIT))):
+        if name in params:
+            number = _plain_int(params.getlist(name), least=bounds[0], most=bounds[1])
+            if number is None:
+                return None
+            values[name] = number
+    if "cursor" in params:
+        given = params.getlist("cursor")
+        if len(given) != 1 or values["skip"]:
+            return None
+        try:
+            values["cursor"] = cursor_decode(given[0])
+        except ValueError:
+            return None
+    return values
+
+
 class SkipLimitPagination(BasePagination):
     def paginate_queryset(self, queryset: Any, request: Request, view: APIView | None = None) -> list[Any]:
         if tuple(queryset.query.order_by) != KEYSET_ORDER:
             raise ImproperlyConfigured(f"SkipLimitPagination needs a list ordered by {KEYSET_ORDER}")
-        params = PageParamsSerializer(data=request.query_params)
-        params.is_valid(raise_exception=True)
+        # The plain reading skips building the serializer's fields per request (deep copies);
+        # anything else, every refusal included, is the serializer's (test_pagination_plain.py).
+        values = page_params_plain(request.query_params)
+        if values is None:
+            params = PageParamsSerializer(data=request.query_params)
+            params.is_valid(raise_exception=True)
+            values = params.validated_data
         self.request = request
-        self.limit: int = params.validated_data["limit"]
-        self.skip: int = params.validated_data["skip"]
-        self.cursor: tuple[dt.datetime, uuid.UUID] | None = params.validated_data.get("cursor")
+        self.limit: int = values["limit"]
+        self.skip: int = values["skip"]
+        self.cursor: tuple[dt.datetime, uuid.UUID] | None = values.get("cursor")
         self.count = count_bounded(queryset, limit=COUNT_EXACT_LIMIT)
         if self.cursor is not None:
             created_at, pk = self.cursor
