@@ -1,13 +1,17 @@
 """Shared fixtures: API clients of each scope (service, bound to one customer, none) and staff."""
 
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from rest_framework.test import APIClient
 
 from orders.tests.factories import StaffUserFactory, UserFactory, bind, grant
+from orders_project.kafka import topics_create
+from outbox.producer import producer_discard
 from tests.support.api import SEED_CUSTOMER, token_client
+from tests.support.outbox import TOPIC_PARTITIONS
 
 
 @pytest.fixture
@@ -67,3 +71,14 @@ def staff_client(staff_user: Any) -> APIClient:
 @pytest.fixture
 def anon_client() -> APIClient:
     return APIClient()
+
+
+@pytest.fixture
+def topics(kafka_bootstrap: str, settings: Any) -> Iterator[dict[str, str]]:
+    """Order topics of this test's own, created; the relay's shared producer made afresh for them."""
+    suffix = uuid.uuid4().hex[:8]
+    settings.KAFKA_TOPICS = {event_type: f"test.{event_type}.{suffix}" for event_type in settings.KAFKA_TOPICS}
+    topics_create(partitions=TOPIC_PARTITIONS, replication_factor=1)
+    producer_discard()
+    yield dict(settings.KAFKA_TOPICS)
+    producer_discard()

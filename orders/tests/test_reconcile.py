@@ -5,10 +5,7 @@ events are on Kafka): `make restore-drill` does the real restore end to end."""
 
 import io
 import time
-import uuid
-from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -16,23 +13,11 @@ from django.utils import timezone
 
 from orders.models import Order
 from orders.reconcile import void_event_id
-from orders_project.kafka import topics_create
 from outbox.models import OutboxEvent
-from outbox.producer import producer_discard
 from tests.support.lifecycle import order_new
-from tests.support.outbox import TOPIC_PARTITIONS, all_published, consume, relay_until
+from tests.support.outbox import all_published, consume, relay_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def topics(kafka_bootstrap: str, settings: Any) -> Iterator[dict[str, str]]:
-    suffix = uuid.uuid4().hex[:8]
-    settings.KAFKA_TOPICS = {event_type: f"test.{event_type}.{suffix}" for event_type in settings.KAFKA_TOPICS}
-    topics_create(partitions=TOPIC_PARTITIONS, replication_factor=1)
-    producer_discard()
-    yield dict(settings.KAFKA_TOPICS)
-    producer_discard()
 
 
 def reconcile(*args: str) -> str:

@@ -2,7 +2,6 @@
 
 import io
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,24 +11,11 @@ from orders.lifecycle import orders_advance
 from orders.models import Order, OrderStatusChange
 from orders.replay import REPLAYED_HEADER, ReplayFilter, orders_replay, replay_event_id
 from orders.services import order_cancel
-from orders_project.kafka import topics_create
 from outbox.models import OutboxEvent, OutboxStatus
-from outbox.producer import producer_discard
 from tests.support.lifecycle import order_new
-from tests.support.outbox import TOPIC_PARTITIONS, all_published, consume, relay_until
+from tests.support.outbox import all_published, consume, relay_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def topics(kafka_bootstrap: str, settings: Any) -> Iterator[dict[str, str]]:
-    """Order topics of this test's own, created; the relay's shared producer made afresh for them."""
-    suffix = uuid.uuid4().hex[:8]
-    settings.KAFKA_TOPICS = {event_type: f"test.{event_type}.{suffix}" for event_type in settings.KAFKA_TOPICS}
-    topics_create(partitions=TOPIC_PARTITIONS, replication_factor=1)
-    producer_discard()
-    yield dict(settings.KAFKA_TOPICS)
-    producer_discard()
 
 
 @pytest.fixture
