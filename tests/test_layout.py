@@ -5,6 +5,7 @@ and a helper kept in one is out of reach of the other apps' tests.
 """
 
 import ast
+import functools
 import os
 from pathlib import Path
 
@@ -32,12 +33,15 @@ def imported_modules(path: Path) -> list[str]:
     return names
 
 
+@functools.cache
+def every_import() -> list[tuple[Path, str]]:
+    """(file, module) for every absolute import in the repository: parsed once for both checks."""
+    return [(path, name) for path in python_files() for name in imported_modules(path)]
+
+
 def test_no_module_imports_a_conftest():
     offenders = [
-        f"{path.relative_to(REPO)} imports {name}"
-        for path in python_files()
-        for name in imported_modules(path)
-        if name.split(".")[-1] == "conftest"
+        f"{path.relative_to(REPO)} imports {name}" for path, name in every_import() if name.split(".")[-1] == "conftest"
     ]
 
     assert offenders == []
@@ -46,8 +50,7 @@ def test_no_module_imports_a_conftest():
 def test_no_module_imports_a_test_module():
     offenders = [
         f"{path.relative_to(REPO)} imports {name}"
-        for path in python_files()
-        for name in imported_modules(path)
+        for path, name in every_import()
         if name.split(".")[-1].startswith("test_")
     ]
 

@@ -47,6 +47,7 @@ def _lint_imports(folder: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.processes  # lint-imports in a fresh interpreter
 def test_the_contracts_hold_for_the_code_as_it_is(tmp_path: Path) -> None:
     done = _lint_imports(_copy(tmp_path))
 
@@ -54,6 +55,7 @@ def test_the_contracts_hold_for_the_code_as_it_is(tmp_path: Path) -> None:
     assert "broken" not in done.stdout.replace("0 broken", "")
 
 
+@pytest.mark.processes  # lint-imports in a fresh interpreter, once per case
 @pytest.mark.parametrize(
     ("module", "line", "contract"),
     [

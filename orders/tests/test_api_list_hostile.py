@@ -114,6 +114,7 @@ _cursors = st.one_of(
 )
 
 
+@pytest.mark.fuzz
 @given(cursor=_cursors)
 @example(cursor=_cursor(["2024-01-01T00:00:00+20:00", ID]))
 @settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -138,6 +139,7 @@ _params = st.dictionaries(
 )
 
 
+@pytest.mark.fuzz
 @given(params=_params)
 @example(params={"created_before": "0156-09-18T16:26:51-18:44", "cursor": _cursor(["2024-01-01T00:00:00+20:00", ID])})
 @settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

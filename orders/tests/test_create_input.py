@@ -97,6 +97,7 @@ def _assert_read_alike(body: Any) -> dict[str, Any] | None:
     return plain
 
 
+@pytest.mark.fuzz
 @settings(max_examples=3000, deadline=None)
 @given(_body())
 @example({"user_id": "u", "currency": "usd", "items": [{"product_id": "p", "quantity": 1, "price": 4.5}]})

@@ -101,6 +101,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         assert lifecycle_violations() == []
 
 
+@pytest.mark.fuzz
 @pytest.mark.django_db
 @override_settings(ORDER_CONFIRM_DELAY=CONFIRM_DELAY, ORDER_SHIP_DELAY=SHIP_DELAY)
 def test_lifecycle_state_machine():

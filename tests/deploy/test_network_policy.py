@@ -20,12 +20,12 @@ from devstack.deploy.chart import (
 )
 from devstack.deploy.expressions import evaluate
 from devstack.deploy.terraform import EXAMPLE_TFVARS, hcl_load, module_with_tfvars, terraform_module
-from devstack.deploy.terraform_console import TERRAFORM_BINARY, terraform_locals
+from devstack.deploy.terraform_console import terraform_locals
 from devstack.deploy.terraform_values import production_values
+from tests.support.terraform import needs_terraform
 
 INGRESS_NGINX = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}
 TRUST_ANY_PROXY = {"config": {"FORWARDED_ALLOW_IPS": "*"}}
-needs_terraform = pytest.mark.skipif(TERRAFORM_BINARY is None, reason="no terraform binary on PATH")
 
 
 def with_policy(ingress_from: list[dict[str, Any]], enabled: bool = True) -> dict[str, Any]:

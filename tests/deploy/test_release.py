@@ -12,13 +12,14 @@ import pytest
 from devstack.deploy.chart import CHART_DIR, DEFAULT_VALUES_FILE, Manifest, chart_render, find, render
 from devstack.deploy.expressions import evaluate
 from devstack.deploy.terraform import EXAMPLE_TFVARS, REPO, TERRAFORM, module_with_tfvars, terraform_module
-from devstack.deploy.terraform_console import TERRAFORM_BINARY, console
+from devstack.deploy.terraform_console import console
 from devstack.deploy.terraform_values import (
     example_known,
     production_values,
     release_argument,
     release_values,
 )
+from tests.support.terraform import needs_terraform
 
 
 def pod_annotations(manifests: list[Manifest]) -> dict[str, dict[str, str]]:
@@ -170,7 +171,7 @@ def terraform_console(terraform_dir: Path, expression: str) -> str:
     return console(alone, expression).strip('"')
 
 
-@pytest.mark.skipif(TERRAFORM_BINARY is None, reason="no terraform binary on PATH")
+@needs_terraform
 def test_terraform_computes_the_same_chart_digest_and_it_follows_a_template_edit(module_copy: Path) -> None:
     module = terraform_module(module_copy)
     before = terraform_console(module_copy, "local.app_chart_digest")

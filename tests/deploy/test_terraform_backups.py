@@ -12,9 +12,9 @@ import pytest
 
 from devstack.deploy.expressions import evaluate
 from devstack.deploy.terraform import EXAMPLE_TFVARS, Module, hcl_load, module_with_tfvars
-from devstack.deploy.terraform_console import TERRAFORM_BINARY, terraform_locals, variable_errors
+from devstack.deploy.terraform_console import terraform_locals, variable_errors
+from tests.support.terraform import needs_terraform
 
-needs_terraform = pytest.mark.skipif(TERRAFORM_BINARY is None, reason="no terraform binary on PATH")
 PLUGIN = "barman-cloud.cloudnative-pg.io"
 SECRET = 'backup_credentials_secret_name = "orders-db-backup-credentials"\n'
 S3 = 'backup_destination_path = "s3://orders-backups/pg"\n'

@@ -7,11 +7,10 @@ import re
 import subprocess
 from typing import Any
 
-import pytest
-
 from devstack.deploy.expressions import evaluate
 from devstack.deploy.terraform import TERRAFORM, hcl_load, terraform_module
 from devstack.deploy.terraform_console import TERRAFORM_BINARY
+from tests.support.terraform import needs_terraform
 
 
 def test_providers_and_charts_are_pinned():
@@ -55,7 +54,7 @@ def test_the_example_tfvars_sets_the_required_variables_and_only_declared_ones()
     assert required <= set(example), f"missing required: {sorted(required - set(example))}"
 
 
-@pytest.mark.skipif(TERRAFORM_BINARY is None, reason="no terraform binary on PATH")
+@needs_terraform
 def test_terraform_fmt_is_clean():
     result = subprocess.run(
         [str(TERRAFORM_BINARY), "fmt", "-check", "-recursive", "-diff", str(TERRAFORM)],
