@@ -11,6 +11,7 @@ import pytest
 from devstack.deploy.chart import (
     DEFAULT_VALUES_FILE,
     ChartError,
+    Manifest,
     chart_render,
     chart_values,
     find,
@@ -75,6 +76,14 @@ def test_extra_egress_is_added_to_the_release_wide_policy_as_written() -> None:
     assert everyone["egress"][4:] == [collector, node_local_dns]
     assert [rule["ports"][0]["port"] for rule in everyone["egress"][:4]] == [53, 5432, 6379, 9092]
     assert validate_manifests(manifests) == []
+
+
+def test_terraforms_dns_rule_reaches_a_nodelocal_dns_cache(production_manifests: list[Manifest]) -> None:
+    # NodeLocal DNSCache answers on a link-local address of the node (169.254.20.10), not
+    # from a kube-dns pod: a DNS rule narrowed to kube-dns pods would drop every lookup.
+    everyone = find(production_manifests, "NetworkPolicy", "order-service")[0]["spec"]
+    (dns,) = [rule for rule in everyone["egress"] if {port["port"] for port in rule["ports"]} == {53}]
+    assert dns.get("to", []) == []  # any address, port 53 only
 
 
 def test_extra_egress_refuses_what_is_not_an_egress_rule() -> None:

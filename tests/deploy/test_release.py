@@ -39,6 +39,9 @@ def config_map(manifests: list[Manifest]) -> dict[str, str]:
 
 def test_no_hand_written_production_values_beside_terraforms() -> None:
     assert sorted(path.name for path in (CHART_DIR / "ci").iterdir()) == [DEFAULT_VALUES_FILE.name]
+    # nor do the docs send a reader to one
+    for doc in (REPO / "docs" / "deploy.md", TERRAFORM / "README.md", REPO / "charts" / "README.md"):
+        assert "ci/production-values.yaml" not in doc.read_text(), doc
 
 
 def test_the_production_example_reaches_the_servers_terraform_creates(production_manifests: list[Manifest]) -> None:
