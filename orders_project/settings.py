@@ -130,6 +130,16 @@ DATABASES = {
         "DISABLE_SERVER_SIDE_CURSORS": env_bool("POSTGRES_DISABLE_SERVER_SIDE_CURSORS", False),
         "OPTIONS": {
             "connect_timeout": 5,
+            # A primary whose host vanishes (a node lost, a failover) answers nothing,
+            # not even a reset: without these the kernel retransmits for ~15 minutes
+            # and a query, or the readiness check, waits that long. Keepalives find a
+            # silent peer on an idle connection; tcp_user_timeout bounds how long sent
+            # data may stay unacknowledged, and caps the keepalive probing too (Linux).
+            "keepalives": 1,
+            "keepalives_idle": 10,
+            "keepalives_interval": 5,
+            "keepalives_count": 3,
+            "tcp_user_timeout": env_int("POSTGRES_TCP_USER_TIMEOUT_MS", 20_000),
             # One slow query or lock wait must not hold a web worker (or a task)
             # forever: PostgreSQL cancels it and the request fails with a clear
             # error. 0 turns a limit off (the migrations Job does, for long DDL).

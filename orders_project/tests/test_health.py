@@ -2,6 +2,8 @@
 never redirected to HTTPS, 503 with a per-check result when a dependency is down.
 The cost of a flood of calls is in test_health_cost.py."""
 
+import os
+import socket
 from typing import Any
 
 import pytest
@@ -123,6 +125,25 @@ def test_connections_have_statement_and_lock_timeouts():
         lock_timeout = cursor.fetchone()[0]
 
     assert (statement_timeout, lock_timeout) == ("30s", "5s")
+
+
+def test_connections_give_up_on_a_silent_database_host_within_the_tcp_timeouts():
+    # A host that vanishes drops packets instead of refusing them; causing that for real
+    # needs a firewall rule on the machine, so this reads what libpq set on the live
+    # connection's socket: the kernel then ends it in ~20 s, not ~15 min of retransmits.
+    connection.ensure_connection()
+    # a duplicate of the descriptor: closing it leaves the connection's own open
+    with socket.socket(fileno=os.dup(connection.connection.fileno())) as raw:
+        assert raw.family in (socket.AF_INET, socket.AF_INET6), "the test database is reached over TCP"
+        options = {
+            "keepalive": raw.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),
+            "idle": raw.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
+            "interval": raw.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL),
+            "count": raw.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT),
+            "user_timeout_ms": raw.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT),
+        }
+
+    assert options == {"keepalive": 1, "idle": 10, "interval": 5, "count": 3, "user_timeout_ms": 20_000}
 
 
 @pytest.mark.kafka
