@@ -29,8 +29,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
-def driver() -> Iterator[Any]:
-    """One Chromium for the session (a start costs about a second); each test clears its cookies."""
+def driver(django_db_setup: None) -> Iterator[Any]:
+    """One Chromium for the session (a start costs about a second); each test clears its cookies.
+
+    It quits before the test database is dropped (hence django_db_setup): the live server's
+    request threads hold database sessions while Chromium keeps its connections alive (they end
+    when it quits), and dropping the database under them fails the session's teardown."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
