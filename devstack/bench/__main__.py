@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
 
 from devstack.bench import BenchError, django_setup, run
 from devstack.output import error
@@ -41,7 +44,17 @@ FRESH_BENCHES = ("scale", "write-load")
 
 
 def django_bench(name: str, argv: list[str]) -> int:
-    django_setup()
+    if {"-h", "--help"} & set(argv):
+        # Help needs no servers: debug settings fill in local defaults, and setup connects to nothing.
+        os.environ.setdefault("DJANGO_DEBUG", "1")
+    try:
+        django_setup()
+    except ImproperlyConfigured as exc:
+        error(
+            f"bench {name} runs against the servers the environment names: {exc} "
+            "After `make dev`: set -a; . .dev/env; set +a"
+        )
+        return 2
     bench = importlib.import_module(DJANGO_BENCHES[name])
     try:
         bench.main(argv)

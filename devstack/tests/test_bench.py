@@ -90,3 +90,36 @@ def test_a_bench_runs_as_a_subcommand_that_sets_django_up_and_exits_1_on_a_refus
     assert done.stderr.splitlines()[-1] == (
         "devstack: error: bench lifecycle: --orders, --batch-size and every --workers count must be at least 1."
     )
+
+
+def _bench_without_servers(*args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m devstack.bench ARGS` in an environment that names no servers and no secret key."""
+    names = ("DJANGO_", "POSTGRES_", "REDIS_", "KAFKA_")
+    env = {key: value for key, value in os.environ.items() if not key.startswith(names)}
+    return subprocess.run(
+        [sys.executable, "-m", "devstack.bench", *args],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_a_benchs_help_needs_no_servers() -> None:
+    done = _bench_without_servers("api-profile", "--help")
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: python -m devstack.bench api-profile")
+
+
+def test_a_bench_without_servers_says_what_the_environment_lacks_without_a_traceback() -> None:
+    done = _bench_without_servers("api-profile")
+
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip() == (
+        "devstack: error: bench api-profile runs against the servers the environment names: "
+        "Environment variable DJANGO_SECRET_KEY is required but not set. After `make dev`: set -a; . .dev/env; set +a"
+    )
