@@ -9,6 +9,8 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.models import CHANGE, DELETION
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path
@@ -17,7 +19,7 @@ from django.utils import timezone
 from orders_project.admin_lookups import SafeLookupsAdmin
 from orders_project.counting import BoundedCountPaginator, count_bounded
 from outbox import services
-from outbox.admin_dead import blocked_keys_view, dead_groups_view
+from outbox.admin_dead import blocked_keys_view, dead_groups_view, dead_rows_log
 from outbox.claim import OUTBOX_TABLE
 from outbox.fingerprint import group_id_expression
 from outbox.models import OutboxEvent, OutboxStatus
@@ -113,13 +115,17 @@ class OutboxEventAdmin(SafeLookupsAdmin):
 
     @admin.action(description="Requeue selected dead events", permissions=["change"])
     def requeue(self, request: HttpRequest, queryset: QuerySet[OutboxEvent]) -> None:
-        count = services.event_requeue(event_ids=list(queryset.values_list("id", flat=True)))
-        self.message_user(request, f"Requeued {count} dead events (others were not dead).", messages.SUCCESS)
+        with transaction.atomic():
+            rows = services.event_requeue(event_ids=list(queryset.values_list("id", flat=True)))
+            dead_rows_log(request, rows, CHANGE, "Requeued (a dead row chosen in the list).")
+        self.message_user(request, f"Requeued {len(rows)} dead events (others were not dead).", messages.SUCCESS)
 
     @admin.action(description="Discard (delete) selected dead events", permissions=["discard"])
     def discard(self, request: HttpRequest, queryset: QuerySet[OutboxEvent]) -> None:
-        count = services.event_discard(event_ids=list(queryset.values_list("id", flat=True)))
-        self.message_user(request, f"Discarded {count} dead events (others were not dead).", messages.WARNING)
+        with transaction.atomic():
+            rows = services.event_discard(event_ids=list(queryset.values_list("id", flat=True)))
+            dead_rows_log(request, rows, DELETION, "Discarded (a dead row chosen in the list).")
+        self.message_user(request, f"Discarded {len(rows)} dead events (others were not dead).", messages.WARNING)
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         # One bounded count per status through its index, not a pass over every published row.

@@ -1,7 +1,7 @@
 """The outbox admin's pages for dead rows: their groups by cause, with requeue and discard of a
 whole group, and the keys they block. Same permissions as the row actions (requeue: change;
-discard: delete); every row a group action changes gets its admin log entry (LogEntry), in
-the action's transaction."""
+discard: delete); every row an action changes, a group's or the chosen rows', gets its admin
+log entry (LogEntry, dead_rows_log), in the action's transaction."""
 
 from __future__ import annotations
 
@@ -20,10 +20,18 @@ from django.utils import timezone
 
 from outbox import selectors, services
 from outbox.dead_rows import DEAD_ROWS_READ, GROUP_ACTION_LIMIT, WAITING_COUNTED
+from outbox.models import OutboxEvent
 
 GROUPS_SHOWN = 100
 KEYS_SHOWN = 100
 _GROUP_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def dead_rows_log(request: HttpRequest, rows: list[OutboxEvent], action_flag: int, message: str) -> None:
+    """One admin log entry per row a staff action changed (CHANGE: requeued, DELETION: discarded)."""
+    LogEntry.objects.log_actions(
+        user_id=str(request.user.pk), queryset=rows, action_flag=action_flag, change_message=message
+    )
 
 
 def _context(model_admin: ModelAdmin[Any], request: HttpRequest, title: str) -> dict[str, Any]:
@@ -70,12 +78,7 @@ def _group_action(model_admin: ModelAdmin[Any], request: HttpRequest) -> HttpRes
         else:
             done = services.dead_group_discard(group_id=group_id)
             flag, verb, level = DELETION, "Discarded", messages.WARNING
-        LogEntry.objects.log_actions(
-            user_id=str(request.user.pk),
-            queryset=done.rows,
-            action_flag=flag,
-            change_message=f"{verb} with its group of dead rows {group_id} (same cause).",
-        )
+        dead_rows_log(request, done.rows, flag, f"{verb} with its group of dead rows {group_id} (same cause).")
     if not done.rows:
         model_admin.message_user(request, "No dead rows in that group (already requeued or discarded?).", messages.INFO)
     else:

@@ -1,5 +1,5 @@
 """Dead rows by cause: their groups (one per error fingerprint, outbox/fingerprint.py), the keys
-they block, and the staff actions on a whole group.
+they block, and the staff actions on dead rows (those chosen, or a whole group).
 
 Every read passes over dead rows only (the dead status, through outbox_status_topic_idx in
 each partition), at most DEAD_ROWS_READ of them, the newest: dead rows are few, and a flood
@@ -159,23 +159,55 @@ class GroupAction:
     remaining: int  # dead rows of the group left for another action
 
 
+# Locked in id order (no deadlock with another action on the same rows), only what the admin
+# log needs: a refused row's payload may be a megabyte.
+_LOGGED_FIELDS = ("id", "event_id", "event_type", "status")
+
+
 def _locked_group(group_id: str, limit: int) -> tuple[list[OutboxEvent], int]:
-    # Locked in id order (no deadlock with another action on the group), only what the admin
-    # log needs: a refused row's payload may be a megabyte.
-    rows = list(
-        _group_rows(group_id).select_for_update().order_by("id").only("id", "event_id", "event_type", "status")[:limit]
-    )
+    rows = list(_group_rows(group_id).select_for_update().order_by("id").only(*_LOGGED_FIELDS)[:limit])
     remaining = _group_rows(group_id).exclude(id__in=[row.id for row in rows]).count() if len(rows) == limit else 0
     return rows, remaining
+
+
+def _locked_dead(event_ids: list[int]) -> list[OutboxEvent]:
+    dead = OutboxEvent.objects.filter(id__in=event_ids, status=OutboxStatus.DEAD)
+    return list(dead.select_for_update().order_by("id").only(*_LOGGED_FIELDS))
+
+
+def _requeue(rows: list[OutboxEvent], now: datetime) -> None:
+    OutboxEvent.objects.filter(id__in=[row.id for row in rows]).update(**REQUEUED, next_attempt_at=now)
+    if rows:
+        transaction.on_commit(relay_kick, robust=True)
+
+
+def _discard(rows: list[OutboxEvent]) -> None:
+    OutboxEvent.objects.filter(id__in=[row.id for row in rows]).delete()
+    if rows:
+        transaction.on_commit(relay_kick, robust=True)  # the rows behind them in their keys go on
+
+
+def dead_rows_requeue(*, event_ids: list[int], now: datetime) -> list[OutboxEvent]:
+    """Requeue (a fresh start, due now) those of `event_ids` that are dead; the rows changed."""
+    with transaction.atomic():
+        rows = _locked_dead(event_ids)
+        _requeue(rows, now)
+    return rows
+
+
+def dead_rows_discard(*, event_ids: list[int]) -> list[OutboxEvent]:
+    """Delete those of `event_ids` that are dead; the rows deleted."""
+    with transaction.atomic():
+        rows = _locked_dead(event_ids)
+        _discard(rows)
+    return rows
 
 
 def dead_group_requeue(*, group_id: str, now: datetime, limit: int = GROUP_ACTION_LIMIT) -> GroupAction:
     """Requeue (a fresh start, due now) up to `limit` dead rows of a group, oldest first."""
     with transaction.atomic():
         rows, remaining = _locked_group(group_id, limit)
-        OutboxEvent.objects.filter(id__in=[row.id for row in rows]).update(**REQUEUED, next_attempt_at=now)
-        if rows:
-            transaction.on_commit(relay_kick, robust=True)
+        _requeue(rows, now)
     return GroupAction(rows=rows, remaining=remaining)
 
 
@@ -183,7 +215,5 @@ def dead_group_discard(*, group_id: str, limit: int = GROUP_ACTION_LIMIT) -> Gro
     """Delete up to `limit` dead rows of a group, oldest first; the rows behind them go on."""
     with transaction.atomic():
         rows, remaining = _locked_group(group_id, limit)
-        OutboxEvent.objects.filter(id__in=[row.id for row in rows]).delete()
-        if rows:
-            transaction.on_commit(relay_kick, robust=True)
+        _discard(rows)
     return GroupAction(rows=rows, remaining=remaining)

@@ -18,7 +18,7 @@ from orders_project import contract
 from orders_project.rfc3339 import rfc3339
 from orders_project.tracing import traceparent_current
 from outbox import dead_rows
-from outbox.dead_rows import REQUEUED, GroupAction
+from outbox.dead_rows import GroupAction
 from outbox.kick import relay_kick
 from outbox.models import OutboxEvent, OutboxStatus
 from outbox.retention import RetentionResult, partitions_maintain, retention_run
@@ -223,18 +223,19 @@ def events_replay(*, items: list[int | EventSpec], traceparent: str | None = Non
     return result
 
 
-def event_requeue(*, event_ids: list[int]) -> int:
-    """Give dead rows a fresh start: pending, attempts and resubmissions reset, due now. Returns rows changed."""
-    dead = OutboxEvent.objects.filter(id__in=event_ids, status=OutboxStatus.DEAD)
-    return dead.update(**REQUEUED, next_attempt_at=timezone.now())
+def event_requeue(*, event_ids: list[int]) -> list[OutboxEvent]:
+    """Give the dead ones of these rows a fresh start: pending, attempts and resubmissions reset,
+    due now. Returns the rows changed (id, event_id, event_type, status only: for the admin log)."""
+    return dead_rows.dead_rows_requeue(event_ids=event_ids, now=timezone.now())
 
 
-def event_discard(*, event_ids: list[int]) -> int:
-    """Delete dead rows that staff decided never to send; the rows behind them in their key go on."""
-    deleted, _ = OutboxEvent.objects.filter(id__in=event_ids, status=OutboxStatus.DEAD).delete()
-    if deleted:
-        logger.warning("Discarded %d dead outbox events: %s", deleted, event_ids)
-    return deleted
+def event_discard(*, event_ids: list[int]) -> list[OutboxEvent]:
+    """Delete the dead ones of these rows, which staff decided never to send; the rows behind them
+    in their key go on. Returns the rows deleted (as event_requeue's)."""
+    rows = dead_rows.dead_rows_discard(event_ids=event_ids)
+    if rows:
+        logger.warning("Discarded %d dead outbox events: %s", len(rows), [row.id for row in rows])
+    return rows
 
 
 def dead_group_requeue(*, group_id: str) -> GroupAction:

@@ -5,6 +5,7 @@ import uuid
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.models import CHANGE, DELETION, LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.db import connection
@@ -90,6 +91,9 @@ def test_requeue_action_gives_dead_rows_a_fresh_start_and_leaves_others_alone(op
     assert published.status == OutboxStatus.PUBLISHED
     messages = [str(m) for m in operator_client.get(URL).context["messages"]]
     assert messages == ["Requeued 1 dead events (others were not dead)."]
+    # and the admin log holds one entry, for the row that changed
+    entries = [(e.object_id, e.action_flag, e.change_message, e.user.username) for e in LogEntry.objects.all()]
+    assert entries == [(str(dead.id), CHANGE, "Requeued (a dead row chosen in the list).", "operator")]
 
 
 def test_discard_action_deletes_only_dead_rows(client):
@@ -101,6 +105,9 @@ def test_discard_action_deletes_only_dead_rows(client):
     assert response.status_code == 302
     assert list(OutboxEvent.objects.values_list("id", flat=True)) == [pending.id]
     assert client.get(URL).context["title"] == "Outbox events: 1 pending, 0 dead"
+    # and the admin log holds one entry, for the row deleted
+    entries = [(e.object_id, e.action_flag, e.change_message, e.user.username) for e in LogEntry.objects.all()]
+    assert entries == [(str(dead.id), DELETION, "Discarded (a dead row chosen in the list).", "cleaner")]
 
 
 def test_discard_needs_the_delete_permission_requeue_does_not(operator_client):
