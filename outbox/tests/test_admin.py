@@ -1,7 +1,6 @@
 """The outbox admin: pending and dead counts in the title, requeue and discard for staff."""
 
 import re
-import uuid
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
@@ -13,27 +12,11 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from outbox.models import OutboxEvent, OutboxStatus
+from tests.support.outbox import outbox_row
 
 pytestmark = pytest.mark.django_db
 
 URL = "/admin/outbox/outboxevent/"
-
-
-def _row(status: str, key: str = "user123", attempts: int = 0, last_error: str = "") -> OutboxEvent:
-    now = timezone.now()
-    return OutboxEvent.objects.create(
-        event_id=uuid.uuid4(),
-        event_type="order.created",
-        topic="order.created",
-        key=key,
-        payload={},
-        status=status,
-        attempts=attempts,
-        last_error=last_error,
-        created_at=now,
-        next_attempt_at=now,
-        published_at=now if status == OutboxStatus.PUBLISHED else None,
-    )
 
 
 def _staff(username: str, *permissions: str):
@@ -49,13 +32,13 @@ def operator_client(client):
 
 
 def _dead(key: str = "user123") -> OutboxEvent:
-    return _row(OutboxStatus.DEAD, key=key, attempts=5, last_error="MessageSizeTooLargeError: too big")
+    return outbox_row(key, status=OutboxStatus.DEAD, last_error="MessageSizeTooLargeError: too big")
 
 
 def test_the_changelist_shows_the_pending_and_dead_counts_in_its_title(operator_client):
     # given two pending, one dead and three published rows
     for status in ["pending", "pending", "dead", "published", "published", "published"]:
-        _row(status)
+        outbox_row("user123", status=status)
 
     response = operator_client.get(URL)
 
@@ -67,10 +50,10 @@ def test_the_changelist_shows_the_pending_and_dead_counts_in_its_title(operator_
 
 def test_the_changelist_shows_where_kafka_put_each_published_row(operator_client):
     # given a row published with its coordinates, one published before they were recorded, one pending
-    _row(OutboxStatus.PUBLISHED)
+    outbox_row("user123", status=OutboxStatus.PUBLISHED)
     OutboxEvent.objects.filter(status=OutboxStatus.PUBLISHED).update(kafka_partition=2, kafka_offset=18443)
-    _row(OutboxStatus.PUBLISHED)
-    _row(OutboxStatus.PENDING)
+    outbox_row("user123", status=OutboxStatus.PUBLISHED)
+    outbox_row("user123", status=OutboxStatus.PENDING)
 
     page = operator_client.get(URL).content.decode()
 
@@ -79,7 +62,7 @@ def test_the_changelist_shows_where_kafka_put_each_published_row(operator_client
 
 
 def test_requeue_action_gives_dead_rows_a_fresh_start_and_leaves_others_alone(operator_client):
-    dead, published = _dead(), _row(OutboxStatus.PUBLISHED)
+    dead, published = _dead(), outbox_row("user123", status=OutboxStatus.PUBLISHED)
 
     response = operator_client.post(URL, {"action": "requeue", ACTION_CHECKBOX_NAME: [dead.id, published.id]})
 
@@ -98,7 +81,7 @@ def test_requeue_action_gives_dead_rows_a_fresh_start_and_leaves_others_alone(op
 
 def test_discard_action_deletes_only_dead_rows(client):
     client.force_login(_staff("cleaner", "view_outboxevent", "change_outboxevent", "delete_outboxevent"))
-    dead, pending = _dead(), _row(OutboxStatus.PENDING, key="user123")
+    dead, pending = _dead(), outbox_row("user123", status=OutboxStatus.PENDING)
 
     response = client.post(URL, {"action": "discard", ACTION_CHECKBOX_NAME: [dead.id, pending.id]})
 
@@ -125,7 +108,7 @@ def test_discard_needs_the_delete_permission_requeue_does_not(operator_client):
 
 def test_the_changelist_neither_counts_nor_scans_the_whole_table(operator_client):
     for status in ["pending", "dead", "published"]:
-        _row(status)
+        outbox_row("user123", status=status)
 
     with CaptureQueriesContext(connection) as queries:
         response = operator_client.get(URL, {"status__exact": "dead"})

@@ -1,7 +1,6 @@
 """Retention drops whole partitions past OUTBOX_RETENTION_DAYS and keeps every one holding a
 pending or dead row, or a row published within retention; no DELETE of rows ever."""
 
-import uuid
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -13,24 +12,11 @@ from outbox.models import OutboxEvent, OutboxStatus
 from outbox.partitions import DEFAULT, partition_create, partition_name, partitions_list
 from outbox.selectors import outbox_partitions
 from outbox.services import outbox_retention_run
+from tests.support.outbox import outbox_row
 
 pytestmark = pytest.mark.django_db
 
 DAY = timedelta(days=1)
-
-
-def _row(status: str, created_at: datetime, published_at: datetime | None = None, key: str = "k") -> OutboxEvent:
-    return OutboxEvent.objects.create(
-        event_id=uuid.uuid4(),
-        event_type="order.created",
-        topic="order.created",
-        key=key,
-        payload={},
-        status=status,
-        created_at=created_at,
-        next_attempt_at=created_at,
-        published_at=published_at,
-    )
 
 
 def _day(offset: int) -> date:
@@ -46,14 +32,16 @@ def test_retention_drops_partitions_past_retention_whose_rows_are_all_published(
     for offset in (-12, -11, -10, -9, -2):
         partition_create(day=_day(offset))
     # given a day past retention whose rows are all published long ago
-    gone = [_row(OutboxStatus.PUBLISHED, _noon(-12), _noon(-12)) for _ in range(3)]
+    gone = [
+        outbox_row("k", status=OutboxStatus.PUBLISHED, created_at=_noon(-12), published_at=_noon(-12)) for _ in range(3)
+    ]
     # a day with a dead row, a day with a pending row, a day with a row published late,
     # and a day within retention
-    dead = _row(OutboxStatus.DEAD, _noon(-11))
-    _row(OutboxStatus.PUBLISHED, _noon(-11), _noon(-11))
-    pending = _row(OutboxStatus.PENDING, _noon(-10))
-    late = _row(OutboxStatus.PUBLISHED, _noon(-9), timezone.now() - DAY)
-    recent = _row(OutboxStatus.PUBLISHED, _noon(-2), _noon(-2))
+    dead = outbox_row("k", status=OutboxStatus.DEAD, created_at=_noon(-11))
+    outbox_row("k", status=OutboxStatus.PUBLISHED, created_at=_noon(-11), published_at=_noon(-11))
+    pending = outbox_row("k", status=OutboxStatus.PENDING, created_at=_noon(-10))
+    late = outbox_row("k", status=OutboxStatus.PUBLISHED, created_at=_noon(-9), published_at=timezone.now() - DAY)
+    recent = outbox_row("k", status=OutboxStatus.PUBLISHED, created_at=_noon(-2), published_at=_noon(-2))
 
     # when retention runs
     with CaptureQueriesContext(connection) as queries:
@@ -76,7 +64,7 @@ def test_retention_drops_partitions_past_retention_whose_rows_are_all_published(
 def test_a_partition_kept_for_its_dead_row_goes_once_staff_discard_it(settings):
     settings.OUTBOX_RETENTION_DAYS = 7
     partition_create(day=_day(-10))
-    dead = _row(OutboxStatus.DEAD, _noon(-10))
+    dead = outbox_row("k", status=OutboxStatus.DEAD, created_at=_noon(-10))
     assert outbox_retention_run().dropped == []
 
     OutboxEvent.objects.filter(id=dead.id).delete()  # what event_discard does
@@ -94,8 +82,8 @@ def test_retention_makes_partitions_ahead_and_a_second_run_makes_none(settings):
 def test_the_partitions_selector_says_why_a_partition_past_retention_stays(settings):
     settings.OUTBOX_RETENTION_DAYS = 7
     partition_create(day=_day(-10))
-    _row(OutboxStatus.DEAD, _noon(-10))
-    _row(OutboxStatus.PENDING, _noon(-10))
+    outbox_row("k", status=OutboxStatus.DEAD, created_at=_noon(-10))
+    outbox_row("k", status=OutboxStatus.PENDING, created_at=_noon(-10))
 
     found = {p.name: p for p in outbox_partitions()}
 
@@ -111,7 +99,7 @@ def test_the_partitions_selector_says_why_a_partition_past_retention_stays(setti
 def test_rows_of_a_day_in_the_default_partition_block_only_that_days_partition(settings, caplog):
     settings.OUTBOX_PARTITIONS_AHEAD_DAYS = 2
     # given a row written for a day that has no partition yet: it went to the default partition
-    stray = _row(OutboxStatus.PENDING, _noon(11))
+    stray = outbox_row("k", status=OutboxStatus.PENDING, created_at=_noon(11))
 
     # when retention runs on day 10 and wants partitions for days 10 to 12
     result = outbox_retention_run(now=_noon(10))

@@ -55,10 +55,12 @@ def outbox_row(
     topic: str = "order.created",
     created_at: datetime | None = None,
     failed_at: datetime | None = None,
+    published_at: datetime | None = None,
     attempts: int = 0,
 ) -> OutboxEvent:
     """An outbox row as the relay would have left it, written directly (no Kafka involved).
-    A dead row gets 5 attempts and, unless given, failed_at now."""
+    A dead row gets 5 attempts and, unless given, failed_at now; a published row, unless
+    given, published_at now."""
     now = timezone.now()
     dead = status == OutboxStatus.DEAD
     return OutboxEvent.objects.create(
@@ -72,7 +74,7 @@ def outbox_row(
         created_at=created_at or now,
         next_attempt_at=now,
         failed_at=failed_at or (now if dead else None),
-        published_at=now if status == OutboxStatus.PUBLISHED else None,
+        published_at=published_at or (now if status == OutboxStatus.PUBLISHED else None),
     )
 
 
