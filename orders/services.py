@@ -8,6 +8,7 @@ Idempotency-Keys (orders/idempotency.py: `idempotent` holds the transaction of a
 create sent with a key and writes the key's row last; their purge)."""
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -82,16 +83,16 @@ def order_customer_check(*, user_id: str) -> None:
 CUSTOMER_LOCK_NAMESPACE = 0x0C57
 
 
-def _customer_lock(*, user_id: str, shared: bool) -> None:
-    """Take the customer's advisory lock until the end of the current transaction.
+def _customer_lock_shared(*, user_id: str) -> None:
+    """Take the customer's advisory lock, shared, until the end of the current transaction.
 
     Creates take it shared (they never wait for each other); the cancel of a
-    deleted user's orders takes it exclusive, which waits until every create
-    that might have checked the user before its tombstone was written commits.
+    deleted user's orders takes it exclusive (orders_open_of_deleted_users),
+    which waits until every create that might have checked the user before its
+    tombstone was written commits.
     """
-    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {function}(%s, hashtext(%s))", [CUSTOMER_LOCK_NAMESPACE, user_id])
+        cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, hashtext(%s))", [CUSTOMER_LOCK_NAMESPACE, user_id])
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,7 @@ def order_create(
     round trip at ~4 % of a create's CPU.)
     Raises UserNotFound / UserInactive / ServiceUnavailableError.
     """
-    _customer_lock(user_id=user_id, shared=True)
+    _customer_lock_shared(user_id=user_id)
     order_customer_check(user_id=user_id)
     spec = OrderInput(user_id=user_id, currency=currency, items=items, shipping_address=shipping_address)
     return orders_create(orders=[spec], created_by_id=created_by_id, changed_by=changed_by, traceparent=traceparent)[0]
@@ -263,34 +264,45 @@ def order_cancel(*, order_id: uuid.UUID, reason: str, changed_by: str, tracepare
     return order
 
 
-def orders_cancel_for_user(*, user_id: str, reason: str, changed_by: str) -> int:
-    """Cancel every pending or confirmed order of a customer, each in its own transaction.
+def orders_open_of_deleted_users(*, user_ids: Sequence[str]) -> dict[str, list[uuid.UUID]]:
+    """The pending and confirmed orders of customers whose tombstones are stored, by customer
+    (customers without any are left out). Two statements, however many customers.
 
-    Call it after the user's tombstone is stored (see users_cache.handlers).
-
-    Each cancel row-locks its order, so it is serialised with the lifecycle
-    processor; an order the processor shipped meanwhile is left alone.
-    Returns how many orders were cancelled.
+    The caller wrote the users' tombstones first. Waiting for each customer's
+    exclusive lock waits for every create that checked the user before its
+    tombstone to commit, so the query sees those orders; later creates see the
+    tombstone. The locks are taken in one statement, in the order of their keys
+    (two consumers locking overlapping sets cannot deadlock), and released as
+    soon as they are all granted: outside a transaction the statement is its own.
+    The query is a statement of its own after it, so its snapshot is taken once
+    those creates have committed. Plain SQL: most deleted users have no open
+    order, and building a queryset was half the CPU of a delete's cancel.
+    It reads the users' rows from order_user_created_idx (user_id first).
     """
-    # The caller wrote the user's tombstone first. Waiting for the exclusive
-    # lock waits for every create that checked the user before it to commit,
-    # so the query below sees those orders; later creates see the tombstone.
-    # The lock is released as soon as it is granted: outside a transaction the
-    # statement is its own (one round trip, where BEGIN, lock, COMMIT were three).
-    # The query is a statement of its own after it, so its snapshot is taken
-    # once those creates have committed.
-    _customer_lock(user_id=user_id, shared=False)
-    cancelled = 0
-    # Plain SQL, no ordering: most deleted users have no open order, and building the
-    # queryset was half of this function's CPU (cProfile of the user-event bench).
-    # It reads the user's rows from order_user_created_idx (user_id first).
+    if not user_ids:
+        return {}
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT id FROM {Order._meta.db_table} WHERE user_id = %s AND status IN (%s, %s)",
-            [user_id, OrderStatus.PENDING.value, OrderStatus.CONFIRMED.value],
+            "SELECT pg_advisory_xact_lock(%s, key)"
+            " FROM (SELECT DISTINCT hashtext(u) AS key FROM unnest(%s::text[]) AS u ORDER BY 1) AS keys",
+            [CUSTOMER_LOCK_NAMESPACE, list(user_ids)],
         )
-        open_ids = [row[0] for row in cursor.fetchall()]
-    for order_id in open_ids:
+        cursor.execute(
+            f"SELECT user_id, id FROM {Order._meta.db_table} WHERE user_id = ANY(%s) AND status IN (%s, %s)",
+            [list(user_ids), OrderStatus.PENDING.value, OrderStatus.CONFIRMED.value],
+        )
+        rows = cursor.fetchall()
+    open_orders: dict[str, list[uuid.UUID]] = {}
+    for user_id, order_id in rows:
+        open_orders.setdefault(user_id, []).append(order_id)
+    return open_orders
+
+
+def orders_cancel(*, order_ids: Sequence[uuid.UUID], reason: str, changed_by: str) -> int:
+    """Cancel these orders, each in its own transaction; how many were cancelled (an order
+    shipped or cancelled since it was found is left alone)."""
+    cancelled = 0
+    for order_id in order_ids:
         try:
             order_cancel(order_id=order_id, reason=reason, changed_by=changed_by)
         except InvalidTransition:

@@ -4,12 +4,12 @@ Offsets are committed only after every message up to them has had its effect
 stored (Redis, orders) or has been copied to the dead-letter topic.
 
 What a message does is decided from that message alone (handlers.message_parse,
-handlers.event_command); a poll's created/updated events are then sent to Redis
-together, as one pipeline of their apply calls (store.events_apply: the same
-outcomes as one call each, in order, for one round trip instead of one per
-message). A delete is done on its own: tombstone, cancel, mark; the calls
-queued before it are flushed first only when one is of the same user or of the
-delete's partition (see UserEventConsumer.handle_poll). An outage
+handlers.event_command); a poll's messages are then done together: their Redis
+applies, a delete's tombstone among them, as one pipeline (store.events_apply:
+the same outcomes as one call each, in order, for one round trip instead of one
+per message), the deleted users' open orders found by one pair of statements,
+then each message recorded in order, a delete after cancelling its user's
+orders and marking itself processed (see UserEventConsumer.handle_poll). An outage
 of Redis or PostgreSQL stops progress, never skips: the same message is
 retried with backoff until it goes through or the consumer is told to stop.
 A message whose content fails (the contract, or an error that only its content
@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TypeVar
+from uuid import UUID
 
 from django.conf import settings
 from django.db import DatabaseError, DataError, close_old_connections
@@ -37,12 +38,13 @@ from kafka.errors import KafkaError
 from opentelemetry.trace import SpanKind
 from redis.exceptions import RedisError
 
+from orders.services import orders_open_of_deleted_users
 from orders_project import tracing
 from orders_project.heartbeat import heartbeat_touch
 from orders_project.kafka import client_config
 from users_cache.dead_letter import DeadLetters
 from users_cache.events import UserEvent
-from users_cache.handlers import Outcome, event_command, event_handle, message_parse
+from users_cache.handlers import Outcome, delete_finish, delete_is_done, event_command, event_handle, message_parse
 from users_cache.metrics import consumer_lag_observe, event_consumed_count
 from users_cache.rebuild import RebuildProgress
 from users_cache.status import ConsumerStatusReporter, consumer_lag
@@ -56,6 +58,8 @@ RETRY_BACKOFF_MAX_SECONDS = 10.0
 T = TypeVar("T")
 # A message of the poll with what its content asks for: an event to apply, or its final outcome (bad).
 Parsed = tuple[ConsumerRecord, UserEvent | Outcome]
+# The open orders of deleted users could not be looked up together: handle each delete on its own.
+_ONE_BY_ONE: dict[str, list[UUID]] = {}
 
 
 @dataclass
@@ -77,19 +81,10 @@ def _known(outcome: Outcome) -> Outcome:
     return outcome
 
 
-def _flush_before(event: UserEvent, record: ConsumerRecord, queued: list[Parsed]) -> bool:
-    """Whether the queue must be applied before this delete: it holds an event of the same user
-    (the delete must come after it, as in the poll), or a message of the same partition (the
-    delete's offset, once done, would be committed over that message while it is not done yet).
-    Otherwise the delete is done first: the queued messages are other users' and other
-    partitions', and go in the next flush. (A queued bad message has no user but is recorded
-    and dead-lettered: it counts by its partition.)"""
-    for queued_record, parsed in queued:
-        if isinstance(parsed, UserEvent) and parsed.user_id == event.user_id:
-            return True
-        if (queued_record.topic, queued_record.partition) == (record.topic, record.partition):
-            return True
-    return False
+def _from(queued: list[Parsed]) -> str:
+    """Where a queue starts, for log lines."""
+    first = queued[0][0]
+    return f"from {first.topic}[{first.partition}]@{first.offset} on"
 
 
 def _done(offsets: dict[TopicPartition, OffsetAndMetadata], record: ConsumerRecord) -> None:
@@ -172,38 +167,48 @@ class UserEventConsumer:
         """Handle one poll's messages in order; returns the offsets that are safe to commit.
         (Needs no broker unless a message is dead-lettered: tests give it records.)
 
-        Created/updated events are queued and applied together by _flush, at the
-        end of the poll, and before a delete when the queue holds an event of the
-        deleted user or a message of the delete's partition (_flush_before):
-        otherwise the delete is done at once and the queue waits, as what a
-        message does touches only its own user. A message counts as done, and
-        its offset as safe, once its outcome is recorded, after its effect is
-        stored; a partition's offset only moves over messages that are all done.
+        The messages are queued in the poll's order and done together by _flush:
+        the Redis applies (a delete's tombstone among them) as one pipeline, the
+        deletes' lookups of open orders in one pair of statements, then each
+        message's outcome recorded in order (a delete cancelling its user's
+        orders and marking itself processed first). A delete of a user who
+        already has a delete queued flushes the queue first: a delete is marked
+        processed only after its cancels, so an exact resend in the same flush
+        would not be recognised. A message counts as done, and its offset as
+        safe, once its outcome is recorded, after its effect is stored; a
+        partition's offset only moves over messages that are all done.
         """
         offsets: dict[TopicPartition, OffsetAndMetadata] = {}
         queued: list[Parsed] = []
+        deleted_users: set[str] = set()
         for records in batch.values():
             for record in records:
                 parsed = self._guarded(record, partial(message_parse, topic=record.topic, value=record.value))
-                if isinstance(parsed, Outcome) or parsed.kind != "deleted":
-                    queued.append((record, parsed))
-                    continue
-                if _flush_before(parsed, record, queued):
-                    if not self._flush(queued, offsets):
-                        return offsets  # told to stop mid-outage: commit only what is done
-                    queued = []
-                if not self._handle_until_done(record, partial(event_handle, parsed, replay=self.rebuild)):
-                    return offsets
-                _done(offsets, record)
+                if isinstance(parsed, UserEvent) and parsed.kind == "deleted":
+                    if parsed.user_id in deleted_users:
+                        if not self._flush(queued, offsets):
+                            return offsets  # told to stop mid-outage: commit only what is done
+                        queued, deleted_users = [], set()
+                    deleted_users.add(parsed.user_id)
+                queued.append((record, parsed))
         self._flush(queued, offsets)
         return offsets
 
     def _flush(self, queued: list[Parsed], offsets: dict[TopicPartition, OffsetAndMetadata]) -> bool:
-        """Apply the queued events in one pipeline, then record each queued message's outcome in
-        order and mark it done in `offsets`. False when told to stop first."""
+        """Apply the queued events in one pipeline, find the open orders of the users deleted,
+        then record each queued message's outcome in order and mark it done in `offsets`.
+        False when told to stop first."""
         events = [parsed for _, parsed in queued if isinstance(parsed, UserEvent)]
         results = self._apply_until_done(queued, events)
         if results is None:
+            return False
+        tombstoned = [
+            event.user_id
+            for event, result in zip(events, results, strict=True)
+            if event.kind == "deleted" and result is not None and not delete_is_done(result)
+        ]
+        open_orders = self._open_orders_until_done(queued, tombstoned)
+        if open_orders is None:
             return False
         applied = iter(zip(events, results, strict=True))
         for record, parsed in queued:
@@ -211,8 +216,11 @@ class UserEventConsumer:
                 handle = partial(_known, parsed)
             else:
                 event, result = next(applied)
-                if result is None:  # the pipeline failed on something else than an outage: one by one
+                if result is None or (event.kind == "deleted" and open_orders is _ONE_BY_ONE):
+                    # The pipeline or the lookup failed on something else than an outage: one by one.
                     handle = partial(event_handle, event, replay=self.rebuild)
+                elif event.kind == "deleted" and not delete_is_done(result):
+                    handle = partial(delete_finish, event, result, open_orders.get(event.user_id, []))
                 else:
                     handle = partial(_known, Outcome(result, event_id=event.event_id))
             if not self._handle_until_done(record, handle):
@@ -232,14 +240,35 @@ class UserEventConsumer:
             try:
                 return list(events_apply([event_command(event, replay=self.rebuild) for event in events]))
             except RedisError as exc:
-                first = queued[0][0]
-                what = f"{len(events)} events from {first.topic}[{first.partition}]@{first.offset} on"
-                if not self._wait_out(what, exc, delay):
+                if not self._wait_out(f"{len(events)} events {_from(queued)}", exc, delay):
                     return None
                 delay = min(delay * 2, RETRY_BACKOFF_MAX_SECONDS)
             except Exception:
                 logger.exception("Unexpected error applying %d events together; applying them one by one", len(events))
                 return [None] * len(events)
+
+    def _open_orders_until_done(self, queued: list[Parsed], user_ids: list[str]) -> dict[str, list[UUID]] | None:
+        """The open orders of the users whose tombstones the pipeline stored, retried through an
+        outage; None when told to stop first. On an unexpected error, _ONE_BY_ONE: the caller
+        handles the deletes one by one (their tombstones again, which is safe)."""
+        if not user_ids:
+            return {}
+        delay = 0.5
+        while True:
+            try:
+                return orders_open_of_deleted_users(user_ids=user_ids)
+            except DataError:  # a value PostgreSQL refuses: its message is found one by one
+                return self._one_by_one(len(user_ids))
+            except DatabaseError as exc:
+                if not self._wait_out(f"the open orders of {len(user_ids)} deleted users {_from(queued)}", exc, delay):
+                    return None
+                delay = min(delay * 2, RETRY_BACKOFF_MAX_SECONDS)
+            except Exception:
+                return self._one_by_one(len(user_ids))
+
+    def _one_by_one(self, deletes: int) -> dict[str, list[UUID]]:
+        logger.exception("Unexpected error finding the open orders of %d deleted users; one by one", deletes)
+        return _ONE_BY_ONE
 
     def _wait_out(self, what: str, exc: Exception, delay: float) -> bool:
         """Log an outage and wait `delay` before the next attempt; False when told to stop meanwhile."""

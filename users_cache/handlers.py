@@ -8,6 +8,8 @@ deleted_handle does a delete on its own, as message_handle does.
 """
 
 import logging
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -19,6 +21,7 @@ from users_cache.store import ApplyCommand, command_apply, event_apply_command, 
 logger = logging.getLogger(__name__)
 
 CANCEL_REASON = "user_deleted"
+CHANGED_BY = "consumer:user-events"
 
 
 @dataclass(frozen=True)
@@ -66,11 +69,10 @@ def event_handle(event: UserEvent, *, replay: bool) -> Outcome:
 
 
 def event_command(event: UserEvent, *, replay: bool) -> ApplyCommand:
-    """The Redis call that applies a created/updated event and marks it processed in the same
-    atomic step (what message_handle runs for it); its result string is the outcome."""
-    if event.kind == "deleted":
-        raise ValueError("a delete is applied by deleted_handle: it cancels orders between its steps")
-    return _command(event, mark=True, replay=replay)
+    """The Redis call that applies an event (what message_handle runs for it first); its result
+    string is the outcome. A created/updated event is marked processed in the same atomic step;
+    a delete only gets its tombstone: delete_finish cancels its orders, then marks it."""
+    return _command(event, mark=event.kind != "deleted", replay=replay)
 
 
 def _command(event: UserEvent, *, mark: bool, replay: bool) -> ApplyCommand:
@@ -89,20 +91,32 @@ def _apply(event: UserEvent, *, mark: bool, replay: bool) -> str:
     return command_apply(_command(event, mark=mark, replay=replay))
 
 
+def delete_is_done(tombstone_result: str) -> bool:
+    """Whether a delete whose tombstone gave this result was processed before: its orders were
+    cancelled then, and it is marked (a rebuild's replay does not cancel again)."""
+    return tombstone_result in ("duplicate", "replayed")
+
+
 def deleted_handle(event: UserEvent, *, replay: bool) -> Outcome:
     """Tombstone, then cancel, then mark processed.
 
     The tombstone comes first so that an order whose user check ran before it
-    is caught by the cancel (orders_cancel_for_user waits for creates still in
-    flight for this user), and one checked after it is refused. The event is
-    marked processed last: a crash before that redelivers it, the tombstone is
-    written again (a delete always applies) and the cancel runs again.
+    is caught by the cancel (orders_open_of_deleted_users waits for creates
+    still in flight for this user), and one checked after it is refused. The
+    event is marked processed last: a crash before that redelivers it, the
+    tombstone is written again (a delete always applies) and the cancel runs again.
     """
     result = _apply(event, mark=False, replay=replay)
-    if result in ("duplicate", "replayed"):
-        return Outcome(result, event_id=event.event_id)  # its orders were cancelled when it was first processed
-    cancelled = order_services.orders_cancel_for_user(
-        user_id=event.user_id, reason=CANCEL_REASON, changed_by="consumer:user-events"
-    )
-    event_mark_processed(event_id=event.event_id, outcome=result)
-    return Outcome(result, cancelled_orders=cancelled, event_id=event.event_id)
+    if delete_is_done(result):
+        return Outcome(result, event_id=event.event_id)
+    open_orders = order_services.orders_open_of_deleted_users(user_ids=[event.user_id])
+    return delete_finish(event, result, open_orders.get(event.user_id, []))
+
+
+def delete_finish(event: UserEvent, tombstone_result: str, open_order_ids: Sequence[uuid.UUID]) -> Outcome:
+    """The rest of a delete whose tombstone is stored and not done before (delete_is_done):
+    cancel the user's open orders, found after the tombstone by orders_open_of_deleted_users,
+    then mark the event processed. Safe to redo: a cancelled order is left alone."""
+    cancelled = order_services.orders_cancel(order_ids=open_order_ids, reason=CANCEL_REASON, changed_by=CHANGED_BY)
+    event_mark_processed(event_id=event.event_id, outcome=tombstone_result)
+    return Outcome(tombstone_result, cancelled_orders=cancelled, event_id=event.event_id)

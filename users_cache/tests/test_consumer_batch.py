@@ -11,6 +11,7 @@ from typing import Any, cast
 
 import pytest
 import redis
+from django.db import OperationalError
 from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -66,7 +67,17 @@ def one_by_one(sent: Sent, order: list[tuple[str, int, str]], topics: dict[str, 
 
 
 def marker(value: bytes) -> str:
-    return "users:event:" + value.split(b'"event_id": "')[1].split(b'"')[0].decode()
+    return "users:event:" + event_id_of(value)
+
+
+def event_id_of(value: bytes) -> str:
+    return value.split(b'"event_id": "')[1].split(b'"')[0].decode()
+
+
+def batch_event_id(batch: dict[TopicPartition, list[ConsumerRecord]], topic: str) -> str:
+    """The event id of the one message of `topic` in the batch."""
+    (value,) = [r.value for records in batch.values() for r in records if r.topic == topic]
+    return event_id_of(value)
 
 
 def record(topic: str, offset: int, value: bytes, partition: int = 0) -> ConsumerRecord:
@@ -110,11 +121,8 @@ def test_a_poll_mixing_creates_updates_a_delete_and_a_bad_message_ends_as_one_by
     offsets = consumer.handle_poll(batch)
     batched = users_snapshot(redis_db)
 
-    # then the creates went to Redis together, flushed before the delete, the updates together after it
-    assert pipelines == [
-        [marker(value) for _, value in sent[:5]],
-        [marker(value) for _, value in sent[6:] if value != b"{not json"],
-    ]
+    # then every event went to Redis together, the delete's tombstone among them
+    assert pipelines == [[marker(value) for _, value in sent if value != b"{not json"]]
     # and every offset is safe to commit
     assert {tp.topic: meta.offset for tp, meta in offsets.items()} == {
         user_topics["user.created"]: 5,
@@ -162,7 +170,7 @@ def test_a_poll_read_from_kafka_ends_as_one_by_one_in_the_order_it_was_handled(
     # then the applies went to Redis in pipelines (the topics come in whatever order the fetch gives)
     assert len(order) == len(sent)
     assert max(len(call) for call in pipelines) > 1
-    assert sum(len(call) for call in pipelines) == len(sent) - 2  # all but the bad message and the delete
+    assert sum(len(call) for call in pipelines) == len(sent) - 1  # all but the bad message
     # and the outcomes and Redis, byte for byte, are those of handling them one by one in that order
     redis_db.flushdb()
     assert one_by_one(sent, order, user_topics) == [outcome for _, _, outcome in order]
@@ -254,17 +262,19 @@ def test_redis_failing_during_a_pipeline_commits_nothing_and_the_redo_stores_eac
     assert users_snapshot(redis_db) == batched
 
 
-def test_a_delete_of_a_user_with_nothing_queued_does_not_split_the_pipeline_and_ends_as_one_by_one(
+def test_deletes_go_in_the_pipeline_and_a_second_delete_of_a_user_splits_it_ending_as_one_by_one(
     user_topics: dict[str, str], redis_db: redis.Redis, pipelines: list[list[str]], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="users_cache.consumer")
-    # given a poll: creates and updates of u1-u3, and between them deletes of u9 (who has an open
-    # order) and of u2 (created earlier in the poll), each delete on its own partition
+    # given a poll: creates of u1-u3; deletes of u9 (who has an open order), of u9 again (the same
+    # event resent) and of u2 (created earlier in the poll); then updates, one of u2 after its delete
     order = order_for("u9")
     topics = user_topics
+    u9_deleted = user_event("user.deleted", "u9", at(40), reason="account_closed")
     messages = [
         *[(topics["user.created"], 0, created(f"u{n}", at(n))) for n in range(1, 4)],
-        (topics["user.deleted"], 0, user_event("user.deleted", "u9", at(40), reason="account_closed")),
+        (topics["user.deleted"], 0, u9_deleted),
+        (topics["user.deleted"], 0, u9_deleted),
         (topics["user.deleted"], 1, user_event("user.deleted", "u2", at(45), reason="account_closed")),
         (topics["user.updated"], 0, user_event("user.updated", "u1", at(10), name="Renamed")),
         (topics["user.updated"], 0, user_event("user.updated", "u2", at(50), name="After the delete")),
@@ -277,25 +287,25 @@ def test_a_delete_of_a_user_with_nothing_queued_does_not_split_the_pipeline_and_
     offsets = consumer.handle_poll(batch)
     batched = users_snapshot(redis_db)
 
-    # then u9's delete went first without a flush (its order cancelled), u2's delete flushed the creates
-    # (u2's among them), and the updates went together after it
+    # then the creates and u9's delete went to Redis together; the resend of u9's delete flushed them
+    # (a delete is marked processed only after its cancels) and went with the rest
     values = [value for _, _, value in messages]
-    assert pipelines == [[marker(value) for value in values[:3]], [marker(value) for value in values[5:]]]
+    assert pipelines == [[marker(value) for value in values[:4]], [marker(value) for value in values[4:]]]
     order.refresh_from_db()
     assert (order.status, order.cancel_reason) == (OrderStatus.CANCELLED, "user_deleted")
     assert consumer.stats.cancelled_orders == 1
-    order_handled = handled(caplog)
-    assert order_handled[0] == (topics["user.deleted"], 0, "applied")
+    assert consumer.stats.counts == {"applied": 7, "duplicate": 1, "stale": 1}
     # and every offset is safe to commit
     assert {(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items()} == {
         (topics["user.created"], 0): 3,
-        (topics["user.deleted"], 0): 1,
+        (topics["user.deleted"], 0): 2,
         (topics["user.deleted"], 1): 1,
         (topics["user.updated"], 0): 3,
     }
 
     # and the outcomes and Redis, byte for byte, are those of handling them one by one in that order
     redis_db.flushdb()
+    order_handled = handled(caplog)
     lines = [r for r in caplog.records if r.name == "users_cache.consumer" and r.msg.startswith("User event ")]
     places = [cast(tuple[Any, ...], line.args)[1:4] for line in lines]  # topic, partition, offset
     value_at = {(r.topic, r.partition, r.offset): r.value for records in batch.values() for r in records}
@@ -305,11 +315,11 @@ def test_a_delete_of_a_user_with_nothing_queued_does_not_split_the_pipeline_and_
     assert Order.objects.filter(user_id="u9", status=OrderStatus.CANCELLED).count() == 1
 
 
-def test_offsets_never_run_ahead_of_what_is_stored_when_a_delete_skips_the_flush(
+def test_offsets_never_run_ahead_of_what_is_stored_when_the_deleted_users_orders_cannot_be_read(
     user_topics: dict[str, str], redis_db: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # given a poll: creates of u1, u2; a delete of u9 (nothing of u9 queued); on another partition a
-    # bad message, then a delete of u8; and Redis failing on the first pipeline, the consumer told to stop
+    # given a poll: creates of u1, u2 and a delete of u9, who has an open order; PostgreSQL failing on
+    # the lookup of u9's open orders (a mock: the real outage is make chaos's), the consumer told to stop
     order = order_for("u9")
     topics = user_topics
     batch = poll_of(
@@ -317,30 +327,74 @@ def test_offsets_never_run_ahead_of_what_is_stored_when_a_delete_skips_the_flush
             (topics["user.created"], 0, created("u1", at(1))),
             (topics["user.created"], 0, created("u2", at(2))),
             (topics["user.deleted"], 0, user_event("user.deleted", "u9", at(40), reason="account_closed")),
-            (topics["user.deleted"], 1, b"{not json"),
-            (topics["user.deleted"], 1, user_event("user.deleted", "u8", at(41), reason="account_closed")),
-            (topics["user.updated"], 0, user_event("user.updated", "u1", at(10), name="Renamed")),
         ]
     )
     consumer = UserEventConsumer(group_id="test-batch")
-    calls: list[int] = []
+    lookups: list[list[str]] = []
 
-    def failing(commands: Sequence[ApplyCommand]) -> list[str]:
-        calls.append(len(commands))
+    def failing(*, user_ids: list[str]) -> Any:
+        lookups.append(user_ids)
         consumer.stop.set()
-        raise RedisConnectionError("Connection refused.")
+        raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(consumer_module, "events_apply", failing)
+    monkeypatch.setattr(consumer_module, "orders_open_of_deleted_users", failing)
 
     # when the consumer handles it
     offsets = consumer.handle_poll(batch)
 
-    # then u9's delete was done at once, its order cancelled, and only its offset is safe: the creates
-    # were not stored, and u8's delete waited for the flush its partition's bad message needs
-    assert calls == [2]
-    assert {(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items()} == {(topics["user.deleted"], 0): 1}
-    assert consumer.stats.counts == {"applied": 1}
+    # then nothing is recorded or safe to commit, though the pipeline stored the creates and u9's tombstone,
+    # and u9's order is still open
+    assert lookups == [["u9"]]
+    assert offsets == {}
+    assert consumer.stats.counts == {}
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PENDING
+    assert user_hash(redis_db, "u9")["deleted"] == "1"
+    assert not redis_db.exists(f"users:event:{batch_event_id(batch, topics['user.deleted'])}")
+
+    # when the poll comes again (the offsets were not committed) with PostgreSQL back
+    monkeypatch.undo()
+    consumer = UserEventConsumer(group_id="test-batch")
+    offsets = consumer.handle_poll(batch)
+
+    # then the creates are duplicates, the delete is done: its order cancelled, the event marked
+    assert consumer.stats.counts == {"duplicate": 2, "applied": 1}
     order.refresh_from_db()
     assert order.status == OrderStatus.CANCELLED
-    assert user_hash(redis_db, "u9")["deleted"] == "1"
-    assert not redis_db.exists("users:user:u1", "users:user:u2", "users:user:u8")
+    assert redis_db.get(f"users:event:{batch_event_id(batch, topics['user.deleted'])}") == b"applied"
+    assert {(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items()} == {
+        (topics["user.created"], 0): 2,
+        (topics["user.deleted"], 0): 1,
+    }
+
+
+def test_an_unexpected_error_reading_the_deleted_users_orders_does_the_deletes_one_by_one(
+    user_topics: dict[str, str], redis_db: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a poll with deletes of u8 and u9 (each with an open order), and the poll's lookup of their
+    # open orders failing on something else than an outage (a mock: no real input causes it)
+    orders = [order_for("u8"), order_for("u9")]
+    topics = user_topics
+    batch = poll_of(
+        [
+            (topics["user.deleted"], 0, user_event("user.deleted", "u8", at(40), reason="account_closed")),
+            (topics["user.deleted"], 0, user_event("user.deleted", "u9", at(41), reason="account_closed")),
+        ]
+    )
+
+    def failing(*, user_ids: list[str]) -> Any:
+        raise RuntimeError("unexpected")
+
+    monkeypatch.setattr(consumer_module, "orders_open_of_deleted_users", failing)
+    consumer = UserEventConsumer(group_id="test-batch")
+
+    # when the consumer handles it
+    offsets = consumer.handle_poll(batch)
+
+    # then each delete was done on its own: both orders cancelled, both events applied and committed
+    assert consumer.stats.counts == {"applied": 2}
+    assert consumer.stats.cancelled_orders == 2
+    for order in orders:
+        order.refresh_from_db()
+        assert order.status == OrderStatus.CANCELLED
+    assert {(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items()} == {(topics["user.deleted"], 0): 2}

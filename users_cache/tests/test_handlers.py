@@ -13,7 +13,14 @@ from redis.exceptions import RedisError
 
 from devstack.threads import run_in_threads
 from orders.models import Order, OrderStatus, OrderStatusChange
-from orders.services import ItemInput, UserInactive, UserNotFound, order_create, order_customer_check
+from orders.services import (
+    ItemInput,
+    UserInactive,
+    UserNotFound,
+    order_create,
+    order_customer_check,
+    orders_open_of_deleted_users,
+)
 from orders.tests.factories import OrderFactory
 from outbox.models import OutboxEvent
 from tests.support.users import (
@@ -165,6 +172,40 @@ def test_a_delete_racing_an_order_that_passed_the_user_check_still_cancels_it(
     with pytest.raises(UserNotFound):
         order_create(user_id="racer", currency="EUR", items=ITEMS, changed_by="client:test")
     assert Order.objects.filter(user_id="racer").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_consumers_deleting_the_same_users_in_opposite_orders_wait_for_creates_in_flight_and_never_deadlock(
+    settings: Any,
+) -> None:
+    # given orders of x and y created in one transaction that has not committed yet (holding both
+    # customers' shared locks)
+    settings.ORDER_REQUIRE_KNOWN_USER = False
+    created, release = threading.Event(), threading.Event()
+
+    def creates_in_flight() -> list[uuid.UUID]:
+        with transaction.atomic():
+            ids = [order_create(user_id=u, currency="EUR", items=ITEMS, changed_by="client:test").pk for u in "xy"]
+            created.set()
+            assert release.wait(WAIT_SECONDS)
+        return ids
+
+    def lookup(user_ids: list[str]) -> dict[str, list[uuid.UUID]]:
+        assert created.wait(WAIT_SECONDS)
+        return orders_open_of_deleted_users(user_ids=user_ids)
+
+    def commit_when_both_wait() -> None:
+        wait_for(lambda: lock_waiters() == 2, "both lookups to wait for the creates' commit")
+        release.set()
+
+    # when two consumers look up the open orders of x and y, one as [x, y], the other as [y, x]
+    (ids, one, other, _), _ = run_in_threads(
+        [creates_in_flight, lambda: lookup(["x", "y"]), lambda: lookup(["y", "x"]), commit_when_both_wait], timeout=60
+    )
+
+    # then both waited for the commit and found both orders: locking in the order of the arguments,
+    # each would have held one lock while waiting for the other's, and PostgreSQL would have aborted one
+    assert one == other == {"x": [ids[0]], "y": [ids[1]]}
 
 
 def test_a_crash_between_the_tombstone_and_the_mark_redoes_the_cancel_on_redelivery(redis_db: redis.Redis) -> None:
