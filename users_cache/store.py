@@ -196,7 +196,8 @@ def events_apply(commands: Sequence[ApplyCommand]) -> list[str]:
     The events go to the script APPLY_RUN_MAX at a time: each call is one JSON
     argument and two keys per event, which redis-py packs far faster than ~20
     arguments per event (packing them was a third of the consumer's CPU), and
-    holds Redis for well under a millisecond. The calls go in one pipeline, not
+    holds Redis for about a millisecond (1.1 ms per 100 created events here, in
+    Valkey's commandstats; a request's Redis deadline is 50 ms). The calls go in one pipeline, not
     a transaction: Redis runs them one after the other, in this order, on one
     connection, and each event's check-and-write sees the ones before it, so the
     outcomes and the stored state are those of calling event_apply for each in
