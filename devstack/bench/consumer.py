@@ -1,7 +1,7 @@
 """User events into Redis against a bare consumer, and the consumer's peak memory.
 
-`python -m devstack.bench user-events` measures the consumer's code (UserEventConsumer, in a thread)
-on fresh topics of this stack's broker; the bare kafka-python loop of
+`python -m devstack.bench user-events` measures the consumer's code (UserEventConsumer, in a thread,
+at LOG_LEVEL=INFO as deployed) on fresh topics of this stack's broker; the bare kafka-python loop of
 devstack/bench/bare.py (`consume-redis`) then reads the same topics, on the same broker, in a
 new group, and writes the same Redis keys in one pipeline per poll (into a database of its
 own on the same Valkey). Then the consumer as deployed (Procfile.dev's consume_user_events,
@@ -23,6 +23,9 @@ from devstack.bench.stack import Stack
 
 # The bare loop's Redis database on the stack's Valkey: not the consumer's (it deletes all of it after).
 _BARE_REDIS_DB = 15
+# The consumer logs at the level it is deployed with (the stack's is WARNING, for the web's
+# benches): at INFO a line per message once cost more than the rest of its work.
+_AS_DEPLOYED = {"LOG_LEVEL": "INFO"}
 _TOPIC_SETTINGS = ("KAFKA_TOPIC_USER_CREATED", "KAFKA_TOPIC_USER_UPDATED", "KAFKA_TOPIC_USER_DELETED")
 
 
@@ -35,7 +38,7 @@ def _number(pattern: str, text: str) -> float:
 
 def user_event_figures(stack: Stack, *, count: int) -> dict[str, Any]:
     bootstrap = stack.env["KAFKA_BOOTSTRAP_SERVERS"]
-    out = stack.bench("user-events", "--count", str(count), "--bootstrap-servers", bootstrap)
+    out = stack.bench("user-events", "--count", str(count), "--bootstrap-servers", bootstrap, env=_AS_DEPLOYED)
     rate = _number(r"(\d+) events/s into Redis", out)
     cpu = _number(r"CPU (\d+) us/event", out)
     topics = re.search(r"^topics (\S+)$", out, re.M)
@@ -62,7 +65,7 @@ def user_event_figures(stack: Stack, *, count: int) -> dict[str, Any]:
     env = dict(zip(_TOPIC_SETTINGS, names, strict=True))
     started = time.monotonic()
     with procfile_process(
-        stack, "consumer", "--rebuild", "--until-caught-up", "--session-timeout-ms", "6000", env=env
+        stack, "consumer", "--rebuild", "--until-caught-up", "--session-timeout-ms", "6000", env={**env, **_AS_DEPLOYED}
     ) as consumer:
         try:
             consumer.popen.wait(300)

@@ -42,9 +42,10 @@ class Stack:
         """Run manage.py with this stack's env; returns its stdout (raises with all its output on failure)."""
         return self._run("manage.py", *args, timeout=timeout)
 
-    def bench(self, name: str, *args: str, timeout: float = 600) -> str:
-        """Run `python -m devstack.bench NAME` (a bench inside Django) with this stack's env; returns its stdout."""
-        return self._run("-m", "devstack.bench", name, *args, timeout=timeout)
+    def bench(self, name: str, *args: str, timeout: float = 600, env: dict[str, str] | None = None) -> str:
+        """Run `python -m devstack.bench NAME` (a bench inside Django) with this stack's env, `env`
+        over it; returns its stdout."""
+        return self._run("-m", "devstack.bench", name, *args, timeout=timeout, env=env)
 
     def bench_figures(self, name: str, *args: str, timeout: float = 600) -> dict[str, Any]:
         """Run a bench as `bench` does and return the JSON of its last `figures: {...}` line."""
@@ -54,11 +55,11 @@ class Stack:
             raise RuntimeError(f"no figures in:\n{out}")
         return dict(json.loads(found.group(1)))
 
-    def _run(self, *args: str, timeout: float) -> str:
+    def _run(self, *args: str, timeout: float, env: dict[str, str] | None = None) -> str:
         done = subprocess.run(
             [sys.executable, *args],
             cwd=self.repo,
-            env=self.env,
+            env={**self.env, **(env or {})},
             capture_output=True,
             text=True,
             timeout=timeout,

@@ -96,7 +96,7 @@ def poll_of(messages: list[tuple[str, int, bytes]]) -> dict[TopicPartition, list
 def test_a_poll_mixing_creates_updates_a_delete_and_a_bad_message_ends_as_one_by_one(
     user_topics: dict[str, str], redis_db: redis.Redis, pipelines: list[list[str]], caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="users_cache.consumer")
+    caplog.set_level(logging.DEBUG, logger="users_cache.consumer")
     # given a poll (records made by hand, so their order is fixed): creates, then a delete between
     # them and the updates (one stale, one resent, one of the deleted user, one bad)
     renamed = user_event("user.updated", "u1", at(10), name="Renamed")
@@ -148,7 +148,7 @@ def test_a_poll_read_from_kafka_ends_as_one_by_one_in_the_order_it_was_handled(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # given events of several users on the three topics, produced before the consumer starts
-    caplog.set_level(logging.INFO, logger="users_cache.consumer")
+    caplog.set_level(logging.DEBUG, logger="users_cache.consumer")
     sent: Sent = [
         *[("user.created", created(f"u{n}", at(n))) for n in range(1, 6)],
         ("user.updated", user_event("user.updated", "u1", at(10), name="Renamed")),
@@ -186,7 +186,7 @@ def test_order_within_a_user_is_kept_inside_a_pipeline(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # given a create and then updates of one user, the third older than the second
-    caplog.set_level(logging.INFO, logger="users_cache.consumer")
+    caplog.set_level(logging.DEBUG, logger="users_cache.consumer")
     updates = [
         user_event("user.updated", "u1", at(10), name="First"),
         user_event("user.updated", "u1", at(30), name="Newest"),
@@ -221,7 +221,7 @@ def test_redis_failing_during_a_pipeline_commits_nothing_and_the_redo_stores_eac
 ) -> None:
     # given eight new users, and a Redis that goes away in the middle of the first pipeline: the
     # server has applied its first half when the connection drops, and refuses connections after
-    caplog.set_level(logging.INFO, logger="users_cache.consumer")
+    caplog.set_level(logging.DEBUG, logger="users_cache.consumer")
     sent: Sent = [("user.created", created(f"u{n}", at(n))) for n in range(8)]
     send(*sent)
     reachable = settings.CACHES
@@ -265,7 +265,7 @@ def test_redis_failing_during_a_pipeline_commits_nothing_and_the_redo_stores_eac
 def test_deletes_go_in_the_pipeline_and_a_second_delete_of_a_user_splits_it_ending_as_one_by_one(
     user_topics: dict[str, str], redis_db: redis.Redis, pipelines: list[list[str]], caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="users_cache.consumer")
+    caplog.set_level(logging.DEBUG, logger="users_cache.consumer")
     # given a poll: creates of u1-u3; deletes of u9 (who has an open order), of u9 again (the same
     # event resent) and of u2 (created earlier in the poll); then updates, one of u2 after its delete
     order = order_for("u9")

@@ -21,7 +21,7 @@ def test_the_consumer_continues_a_user_events_traceparent(
     kafka_bootstrap: str, user_topics: dict[str, str], start_consumer: Any, caplog: Any
 ) -> None:
     # given a user with a pending order, and log records that get their ids as in production
-    caplog.set_level("INFO", logger="users_cache.consumer")
+    caplog.set_level("DEBUG", logger="users_cache.consumer")
     caplog.handler.addFilter(ContextFilter())
     order = order_for("u-traced")
     deleted_value = user_event("user.deleted", "u-traced", at(10), reason="gdpr")
