@@ -171,8 +171,11 @@ class UserEventsBench:
         finally:
             consumer.stop.set()
             thread.join(30)
-        if first_at is None or first_total is None:  # everything arrived in the first batch
-            first_at, first_total, first_cpu = done_at, 0, done_cpu
+        if first_at is None or first_total is None:
+            raise BenchError(
+                f"All {count} events were handled between two looks at the count (2 ms apart): too few to time;"
+                " give more --count or a smaller --max-poll-records."
+            )
         handled = consumer.stats.total - first_total
         return handled, done_at - first_at, done_cpu - first_cpu, dict(consumer.stats.counts)
 
