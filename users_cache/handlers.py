@@ -3,8 +3,10 @@
 message_handle does it all for one message. The consumer splits it to send a
 poll's applies to Redis together: message_parse decides what a message asks for
 from the message alone, event_command builds its Redis call without I/O (the
-consumer runs a run of them as one pipeline, store.events_apply), and
-deleted_handle does a delete on its own, as message_handle does.
+consumer runs a run of them as one pipeline, store.events_apply; a delete's
+writes only its tombstone), and delete_finish does the rest of a delete once
+its user's open orders are found (orders_open_of_deleted_users, for a poll's
+deletes together), as deleted_handle does for one delete on its own.
 """
 
 import logging
