@@ -14,9 +14,11 @@ Guarantees (docs/architecture.md, "Outbox relay"):
   acknowledgement), in the same UPDATE that marks it published: the delivery
   auditor (outbox/audit.py) reads the record back from there.
 * Two batches at a time: relay_run claims and sends the next batch while the last one's
-  acknowledgements are on their way, then records the last one. The next claim takes
-  other keys only (the batch in flight holds the lease on its keys' heads, and a row behind
-  an unpublished one is never a head), so a key is never in two batches at once.
+  acknowledgements are on their way, then records the last one; once the run has a
+  backlog, the last one is recorded on a connection of its own while the next is claimed
+  (_Recorder). The next claim takes other keys only (the batch in flight holds the lease
+  on its keys' heads until its record commits, and a row behind an unpublished one is
+  never a head), so a key is never in two batches at once.
 * No transaction is open while the relay waits for Kafka: leases are taken
   in one statement (outbox/claim.py: heads picked with FOR UPDATE SKIP
   LOCKED, so concurrent relays take different keys), the rows are sent, and
@@ -39,15 +41,18 @@ when tracing exports spans or that line is logged; relay_run logs one INFO
 line per run, and the metrics are counted once per batch.
 """
 
+import contextvars
 import json
 import logging
 import time
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.db import connections
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 from opentelemetry import trace
@@ -272,6 +277,33 @@ def relay_batch(*, producer: KafkaProducer | None, batch_size: int) -> tuple[int
     return None if batch is None else batch_finish(batch, producer=producer)
 
 
+class _Recorder:
+    """Records a run's batches on a thread and a database connection of their own, so a batch's
+    outcome UPDATE runs while the relay claims and sends the next one (on two cores PostgreSQL
+    runs both at once). Made only once a run has a backlog: a run of one batch records it
+    inline, with no thread and no second connection. Its connection is opened for the run and
+    closed with it: a failure on it ends the run, as one on the relay's own would."""
+
+    def __init__(self) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-record")
+
+    def record(self, batch: InFlight, producer: KafkaProducer | None) -> Future[tuple[int, int]]:
+        """batch_finish(batch) on the recorder's thread, in the caller's context (its trace)."""
+        context = contextvars.copy_context()
+        return self._executor.submit(context.run, _finish_recorded, batch, producer)
+
+    def close(self) -> None:
+        try:
+            self._executor.submit(connections.close_all).result()
+        finally:
+            self._executor.shutdown()
+
+
+def _finish_recorded(batch: InFlight, producer: KafkaProducer | None) -> tuple[int, int]:
+    # No flush: relay_run flushes if no batch follows (its records leave after linger_ms anyway).
+    return batch_finish(batch, producer=producer, flush=False)
+
+
 def relay_run(
     *, producer: KafkaProducer | None = None, batch_size: int | None = None, time_budget: float | None = None
 ) -> RelayResult:
@@ -284,31 +316,46 @@ def relay_run(
     deadline = time.monotonic() + (DEFAULT_TIME_BUDGET_SECONDS if time_budget is None else time_budget)
     result = RelayResult()
     # Two batches at a time: the next is claimed and sent while the last one's acknowledgements
-    # are on their way. Per-key order holds: the batch in flight leases its keys' heads, and a
-    # later row of a key is never a head while an older row is unpublished, so the next claim
-    # takes other keys only.
+    # are on their way, and, once the run has a backlog, while the last one is recorded (by
+    # _Recorder). Per-key order holds: the batch in flight leases its keys' heads until its
+    # record commits, and a later row of a key is never a head while an older row is
+    # unpublished, so the next claim takes other keys only.
     in_flight: InFlight | None = None
+    recorder: _Recorder | None = None
     claiming = True  # False once a batch got nothing through (broker down?): no more claims
     discard = False  # the shared producer failed: thrown away once no batch is in flight on it
-    while True:
-        started = None
-        if claiming and not discard and time.monotonic() < deadline:
-            started = batch_start(producer=producer, batch_size=batch_size)
-        if in_flight is None and started is None:
-            break  # nothing in flight, nothing due (a claim beside a batch in flight may find nothing: claim again)
-        if in_flight is not None:
-            published, failed = batch_finish(in_flight, producer=producer, flush=started is None)
-            result.batches += 1
-            result.published += published
-            result.failed += failed
-            if failed and producer is None:
-                discard = True
-            if failed and not published:
-                claiming = False  # stop here instead of failing batch after batch
-        in_flight = started
-        if discard and in_flight is None:
-            producer_discard()
-            discard = False
+    try:
+        while True:
+            recording = recorder.record(in_flight, producer) if recorder and in_flight else None
+            started = None
+            if claiming and not discard and time.monotonic() < deadline:
+                started = batch_start(producer=producer, batch_size=batch_size)
+            if in_flight is None and started is None:
+                break  # nothing in flight, nothing due (a claim beside a batch in flight may find nothing: claim again)
+            if in_flight is not None:
+                if recording is not None:
+                    if started is None:  # no batch follows: send the last one's records now, not after linger_ms
+                        with suppress(KafkaError):  # a timeout shows in the recording, per row
+                            (producer or producer_get()).flush(timeout=max(in_flight.record_by - time.monotonic(), 0.0))
+                    published, failed = recording.result()
+                else:
+                    published, failed = batch_finish(in_flight, producer=producer, flush=started is None)
+                    if started is not None:
+                        recorder = _Recorder()  # a backlog: record the next batches beside the claims
+                result.batches += 1
+                result.published += published
+                result.failed += failed
+                if failed and producer is None:
+                    discard = True
+                if failed and not published:
+                    claiming = False  # stop here instead of failing batch after batch
+            in_flight = started
+            if discard and in_flight is None:
+                producer_discard()
+                discard = False
+    finally:
+        if recorder is not None:
+            recorder.close()
     if result.published or result.failed:
         logger.info(
             "Outbox relay: %d published, %d failed in %d batches", result.published, result.failed, result.batches

@@ -2,12 +2,16 @@
 envelope, key and headers, and its outbox row is marked published."""
 
 import datetime as dt
+import threading
+from typing import Any
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from orders.models import Order
 from orders_project.rfc3339 import rfc3339
+from outbox import relay as relay_module
 from outbox.models import OutboxEvent, OutboxStatus
 from outbox.relay import relay_batch, relay_run
 from tests.support.api import service_client
@@ -97,3 +101,49 @@ def test_a_batch_takes_the_runs_of_the_oldest_keys_up_to_batch_size_and_a_run_ta
     assert all_published()
     messages = consume(event_topic, [str(r.event_id) for r in rows])
     assert sorted(m.value["data"]["n"] for m in messages) == list(range(7))
+
+
+def test_a_run_over_a_backlog_records_each_batch_beside_the_next_claim_and_closes_its_second_connection(
+    event_topic: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given 40 events over 8 keys (a backlog of ten batches of four), and a spy on the recorder's
+    # work (the real one, called through) noting the thread each batch was recorded on
+    rows = [enqueue(f"k{n % 8}", {"n": n}) for n in range(40)]
+    recorded_on: list[str] = []
+    finish = relay_module._finish_recorded
+
+    def spy(batch: Any, producer: Any) -> tuple[int, int]:
+        recorded_on.append(threading.current_thread().name)
+        return finish(batch, producer)
+
+    monkeypatch.setattr(relay_module, "_finish_recorded", spy)
+    backends_before = _backends()
+
+    # when one run takes them in batches of four
+    result = relay_run(batch_size=4)
+
+    # then every batch was published with where Kafka put it: the first recorded inline, the
+    # later ones on the recorder's thread while the next was claimed
+    assert (result.published, result.failed, result.batches) == (40, 0, 10)
+    assert all_published()
+    assert not OutboxEvent.objects.filter(kafka_offset__isnull=True).exists()
+    assert len(recorded_on) == 9 and {name.split("_")[0] for name in recorded_on} == {"outbox-record"}
+    # and each key's events arrived in the order they were written
+    messages = consume(event_topic, [str(r.event_id) for r in rows])
+    by_key: dict[str, list[int]] = {}
+    for message in messages:
+        by_key.setdefault(message.key, []).append(message.value["data"]["n"])
+    assert by_key == {f"k{k}": list(range(k, 40, 8)) for k in range(8)}
+    # and the recorder's connection was closed with the run
+    assert _backends() == backends_before
+
+
+def _backends() -> int:
+    """Client backends connected to the test database."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND backend_type = 'client backend'"
+        )
+        return int(cursor.fetchone()[0])
