@@ -58,8 +58,6 @@ RETRY_BACKOFF_MAX_SECONDS = 10.0
 T = TypeVar("T")
 # A message of the poll with what its content asks for: an event to apply, or its final outcome (bad).
 Parsed = tuple[ConsumerRecord, UserEvent | Outcome]
-# The open orders of deleted users could not be looked up together: handle each delete on its own.
-_ONE_BY_ONE: dict[str, list[UUID]] = {}
 
 
 @dataclass
@@ -207,7 +205,14 @@ class UserEventConsumer:
             for event, result in zip(events, results, strict=True)
             if event.kind == "deleted" and result is not None and not delete_is_done(result)
         ]
-        open_orders = self._open_orders_until_done(queued, tombstoned)
+        try:
+            open_orders = self._open_orders_until_done(queued, tombstoned)
+        except Exception:  # not an outage (those are waited out): the deletes one by one, as below
+            logger.exception("Unexpected error finding the open orders of %d deleted users", len(tombstoned))
+            open_orders = {}
+            results = [
+                None if event.kind == "deleted" else result for event, result in zip(events, results, strict=True)
+            ]
         if open_orders is None:
             return False
         applied = iter(zip(events, results, strict=True))
@@ -216,8 +221,7 @@ class UserEventConsumer:
                 handle = partial(_known, parsed)
             else:
                 event, result = next(applied)
-                if result is None or (event.kind == "deleted" and open_orders is _ONE_BY_ONE):
-                    # The pipeline or the lookup failed on something else than an outage: one by one.
+                if result is None:  # the pipeline or the lookup failed on something else than an outage
                     handle = partial(event_handle, event, replay=self.rebuild)
                 elif event.kind == "deleted" and not delete_is_done(result):
                     handle = partial(delete_finish, event, result, open_orders.get(event.user_id, []))
@@ -249,26 +253,21 @@ class UserEventConsumer:
 
     def _open_orders_until_done(self, queued: list[Parsed], user_ids: list[str]) -> dict[str, list[UUID]] | None:
         """The open orders of the users whose tombstones the pipeline stored, retried through an
-        outage; None when told to stop first. On an unexpected error, _ONE_BY_ONE: the caller
-        handles the deletes one by one (their tombstones again, which is safe)."""
+        outage; None when told to stop first. Anything else (a DataError: a value PostgreSQL
+        refuses) is raised: the caller handles the deletes one by one, so the one message that
+        causes it is dead-lettered (their tombstones are written again, which is safe)."""
         if not user_ids:
             return {}
         delay = 0.5
         while True:
             try:
                 return orders_open_of_deleted_users(user_ids=user_ids)
-            except DataError:  # a value PostgreSQL refuses: its message is found one by one
-                return self._one_by_one(len(user_ids))
+            except DataError:
+                raise
             except DatabaseError as exc:
                 if not self._wait_out(f"the open orders of {len(user_ids)} deleted users {_from(queued)}", exc, delay):
                     return None
                 delay = min(delay * 2, RETRY_BACKOFF_MAX_SECONDS)
-            except Exception:
-                return self._one_by_one(len(user_ids))
-
-    def _one_by_one(self, deletes: int) -> dict[str, list[UUID]]:
-        logger.exception("Unexpected error finding the open orders of %d deleted users; one by one", deletes)
-        return _ONE_BY_ONE
 
     def _wait_out(self, what: str, exc: Exception, delay: float) -> bool:
         """Log an outage and wait `delay` before the next attempt; False when told to stop meanwhile."""
