@@ -3,7 +3,6 @@
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -14,7 +13,8 @@ from django.db import connection
 from django.db.models import Count
 from django.db.models.functions import TruncMinute
 
-from orders.models import ApiClient, Order, OrderItem, OrderQuerySet, OrderStatus, OrderStatusChange
+from orders.listing import OrderListFilters, OrderListing
+from orders.models import ApiClient, Order, OrderQuerySet, OrderStatus, OrderStatusChange
 from orders_project.counting import count_bounded
 from orders_project.errors import ServiceUnavailableError
 from outbox.models import OutboxEvent
@@ -96,29 +96,17 @@ def client_scope(*, user: Any) -> ClientScope:
 
 
 def order_list(*, user: Any) -> OrderQuerySet:
-    """Orders of the customers the caller acts for, newest first. A page of them gets its
-    items with order_items_of (one query); a single order loads them when asked."""
+    """Orders of the customers the caller acts for, newest first (a single order's reads)."""
     scope = client_scope(user=user)
     orders = Order.objects.all() if scope.any_customer else Order.objects.of_customer(scope.customer_id)
     return orders.order_by("-created_at", "-id")
 
 
-def order_items_of(*, order_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[tuple[str, int, Decimal]]]:
-    """The items of these orders as (product_id, quantity, price), oldest first, by order id
-    (an order without items maps to []). One plain query with the ids as one array parameter:
-    through the ORM, preparing 100 ids and building 100 item objects cost more than the page's
-    own rows."""
-    by_order: dict[uuid.UUID, list[tuple[str, int, Decimal]]] = {order_id: [] for order_id in order_ids}
-    if by_order:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT order_id, product_id, quantity, price FROM {OrderItem._meta.db_table}"
-                " WHERE order_id = ANY(%s) ORDER BY id",
-                [list(by_order)],
-            )
-            for order_id, product_id, quantity, price in cursor.fetchall():
-                by_order[order_id].append((product_id, quantity, price))
-    return by_order
+def order_listing(*, user: Any, filters: OrderListFilters) -> OrderListing:
+    """The list endpoint's orders: those of the customers the caller acts for, filtered, newest
+    first, paged in plain SQL in their API representation (orders.listing says why)."""
+    scope = client_scope(user=user)
+    return OrderListing(customer_id=scope.customer_id, any_customer=scope.any_customer, filters=filters)
 
 
 def order_get(*, user: Any, order_id: uuid.UUID) -> Order:

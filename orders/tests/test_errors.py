@@ -108,7 +108,7 @@ def test_500_hides_the_fault_and_keeps_the_shape(api_client, monkeypatch, caplog
     def broken(**kwargs):
         raise RuntimeError("selector exploded")
 
-    monkeypatch.setattr(selectors, "order_list", broken)
+    monkeypatch.setattr(selectors, "order_listing", broken)
 
     response = api_client.get(ORDERS_URL)
 
