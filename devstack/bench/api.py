@@ -154,7 +154,9 @@ def create_figures(stack: Stack, *, seconds: float, connections: list[int]) -> d
             served = max(1, figures[f"c{count}"]["requests"])
             figures[f"c{count}"]["web_cpu_ms"] = round((memory.cpu_seconds() - cpu_before) / served * 1000, 2)
         figures["web_peak_mb"] = round(memory.stop(), 1)
+    # gunicorn_conf's defaults, unless the environment sets them (the rows name what ran).
     workers = int(stack.env.get("GUNICORN_WORKERS", "2"))
+    figures["gunicorn"] = {"workers": workers, "threads": int(stack.env.get("GUNICORN_THREADS", "4"))}
     bare = [
         subprocess.Popen(
             [sys.executable, "-m", "devstack.bench.bare", "create", stack.dsn, str(seconds)],

@@ -94,14 +94,16 @@ class Bench:
             figures = api.create_figures(servers, seconds=seconds, connections=[16, 64])
         self.results["api_create"] = figures
         bare, bare_cpu = float(figures["bare_tps"]), float(figures["bare_cpu_ms"])
+        workers, threads = figures["gunicorn"]["workers"], figures["gunicorn"]["threads"]
         for count in (16, 64):
             c = figures[f"c{count}"]
             self.rows.append(
                 (
-                    f"4. API create c{count} (gunicorn 2 workers x 4 threads; {c['client']}): req/s; p99; web CPU",
+                    f"4. API create c{count} (gunicorn {workers} workers x {threads} threads; {c['client']}):"
+                    " req/s; p99; web CPU",
                     f"{c['rps']:.0f}; p99 {c['p99_ms']:.0f} ms; {c['web_cpu_ms']:.2f} ms/create"
                     f" ({c['web_cpu_ratio']:.1f}x bare CPU)",
-                    f"bare psycopg, 2 procs: {bare:.0f} tx/s; {bare_cpu:.3f} ms CPU/tx",
+                    f"bare psycopg, {workers} procs: {bare:.0f} tx/s; {bare_cpu:.3f} ms CPU/tx",
                     _ratio(c["rps"], bare),
                 )
             )
