@@ -362,6 +362,9 @@ API_TRUSTED_PROXIES = trusted_proxies_configure(
 # /api/v1/health/ready shows which check failed only to callers inside the cluster
 # (no proxy header, a private peer address); on, it shows it to everyone.
 HEALTH_DETAIL_PUBLIC = env_bool("HEALTH_DETAIL_PUBLIC", False)
+# How long a web process may serve a token lookup's rows from memory (orders/api/token_cache.py):
+# changes through the ORM end it at once (the auth epoch); others at most this late. 0: no cache.
+AUTH_TOKEN_CACHE_SECONDS = env_int("AUTH_TOKEN_CACHE_SECONDS", 5, minimum=0, maximum=300)
 # Per-client rates (orders_project/api/throttles.py); 429 with Retry-After beyond them.
 API_THROTTLE_RATES = {
     "write": env_rate("API_THROTTLE_WRITE_RATE", "600/min"),

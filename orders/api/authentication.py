@@ -17,6 +17,7 @@ from knox.signals import token_expired
 from rest_framework import exceptions
 from rest_framework.authentication import get_authorization_header
 
+from orders.api import token_cache
 from orders.selectors import SCOPE_ATTRIBUTE, client_scope_of, client_scope_sql
 from orders_project.api.throttles import auth_failure_refuse
 
@@ -32,9 +33,13 @@ class TokenAuthentication(KnoxTokenAuthentication):
     def authenticate(self, request: Any) -> Any:
         """knox's, refused with 429 before the lookup when the client's address has spent
         its failed authentications (API_THROTTLE_AUTH_FAILURE_RATE): guessing tokens
-        costs no query beyond that rate."""
+        costs no query beyond that rate. The same round trip reads the token cache's epoch
+        (orders.api.token_cache), which authenticate_credentials keeps its rows under."""
+        self._epoch: bytes | None = None
         if get_authorization_header(request):
-            auth_failure_refuse(request)
+            self._epoch = auth_failure_refuse(request, also_read=token_cache.EPOCH_KEY)
+            if self._epoch is None:
+                token_cache.epoch_missing()
         return super().authenticate(request)
 
     def authenticate_credentials(self, token: bytes) -> Any:
@@ -50,7 +55,7 @@ class TokenAuthentication(KnoxTokenAuthentication):
             key = token.decode("utf-8")
         except UnicodeDecodeError:
             raise exceptions.AuthenticationFailed("Invalid token.") from None
-        for auth_token, scope_columns in _tokens_with_prefix(key[: CONSTANTS.TOKEN_KEY_LENGTH]):
+        for auth_token, scope_columns in _tokens_with_prefix(key[: CONSTANTS.TOKEN_KEY_LENGTH], epoch=self._epoch):
             if self._cleanup_token(auth_token):
                 continue
             try:
@@ -82,20 +87,25 @@ class TokenAuthentication(KnoxTokenAuthentication):
         return False
 
 
-def _tokens_with_prefix(token_key: str) -> list[tuple[Any, tuple[bool, str | None]]]:
+def _tokens_with_prefix(token_key: str, *, epoch: bytes | None) -> list[tuple[Any, tuple[bool, str | None]]]:
     """The tokens whose key starts with `token_key`, each with its user loaded (as
-    select_related would) and its client's scope columns."""
+    select_related would) and its client's scope columns; the rows from the token cache
+    when it holds them under `epoch`."""
     token_model, user_model = get_token_model(), get_user_model()
     token_fields, user_fields = token_model._meta.concrete_fields, user_model._meta.concrete_fields
-    scope, scope_params = client_scope_sql(user_column="t.user_id")
-    columns = [f"t.{f.column}" for f in token_fields] + [f"u.{f.column}" for f in user_fields]
-    sql = (
-        f"SELECT {', '.join(columns)}, {scope} FROM {token_model._meta.db_table} t"
-        f" JOIN {user_model._meta.db_table} u ON u.id = t.user_id WHERE t.token_key = %s"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*scope_params, token_key])
-        rows = cursor.fetchall()
+    rows = token_cache.rows_get(token_key, epoch=epoch)
+    if rows is None:
+        scope, scope_params = client_scope_sql(user_column="t.user_id")
+        columns = [f"t.{f.column}" for f in token_fields] + [f"u.{f.column}" for f in user_fields]
+        sql = (
+            f"SELECT {', '.join(columns)}, {scope} FROM {token_model._meta.db_table} t"
+            f" JOIN {user_model._meta.db_table} u ON u.id = t.user_id WHERE t.token_key = %s"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*scope_params, token_key])
+            rows = cursor.fetchall()
+        if rows:  # an unknown prefix is not kept: guesses would only churn the cache
+            token_cache.rows_put(token_key, rows, epoch=epoch)
     found = []
     for row in rows:
         auth_token = token_model.from_db(DEFAULT_DB_ALIAS, [f.attname for f in token_fields], row[: len(token_fields)])

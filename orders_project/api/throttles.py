@@ -44,29 +44,38 @@ logger = logging.getLogger(__name__)
 _SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
-def _hit(scope: str, ident: str, *, count: bool = True) -> float | None:
-    """Count one request of `ident` in `scope`'s current window (or only read the count):
-    None while within the rate, else the seconds until the window ends."""
+def _window(scope: str, ident: str) -> tuple[str, int, int, float] | None:
+    """The counter key of `ident`'s current window in `scope`, with the rate (allowed, seconds)
+    and the time; None when the scope is off."""
     limit = settings.API_THROTTLE_RATES.get(scope)
     if limit is None:
         return None
     allowed, seconds = limit
     now = time.time()
-    key = f"throttle:{scope}:{ident}:{int(now // seconds)}"
+    return f"throttle:{scope}:{ident}:{int(now // seconds)}", allowed, seconds, now
+
+
+def _wait(used: int, allowed: int, seconds: int, now: float) -> float | None:
+    """None while `used` is within the rate, else the seconds until the window ends."""
+    return None if used <= allowed else max(seconds - (now % seconds), 1.0)
+
+
+def _hit(scope: str, ident: str) -> float | None:
+    """Count one request of `ident` in `scope`'s current window: None while within the
+    rate, else the seconds until the window ends."""
+    window = _window(scope, ident)
+    if window is None:
+        return None
+    key, allowed, seconds, now = window
     try:
-        connection = get_redis_connection("default")
-        if count:
-            with connection.pipeline() as pipe:
-                pipe.incr(key)
-                pipe.expire(key, seconds + 1)
-                used = int(pipe.execute()[0])
-        else:
-            # Counted so far; the request asking is let through while one more fits.
-            used = int(connection.get(key) or 0) + 1
+        with get_redis_connection("default").pipeline() as pipe:
+            pipe.incr(key)
+            pipe.expire(key, seconds + 1)
+            used = int(pipe.execute()[0])
     except RedisError as exc:
         logger.warning("Rate limit not checked (Redis: %r); request let through", exc)
         return None
-    return None if used <= allowed else max(seconds - (now % seconds), 1.0)
+    return _wait(used, allowed, seconds, now)
 
 
 class ClientRateThrottle(BaseThrottle):
@@ -94,9 +103,25 @@ def auth_failure_count(request: HttpRequest) -> Throttled | None:
     return None if wait is None else _auth_failure_throttled(wait)
 
 
-def auth_failure_refuse(request: HttpRequest) -> None:
+def auth_failure_refuse(request: HttpRequest, *, also_read: str | None = None) -> bytes | None:
     """Raise the 429 when the request's client address has no failed authentication
-    left in this window: called before a token is looked up."""
-    wait = _hit("auth_failure", f"addr:{client_ip(request)}", count=False)
-    if wait is not None:
-        raise _auth_failure_throttled(wait)
+    left in this window: called before a token is looked up.
+
+    `also_read`: a Redis key read in the same round trip (the token cache's epoch), whose
+    value is returned; None when it is missing or Redis is down."""
+    window = _window("auth_failure", f"addr:{client_ip(request)}")
+    if window is None and also_read is None:
+        return None
+    keys = [key for key in (window and window[0], also_read) if key is not None]
+    try:
+        values = get_redis_connection("default").mget(keys)  # one command: no pipeline to build
+    except RedisError as exc:
+        logger.warning("Rate limit not checked (Redis: %r); request let through", exc)
+        return None
+    if window is not None:
+        # Counted so far; the request asking is let through while one more fits.
+        _, allowed, seconds, now = window
+        wait = _wait(int(values[0] or 0) + 1, allowed, seconds, now)
+        if wait is not None:
+            raise _auth_failure_throttled(wait)
+    return values[-1] if also_read is not None else None
