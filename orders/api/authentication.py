@@ -38,8 +38,9 @@ class TokenAuthentication(KnoxTokenAuthentication):
         self._epoch: bytes | None = None
         if get_authorization_header(request):
             self._epoch = auth_failure_refuse(request, also_read=token_cache.EPOCH_KEY)
-            if self._epoch is None:
+            if self._epoch == b"":  # Redis answered without an epoch (fresh or restarted)
                 token_cache.epoch_missing()
+                self._epoch = None
         return super().authenticate(request)
 
     def authenticate_credentials(self, token: bytes) -> Any:

@@ -112,14 +112,18 @@ def test_rows_kept_under_an_epoch_redis_lost_are_never_served_again(client_and_u
     assert _lookups(client) == (200, 0)
 
 
-def test_with_redis_down_every_request_looks_its_token_up(client_and_user, settings):
+def test_with_redis_down_every_request_looks_its_token_up(client_and_user, settings, monkeypatch):
     client, _ = client_and_user
     _lookups(client)
     nowhere = f"redis://127.0.0.1:{free_port()}/0"
     settings.CACHES = {**settings.CACHES, "default": {**settings.CACHES["default"], "LOCATION": nowhere}}
+    starts: list[None] = []
+    monkeypatch.setattr(token_cache, "epoch_missing", lambda: starts.append(None))
 
     assert _lookups(client) == (200, 1)
     assert _lookups(client) == (200, 1)
+    # an unreachable Redis is not asked a second time to start an epoch
+    assert starts == []
 
 
 def test_a_cache_of_zero_seconds_looks_every_token_up(client_and_user, settings):

@@ -108,7 +108,7 @@ def auth_failure_refuse(request: HttpRequest, *, also_read: str | None = None) -
     left in this window: called before a token is looked up.
 
     `also_read`: a Redis key read in the same round trip (the token cache's epoch), whose
-    value is returned; None when it is missing or Redis is down."""
+    value is returned: b"" when the key is missing, None when Redis is down."""
     window = _window("auth_failure", f"addr:{client_ip(request)}")
     if window is None and also_read is None:
         return None
@@ -124,4 +124,6 @@ def auth_failure_refuse(request: HttpRequest, *, also_read: str | None = None) -
         wait = _wait(int(values[0] or 0) + 1, allowed, seconds, now)
         if wait is not None:
             raise _auth_failure_throttled(wait)
-    return values[-1] if also_read is not None else None
+    if also_read is None:
+        return None
+    return values[-1] or b""
