@@ -8,8 +8,8 @@ the API answers (RFC 3339 in UTC with microseconds, money with its two places, i
 text) and a row becomes its representation by naming its columns.
 
 orders/tests/test_representation.py holds a page's bytes to DRF's generic walk of the
-same orders; orders/tests/test_api_paging.py and test_api_list_hostile.py hold the
-paging and the filters.
+same orders, orders/tests/test_listing.py the WHERE to OrderFilter's queryset for every
+scope and filter, and test_api_paging.py and test_api_list_hostile.py the paging.
 """
 
 import datetime as dt
@@ -74,10 +74,11 @@ class OrderListing:
     def __init__(self, *, customer_id: str | None, any_customer: bool, filters: OrderListFilters) -> None:
         conditions: list[str] = []
         self._params: list[Any] = []
-        if not any_customer:
-            # A client bound to no customer sees no order.
-            conditions.append("o.user_id = %s" if customer_id is not None else "FALSE")
-            self._params += [customer_id] if customer_id is not None else []
+        if not any_customer and customer_id is None:
+            conditions.append("FALSE")  # a client bound to no customer sees no order
+        elif not any_customer:
+            conditions.append("o.user_id = %s")
+            self._params.append(customer_id)
         for value, condition in (
             (filters.status, "o.status = %s"),
             (filters.user_id, "o.user_id = %s"),
