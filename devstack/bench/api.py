@@ -64,6 +64,10 @@ class PeakMemory:
             total += times.user + times.system
         return total
 
+    def worker_cpu_seconds(self) -> dict[int, float]:
+        """CPU seconds (user + system) each worker (a child of the master) has used so far, by pid."""
+        return {proc.pid: proc.cpu_times().user + proc.cpu_times().system for proc in self.root.children()}
+
     def stop(self) -> float:
         """The largest single process's peak, in MB."""
         self._stop.set()
@@ -146,13 +150,17 @@ def create_figures(stack: Stack, *, seconds: float, connections: list[int]) -> d
     with gunicorn(stack) as (port, memory):
         load(port, method="POST", path=ORDERS, connections=4, seconds=1.0, headers=headers, body=_CREATE_BODY)  # warm
         for count in connections:
-            cpu_before = memory.cpu_seconds()
+            cpu_before, workers_before = memory.cpu_seconds(), memory.worker_cpu_seconds()
             figures[f"c{count}"] = load(
                 port, method="POST", path=ORDERS, connections=count, seconds=seconds, headers=headers, body=_CREATE_BODY
             )
             # gunicorn's CPU per create: unlike requests/s it hardly moves with what else the machine runs.
             served = max(1, figures[f"c{count}"]["requests"])
             figures[f"c{count}"]["web_cpu_ms"] = round((memory.cpu_seconds() - cpu_before) / served * 1000, 2)
+            # The busiest worker's share of the workers' CPU: ~50 % with two workers sharing the
+            # connections, 100 % when one accepted them all (the other idles; half the rate).
+            spent = [cpu - workers_before.get(pid, 0.0) for pid, cpu in memory.worker_cpu_seconds().items()]
+            figures[f"c{count}"]["busiest_worker_pct"] = round(max(spent, default=0.0) / max(sum(spent), 1e-9) * 100)
         figures["web_peak_mb"] = round(memory.stop(), 1)
     # gunicorn_conf's defaults, unless the environment sets them (the rows name what ran).
     workers = int(stack.env.get("GUNICORN_WORKERS", "2"))

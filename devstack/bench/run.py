@@ -100,9 +100,9 @@ class Bench:
             self.rows.append(
                 (
                     f"4. API create c{count} (gunicorn {workers} workers x {threads} threads; {c['client']}):"
-                    " req/s; p99; web CPU",
+                    " req/s; p99; web CPU; busiest worker's share",
                     f"{c['rps']:.0f}; p99 {c['p99_ms']:.0f} ms; {c['web_cpu_ms']:.2f} ms/create"
-                    f" ({c['web_cpu_ratio']:.1f}x bare CPU)",
+                    f" ({c['web_cpu_ratio']:.1f}x bare CPU); busiest worker {c['busiest_worker_pct']} %",
                     f"bare psycopg, {workers} procs: {bare:.0f} tx/s; {bare_cpu:.3f} ms CPU/tx",
                     _ratio(c["rps"], bare),
                 )
