@@ -43,6 +43,9 @@ os.environ.setdefault("API_THROTTLE_WRITE_RATE", "off")
 os.environ.setdefault("API_THROTTLE_READ_RATE", "off")
 os.environ.setdefault("API_THROTTLE_ANON_RATE", "off")
 os.environ.setdefault("API_THROTTLE_AUTH_FAILURE_RATE", "off")
+# The token cache forgets on commit, and a test's transaction never commits: the cache's
+# own tests turn it on and run the commit hooks (orders/tests/test_token_cache.py).
+os.environ.setdefault("AUTH_TOKEN_CACHE_SECONDS", "0")
 
 # The environment above must be set before the settings read it (so E402).
 from orders_project.settings import *  # noqa: E402, F403

@@ -8,9 +8,11 @@ they were read under:
 
 * Anything that changes what a lookup would find (a token deleted or its expiry changed,
   a user saved or deleted, a permission or group granted or taken, an ApiClient binding)
-  bumps the epoch through Django's model signals, at once and again on commit (a lookup
-  between the two could have read the old rows), so every process's cache stops serving
-  the old rows with the next request: revocation stays immediate.
+  bumps the epoch through Django's model signals when its transaction commits (no Redis
+  call inside the transaction; before the commit the old rows are still the database's),
+  so every process's cache stops serving the old rows with the next request: revocation
+  stays immediate. A lookup that read the old rows before the commit kept them under the
+  old epoch, which no longer matches.
 * The epoch is read in the round trip that already reads the client's failed
   authentications (orders_project.api.throttles.auth_failure_refuse): a hit costs no
   round trip of its own.
@@ -89,7 +91,6 @@ def epoch_bump() -> None:
 
 
 def _changed(**kwargs: Any) -> None:
-    epoch_bump()
     transaction.on_commit(epoch_bump, robust=True)
 
 

@@ -22,6 +22,12 @@ from tests.support.api import ORDERS_URL, token_client
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def cache_on(settings: Any) -> None:
+    """The production default (the test settings turn the cache off: it forgets on commit)."""
+    settings.AUTH_TOKEN_CACHE_SECONDS = 5
+
+
 def _lookups(client: Any) -> tuple[int, int]:
     """(status, token lookups) of one list request."""
     with CaptureQueriesContext(connection) as queries:
@@ -44,27 +50,31 @@ def test_a_token_is_looked_up_once_and_then_answered_from_memory(client_and_user
     assert _lookups(client) == (200, 0)
 
 
-def test_a_revoked_token_is_refused_on_the_next_request(client_and_user):
+def test_a_revoked_token_is_refused_on_the_next_request(client_and_user, django_capture_on_commit_callbacks):
     client, user = client_and_user
     _lookups(client)
     assert _lookups(client) == (200, 0)  # from memory
 
-    call_command("revoke_api_tokens", user.username)
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("revoke_api_tokens", user.username)
 
     assert _lookups(client) == (401, 1)
 
 
-def test_a_deactivated_client_is_refused_on_the_next_request(client_and_user):
+def test_a_deactivated_client_is_refused_on_the_next_request(client_and_user, django_capture_on_commit_callbacks):
     client, user = client_and_user
     _lookups(client)
 
     user.is_active = False
-    user.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        user.save()
 
     assert _lookups(client) == (401, 1)
 
 
-def test_a_permission_or_binding_changed_moves_the_scope_on_the_next_request(client_and_user):
+def test_a_permission_or_binding_changed_moves_the_scope_on_the_next_request(
+    client_and_user, django_capture_on_commit_callbacks
+):
     client, user = client_and_user
     OrderFactory.create(user_id="customer-1", items=[])
     OrderFactory.create(user_id="customer-2", items=[])
@@ -72,16 +82,19 @@ def test_a_permission_or_binding_changed_moves_the_scope_on_the_next_request(cli
     assert _lookups(client) == (200, 0)
 
     # the permission taken away (an m2m change): a client bound to nobody sees nothing
-    user.user_permissions.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        user.user_permissions.clear()
     assert client.get(ORDERS_URL).json()["count"] == 0
 
     # bound to one customer: that customer's orders
-    bind(user, "customer-1")
+    with django_capture_on_commit_callbacks(execute=True):
+        bind(user, "customer-1")
     assert client.get(ORDERS_URL).json()["count"] == 1
 
     # the binding moved
-    ApiClient.objects.filter(user=user).get().delete()
-    bind(user, "customer-2")
+    with django_capture_on_commit_callbacks(execute=True):
+        ApiClient.objects.filter(user=user).get().delete()
+        bind(user, "customer-2")
     assert [row["user_id"] for row in client.get(ORDERS_URL).json()["data"]] == ["customer-2"]
 
 
