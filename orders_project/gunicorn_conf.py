@@ -10,6 +10,10 @@ Why these defaults:
 - 2 workers x 4 threads (gthread): on 2 cores two processes keep both busy,
   and threads overlap the waits on PostgreSQL and Redis. Each thread holds its
   own database connection, so a pod uses workers x threads connections.
+- the workers are gthread workers that leave a new connection to a sibling
+  holding fewer (orders_project/gunicorn_worker.py): with gunicorn's own, a
+  burst of keep-alive connections could all land on one worker, leaving a core
+  idle for as long as they lived.
 - timeout 30 s: a request stuck longer than that is killed and its worker
   replaced; the database statement timeout (POSTGRES_STATEMENT_TIMEOUT_MS,
   30 s) ends the query first.
@@ -65,7 +69,7 @@ try:
 except ImproperlyConfigured as exc:
     raise SystemExit(f"gunicorn: {exc}") from None
 
-worker_class = "gthread" if threads > 1 else "sync"
+worker_class = "orders_project.gunicorn_worker.BalancedThreadWorker" if threads > 1 else "sync"
 # Load the app once in the master: a broken setting fails the start, not every worker.
 preload_app = True
 # Access log to stdout beside the app's logs; the container runtime collects both.
