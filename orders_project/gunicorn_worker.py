@@ -6,7 +6,7 @@ whichever worker's accept() runs first. A worker already running wins those race
 burst of keep-alive connections (a load balancer's upstream pool, wrk) can land on one
 worker while the other idles; the pod then serves on one core of two, at half its rate,
 for as long as those connections live. Measured with gunicorn's own gthread worker, 2 x 4:
-16 connections opened at once split 16/0 or 15/1 in 10 bursts of 30; with this one, never
+16 connections opened at once split 16/0 or 15/1 in 11 bursts of 30; with this one, never
 beyond 11/5 in 60 (docs/performance.md).
 
 So a worker that already holds `threads` connections or more waits before it accepts: one

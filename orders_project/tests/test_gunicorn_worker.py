@@ -58,7 +58,7 @@ def held_by_worker(master_pid: int, connections: list[socket.socket]) -> Counter
 
 @pytest.mark.processes
 def test_a_burst_of_keep_alive_connections_is_shared_by_every_worker(tmp_path):
-    # gunicorn's own gthread worker gave one worker 15 or all 16 of such a burst in 10
+    # gunicorn's own gthread worker gave one worker 15 or all 16 of such a burst in 11
     # bursts of 30 (the other worker idle, a core unused while those connections live).
     port = free_port()
     env = service_env(GUNICORN_BIND=f"{LOOPBACK}:{port}", GUNICORN_WORKERS=str(WORKERS), GUNICORN_THREADS=str(THREADS))
