@@ -12,10 +12,15 @@ beyond 11/5 in 60 (docs/performance.md).
 So a worker that already holds `threads` connections or more waits before it accepts: one
 millisecond for each `threads` connections it holds, at most MAX_ACCEPT_DELAY. Every
 worker is woken by the same connection, so the one holding fewest takes it (the way
-nginx's accept_disabled backs a full worker off). A worker holding fewer than `threads`
-accepts at once, as gthread does, and a lone worker never waits.
+nginx's accept_disabled backs a full worker off). The waiting worker looks at the socket
+every WAIT_SLICE and goes back to its loop as soon as nothing waits there any more, so
+a connection a sibling took costs it a fraction of a millisecond, not the whole wait. A
+worker holding fewer than `threads` accepts at once, as gthread does, and a lone worker
+never waits.
 """
 
+import select
+import socket
 import time
 from typing import Any
 
@@ -23,6 +28,7 @@ from gunicorn.workers.gthread import ThreadWorker  # type: ignore[import-untyped
 
 ACCEPT_DELAY_PER_THREADS_HELD = 0.001
 MAX_ACCEPT_DELAY = 0.005
+WAIT_SLICE = 0.0002
 
 
 def accept_delay(held: int, threads: int) -> float:
@@ -30,13 +36,26 @@ def accept_delay(held: int, threads: int) -> float:
     return min(held // threads * ACCEPT_DELAY_PER_THREADS_HELD, MAX_ACCEPT_DELAY)
 
 
+def still_waiting_after(listener: socket.socket, delay: float) -> bool:
+    """Wait up to `delay` seconds for a sibling to accept the connection waiting on `listener`:
+    False as soon as none waits there any more, True if one still does after `delay`."""
+    waiting = select.poll()
+    waiting.register(listener, select.POLLIN)
+    deadline = time.monotonic() + delay
+    while time.monotonic() < deadline:
+        time.sleep(WAIT_SLICE)
+        if not waiting.poll(0):
+            return False
+    return True
+
+
 class BalancedThreadWorker(ThreadWorker):
     def accept(self, listener: Any) -> None:
         if self.cfg.workers > 1:
             delay = accept_delay(self.nr_conns, self.cfg.threads)
-            if delay:
-                # The wait is in the worker's event loop, not in a request's thread: its
-                # requests in flight go on, only accepting and handing kept-alive
-                # connections to threads pause, and only while a connection is waiting.
-                time.sleep(delay)
+            # The wait is in the worker's event loop, not in a request's thread: its requests
+            # in flight go on, only accepting and handing kept-alive connections to threads
+            # pause, and only while a connection is waiting.
+            if delay and not still_waiting_after(listener, delay):
+                return  # a sibling took it; the loop wakes this worker for the next one
         super().accept(listener)

@@ -3,6 +3,7 @@ keep-alive connections between its processes: gunicorn run with the project's co
 as the chart runs it, and the connections each worker holds read from the kernel."""
 
 import socket
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -11,7 +12,7 @@ import psutil  # type: ignore[import-untyped]
 import pytest
 
 from devstack.procs import LOOPBACK, free_port
-from orders_project.gunicorn_worker import MAX_ACCEPT_DELAY, accept_delay
+from orders_project.gunicorn_worker import MAX_ACCEPT_DELAY, accept_delay, still_waiting_after
 from tests.support.processes import GUNICORN, HOST, answers, service_env, service_process
 from tests.support.waiting import wait_for
 
@@ -23,6 +24,33 @@ def test_a_worker_accepts_at_once_below_its_threads_and_waits_longer_the_more_it
     assert [accept_delay(held, threads=4) for held in (0, 3)] == [0, 0]
     assert 0 < accept_delay(4, threads=4) < accept_delay(8, threads=4)
     assert accept_delay(10_000, threads=4) == MAX_ACCEPT_DELAY
+
+
+@contextmanager
+def listening() -> Iterator[socket.socket]:
+    with socket.create_server((LOOPBACK, 0)) as listener:
+        yield listener
+
+
+def test_a_waiting_worker_goes_back_to_its_loop_once_a_sibling_took_the_connection():
+    with listening() as listener:
+        # nothing waits: nothing to wait for
+        assert not still_waiting_after(listener, 10.0)
+
+        # a connection that nobody takes is still waiting after the delay: the worker takes it
+        with socket.create_connection(listener.getsockname()):
+            assert still_waiting_after(listener, 0.01)
+            listener.accept()[0].close()
+
+        # a sibling (here a thread blocked in accept) takes it: the waiting worker returns
+        # False long before its 10 s, instead of sleeping them out
+        taken: list[socket.socket] = []
+        sibling = threading.Thread(target=lambda: taken.append(listener.accept()[0]))
+        sibling.start()
+        with socket.create_connection(listener.getsockname()):
+            assert not still_waiting_after(listener, 10.0)
+            sibling.join()
+            taken[0].close()
 
 
 @contextmanager
