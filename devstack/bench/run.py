@@ -89,7 +89,7 @@ class Bench:
         self.results.setdefault(name, {})["phase_seconds"] = round(time.monotonic() - began, 1)
 
     def api_create(self) -> None:
-        seconds = 2.0 if self.quick else 15.0
+        seconds = 1.0 if self.quick else 15.0  # wrk runs whole seconds, at least one
         with stack.fresh(self.repo) as servers:
             figures = api.create_figures(servers, seconds=seconds, connections=[16, 64])
         self.results["api_create"] = figures
@@ -118,7 +118,7 @@ class Bench:
         self.rows.append(("7. web worker peak RSS", f"{figures['web_peak_mb']} MB", "", ""))
 
     def api_list(self, orders: int, label: str) -> None:
-        seconds = 1.5 if self.quick else 8.0
+        seconds = 1.0 if self.quick else 8.0
         with stack.fresh(self.repo) as servers:
             figures = api.list_figures(servers, orders=orders, seconds=seconds, connections=16)
         self.results[f"api_list_{label}"] = figures
