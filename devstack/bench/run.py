@@ -28,6 +28,9 @@ from devstack import kafka
 from devstack.bench import api, bare, consumer, delivery, stack
 from devstack.output import step
 
+# The delivery figure reads against its target only when the API kept up this share of the asked rate.
+RATE_REACHED = 0.9
+
 Row = tuple[str, str, str, str]  # figure, value, baseline, ratio
 
 
@@ -191,23 +194,7 @@ class Bench:
         with stack.fresh(self.repo, kafka_broker=True) as servers:
             figures = delivery.delivery_figures(servers, rate=rate, seconds=seconds, burst=burst)
         self.results["delivery"] = figures
-        steady, bursts = figures["steady"], figures["burst"]
-        self.rows.append(
-            (
-                f"2. delivery delay, commit -> Kafka ack, API creates at {steady['rate']:.0f}/s (asked {rate:.0f})",
-                f"p50 {steady['p50_ms']:.0f} ms, p95 {steady['p95_ms']:.0f} ms, p99 {steady['p99_ms']:.0f} ms",
-                "target p50 < 50 ms, p99 < 250 ms",
-                "",
-            )
-        )
-        self.rows.append(
-            (
-                f"2. burst of {bursts['orders']:,} orders (written in {bursts['write_seconds']} s): last ack",
-                f"{bursts['last_ack_after_last_commit_ms']:.0f} ms after the last commit",
-                "target < 1000 ms",
-                "",
-            )
-        )
+        self.rows += delivery_rows(figures, rate)
         self.rows.append(("7. Celery worker peak RSS (largest process)", f"{figures['worker_peak_mb']} MB", "", ""))
         self.rows.append(("7. Celery beat peak RSS", f"{figures['beat_peak_mb']} MB", "", ""))
 
@@ -275,6 +262,32 @@ class Bench:
         lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
         lines += ["| " + " | ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)) + " |" for row in self.rows]
         return "\n".join(lines)
+
+
+def delivery_rows(figures: dict[str, Any], rate: float) -> list[Row]:
+    """The delivery delay's rows. When the API created at less than RATE_REACHED of the asked
+    rate, the machine was saturated: the delays then hold its queueing before each commit, not
+    the relay's own delay, so the row says it is no reading against the target (and a warning
+    is printed)."""
+    steady, bursts = figures["steady"], figures["burst"]
+    target = "target p50 < 50 ms, p99 < 250 ms"
+    if steady["rate"] < RATE_REACHED * rate:
+        target = f"NOT COMPARABLE: {steady['rate'] / rate:.0%} of the asked rate ({target})"
+        step(f"warning: delivery reached {steady['rate']:.0f} creates/s of the {rate:.0f} asked; {target}")
+    return [
+        (
+            f"2. delivery delay, commit -> Kafka ack, API creates at {steady['rate']:.0f}/s (asked {rate:.0f})",
+            f"p50 {steady['p50_ms']:.0f} ms, p95 {steady['p95_ms']:.0f} ms, p99 {steady['p99_ms']:.0f} ms",
+            target,
+            "",
+        ),
+        (
+            f"2. burst of {bursts['orders']:,} orders (written in {bursts['write_seconds']} s): last ack",
+            f"{bursts['last_ack_after_last_commit_ms']:.0f} ms after the last commit",
+            "target < 1000 ms",
+            "",
+        ),
+    ]
 
 
 # The phases in the order `make bench` runs them; --only picks some by these names.
