@@ -20,9 +20,8 @@ never waits.
 """
 
 import select
-import socket
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from gunicorn.workers.gthread import ThreadWorker  # type: ignore[import-untyped]  # gunicorn ships no type hints
 
@@ -36,7 +35,13 @@ def accept_delay(held: int, threads: int) -> float:
     return min(held // threads * ACCEPT_DELAY_PER_THREADS_HELD, MAX_ACCEPT_DELAY)
 
 
-def still_waiting_after(listener: socket.socket, delay: float) -> bool:
+class Listener(Protocol):
+    """A listening socket: a plain one, or gunicorn's wrapper around one."""
+
+    def fileno(self) -> int: ...
+
+
+def still_waiting_after(listener: Listener, delay: float) -> bool:
     """Wait up to `delay` seconds for a sibling to accept the connection waiting on `listener`:
     False as soon as none waits there any more, True if one still does after `delay`."""
     waiting = select.poll()

@@ -17,6 +17,7 @@ from tests.support.processes import GUNICORN, HOST, answers, service_env, servic
 from tests.support.waiting import wait_for
 
 WORKERS, THREADS = 2, 4
+BURSTS = 10
 REQUEST = f"GET /api/v1/health/live HTTP/1.1\r\nHost: {HOST}\r\nX-Forwarded-Proto: https\r\n\r\n".encode()
 
 
@@ -76,8 +77,9 @@ def kept_alive(port: int, count: int, *, burst: bool) -> Iterator[list[socket.so
 def held_by_worker(master_pid: int, connections: list[socket.socket]) -> Counter[int]:
     """How many of `connections` each worker process holds, by worker pid."""
     ports = {connection.getsockname()[1] for connection in connections}
-    held: Counter[int] = Counter({worker.pid: 0 for worker in psutil.Process(master_pid).children()})
-    for worker in psutil.Process(master_pid).children():
+    workers = psutil.Process(master_pid).children()
+    held: Counter[int] = Counter({worker.pid: 0 for worker in workers})
+    for worker in workers:
         for held_connection in worker.net_connections("tcp"):
             if held_connection.raddr and held_connection.raddr.port in ports:
                 held[worker.pid] += 1
@@ -96,16 +98,21 @@ def test_a_burst_of_keep_alive_connections_is_shared_by_every_worker(tmp_path):
         assert web.alive()
 
         def every_worker_answers() -> bool:
+            # gunicorn forks its workers one by one: the first may answer before the next exists.
             with kept_alive(port, 2 * WORKERS, burst=False) as connections:
-                return min(held_by_worker(web.popen.pid, connections).values()) > 0
+                held = held_by_worker(web.popen.pid, connections)
+            return len(held) == WORKERS and min(held.values()) > 0
 
         wait_for(every_worker_answers, "every worker to be accepting")
 
-        for _ in range(10):
+        splits = []
+        for _ in range(BURSTS):
             with kept_alive(port, 4 * THREADS, burst=True) as connections:
                 held = held_by_worker(web.popen.pid, connections)
-            assert sum(held.values()) == 4 * THREADS
-            # every worker holds enough to keep its core busy. (On an idle machine each holds
-            # at least THREADS; on one loaded past its cores a worker can be kept off the CPU
-            # for the ~20 ms the other waits in all, and then no core is idle anyway.)
-            assert min(held.values()) >= THREADS // 2, held
+            assert sum(held.values()) == 4 * THREADS and len(held) == WORKERS, held
+            splits.append(sorted(held.values()))
+        # Every worker holds enough to keep its core busy: at least half its threads. (On an
+        # idle machine each holds at least THREADS; on one loaded past its cores a worker can
+        # be kept off the CPU for the ~20 ms the other waits in all, and then no core is idle
+        # anyway.) gunicorn's own worker left one below half its threads in 23 of 60 bursts.
+        assert min(split[0] for split in splits) >= THREADS // 2, splits
