@@ -21,7 +21,7 @@ never waits.
 
 import select
 import time
-from typing import Any, Protocol
+from typing import Protocol
 
 from gunicorn.workers.gthread import ThreadWorker  # type: ignore[import-untyped]  # gunicorn ships no type hints
 
@@ -55,7 +55,7 @@ def still_waiting_after(listener: Listener, delay: float) -> bool:
 
 
 class BalancedThreadWorker(ThreadWorker):
-    def accept(self, listener: Any) -> None:
+    def accept(self, listener: Listener) -> None:
         if self.cfg.workers > 1:
             delay = accept_delay(self.nr_conns, self.cfg.threads)
             # The wait is in the worker's event loop, not in a request's thread: its requests
