@@ -7,11 +7,23 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
+from orders.api import token_cache
 from orders.tests.factories import StaffUserFactory, UserFactory, bind, grant
 from orders_project.kafka import topics_create
 from outbox.producer import producer_discard
 from tests.support.api import SEED_CUSTOMER, token_client
 from tests.support.outbox import TOPIC_PARTITIONS
+
+
+@pytest.fixture
+def token_cache_on(settings: Any) -> None:
+    """Token lookups kept in memory, as in production (orders.api.token_cache): the test
+    settings turn the cache off, since it forgets on commit and a test's transaction never
+    commits. The epoch is started as a running service has it: the first request after a
+    fresh Redis only starts one and keeps nothing, so a test's lookups would otherwise
+    depend on whether a test before it, in the same worker, had sent a token."""
+    settings.AUTH_TOKEN_CACHE_SECONDS = 5
+    token_cache.epoch_missing()
 
 
 @pytest.fixture

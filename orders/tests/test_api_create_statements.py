@@ -43,9 +43,9 @@ def test_create_runs_at_most_N_statements(api_client: APIClient) -> None:
     assert not [sql for sql in statements if "SAVEPOINT" in sql]
 
 
-def test_a_create_with_a_token_looked_up_before_runs_one_statement_fewer(api_client: APIClient, settings: Any) -> None:
+@pytest.mark.usefixtures("token_cache_on")
+def test_a_create_with_a_token_looked_up_before_runs_one_statement_fewer(api_client: APIClient) -> None:
     # the token's lookup is kept in memory (orders.api.token_cache) until an auth change
-    settings.AUTH_TOKEN_CACHE_SECONDS = 5  # the production default; the test settings turn it off
     _create(api_client, cached_user())
 
     statements = _create(api_client, cached_user())

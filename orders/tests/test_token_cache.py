@@ -19,13 +19,7 @@ from orders.models import ApiClient
 from orders.tests.factories import OrderFactory, UserFactory, bind, grant
 from tests.support.api import ORDERS_URL, token_client
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def cache_on(settings: Any) -> None:
-    """The production default (the test settings turn the cache off: it forgets on commit)."""
-    settings.AUTH_TOKEN_CACHE_SECONDS = 5
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("token_cache_on")]
 
 
 def _lookups(client: Any) -> tuple[int, int]:
