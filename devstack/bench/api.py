@@ -118,23 +118,31 @@ _CREATE_BODY = json.dumps(
 
 
 def load(
-    port: int, *, method: str, path: str, connections: int, seconds: float, headers: dict[str, str], body: str = ""
+    port: int,
+    *,
+    method: str,
+    path: str,
+    connections: int,
+    seconds: float,
+    headers: dict[str, str],
+    body: str = "",
+    spread: int = 1000,
 ) -> dict[str, Any]:
     """Requests/s and latency percentiles of `connections` keep-alive clients for `seconds`;
-    `{n}` in path and body varies per request. wrk when installed (it leaves the servers
-    more of the 2 cores), else the Python client; the result names which."""
+    `{n}` in path and body is the request's number modulo `spread`. wrk when installed (it
+    leaves the servers more of the 2 cores), else the Python client; the result names which."""
     if wrk.available():
         result = wrk.run(
             url=f"http://{LOOPBACK}:{port}", method=method, path=path, connections=connections,
-            seconds=seconds, headers=headers, body=body,
+            seconds=seconds, headers=headers, body=body, spread=spread,
         )  # fmt: skip
         if result["status_errors"] or result["socket_errors"]:
             raise RuntimeError(f"{method} {path}: errors in wrk's run: {result}")
         return {**{key: result[key] for key in ("requests", "rps", "p50_ms", "p95_ms", "p99_ms")}, "client": "wrk"}
     answer = http_load.run(
         host=LOOPBACK, port=port, method=method, connections=connections, seconds=seconds, headers=dict(headers),
-        paths=lambda n: path.replace("{n}", str(n % 1000)),
-        bodies=(lambda n: body.replace("{n}", str(n % 1000)).encode()) if body else None,
+        paths=lambda n: path.replace("{n}", str(n % spread)),
+        bodies=(lambda n: body.replace("{n}", str(n % spread)).encode()) if body else None,
     )  # fmt: skip
     summary = _summary(answer, expect=201 if method == "POST" else 200)
     return {"requests": answer.requests, **summary, "client": "python"}
@@ -206,7 +214,7 @@ print(cursor_encode(*row))
 _FILL = """
 INSERT INTO orders_order (id, user_id, status, currency, total_amount, shipping_address, payment_id,
   tracking_number, carrier, cancel_reason, version, created_at, updated_at)
-SELECT md5(n::text || %(seed)s)::uuid, 'user-' || (n %% 1000),
+SELECT md5(n::text || %(seed)s)::uuid, 'user-' || (n %% %(customers)s),
   (ARRAY['pending','confirmed','shipped','cancelled'])[1 + n %% 4], 'USD', 9.00, '1 Bench Street',
   '', '', '', '', 1, now() - n * interval '1 second', now() - n * interval '1 second'
 FROM generate_series(1, %(count)s) AS n;
@@ -216,28 +224,39 @@ ANALYZE orders_order; ANALYZE orders_orderitem;
 """
 
 
+# At most this many customers, and each at least a page of orders: the customer's page then
+# holds 100 orders at every size, and its p95 at 1,000,000 orders compares with the one at
+# 10,000 (1,000 customers there had 10 orders each, a tenth of the page to render).
+MOST_CUSTOMERS = 1000
+PAGE = 100
+
+
+def list_customers(orders: int) -> int:
+    return max(1, min(MOST_CUSTOMERS, orders // PAGE))
+
+
 def fill(stack: Stack, count: int) -> float:
-    """`count` orders (1,000 customers, four statuses) with one item each, by INSERT ... SELECT
-    generate_series into the real tables. Returns seconds."""
+    """`count` orders (`list_customers(count)` customers, user-0, user-1, ...; four statuses)
+    with one item each, by INSERT ... SELECT generate_series into the real tables. Returns seconds."""
     started = time.monotonic()
     with psycopg.connect(stack.dsn, autocommit=True) as conn:
         for statement in _FILL.split(";"):
             if statement.strip():
-                conn.execute(statement, {"seed": "bench", "count": count})
+                conn.execute(statement, {"seed": "bench", "count": count, "customers": list_customers(count)})
     return time.monotonic() - started
 
 
 def list_figures(stack: Stack, *, orders: int, seconds: float, connections: int) -> dict[str, Any]:
-    """p95 (and requests/s) of list pages of 100: all orders, one customer's, one status's first page,
-    and a deep page of that status (by keyset cursor, half way down)."""
+    """p95 (and requests/s) of list pages of 100: all orders, one customer's (each has a full page), one
+    status's first page, and a deep page of that status (by keyset cursor, half way down)."""
     fill_seconds = fill(stack, orders)
     # The API's own cursor of the pending order half way down its list (orders_project.api.pagination).
     deep = stack.manage("shell", "-c", _DEEP_CURSOR.format(offset=orders // 8)).split()[-1]
     pages = {
-        "all": f"{ORDERS}?limit=100",
-        "user": f"{ORDERS}?limit=100&user_id=user-{{n}}",
-        "status": f"{ORDERS}?limit=100&status=pending",
-        "status_deep": f"{ORDERS}?limit=100&status=pending&cursor={deep}",
+        "all": f"{ORDERS}?limit={PAGE}",
+        "user": f"{ORDERS}?limit={PAGE}&user_id=user-{{n}}",
+        "status": f"{ORDERS}?limit={PAGE}&status=pending",
+        "status_deep": f"{ORDERS}?limit={PAGE}&status=pending&cursor={deep}",
     }
     key = token(stack)
     figures: dict[str, Any] = {"orders": orders, "fill_seconds": round(fill_seconds, 1)}
@@ -246,7 +265,7 @@ def list_figures(stack: Stack, *, orders: int, seconds: float, connections: int)
             cpu_before = memory.cpu_seconds()
             figures[name] = load(
                 port, method="GET", path=path, connections=connections, seconds=seconds,
-                headers={"Authorization": f"Token {key}"},
+                headers={"Authorization": f"Token {key}"}, spread=list_customers(orders),
             )  # fmt: skip
             served = max(1, figures[name]["requests"])
             figures[name]["web_cpu_ms"] = round((memory.cpu_seconds() - cpu_before) / served * 1000, 2)

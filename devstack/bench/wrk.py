@@ -2,7 +2,8 @@
 
 wrk is C and uses far less of the 2 shared cores than a Python client, so the
 server gets more of them. A Lua script varies the customer per request
-(`{n}` in the path or body becomes the request's number modulo 1000) and prints
+(`{n}` in the path or body becomes the request's number modulo `spread`, 1000 unless
+told) and prints
 one JSON line at the end: requests, seconds, errors, latency percentiles.
 """
 
@@ -23,7 +24,7 @@ wrk.method = %(method)s
 %(headers)s
 request = function()
   counter = counter + 1
-  local n = tostring(counter %% 1000)
+  local n = tostring(counter %% %(spread)d)
   local body = nil
   if body_format ~= "" then body = string.gsub(body_format, "{n}", n) end
   return wrk.format(nil, (string.gsub(path_format, "{n}", n)), nil, body)
@@ -60,11 +61,14 @@ def run(
     headers: dict[str, str],
     body: str = "",
     threads: int = 2,
+    spread: int = 1000,
 ) -> dict[str, Any]:
-    """Run wrk against `url` + `path` (`{n}` varies per request) and return its summary:
+    """Run wrk against `url` + `path` (`{n}` varies per request over `spread` values) and return its summary:
     requests, seconds, rps, status_errors (answers not 2xx/3xx), socket_errors, p50/p95/p99_ms."""
     header_lines = "\n".join(f"wrk.headers[{_lua(name)}] = {_lua(value)}" for name, value in headers.items())
-    script = _SCRIPT % {"path": _lua(path), "body": _lua(body), "method": _lua(method), "headers": header_lines}
+    script = _SCRIPT % {
+        "path": _lua(path), "body": _lua(body), "method": _lua(method), "headers": header_lines, "spread": spread,
+    }  # fmt: skip
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
     try:
