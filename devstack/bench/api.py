@@ -169,6 +169,7 @@ def create_figures(stack: Stack, *, seconds: float, connections: list[int]) -> d
             # connections, 100 % when one accepted them all (the other idles; half the rate).
             spent = [cpu - workers_before.get(pid, 0.0) for pid, cpu in memory.worker_cpu_seconds().items()]
             figures[f"c{count}"]["busiest_worker_pct"] = round(max(spent, default=0.0) / max(sum(spent), 1e-9) * 100)
+        figures["floors"] = _floors(stack, port, memory, seconds=seconds, headers=headers)
         figures["web_peak_mb"] = round(memory.stop(), 1)
     # gunicorn_conf's defaults, unless the environment sets them (the rows name what ran).
     workers = int(stack.env.get("GUNICORN_WORKERS", "2"))
@@ -191,6 +192,29 @@ def create_figures(stack: Stack, *, seconds: float, connections: list[int]) -> d
     for count in connections:
         figures[f"c{count}"]["web_cpu_ratio"] = round(figures[f"c{count}"]["web_cpu_ms"] / figures["bare_cpu_ms"], 1)
     return figures
+
+
+LIVE_PATH = "/api/v1/health/live"
+
+
+def _floors(
+    stack: Stack, port: int, memory: PeakMemory, *, seconds: float, headers: dict[str, str]
+) -> dict[str, dict[str, Any]]:
+    """gunicorn's CPU per request, at 16 connections, for what every create pays before its own
+    work: the live probe (gunicorn, WSGI and the first middleware, which answers it) and the GET
+    of one order (every middleware, DRF, the token from the cache, one order's rows, the answer).
+    A create's CPU cannot fall below the GET's by making its own work cheaper."""
+    with psycopg.connect(stack.dsn, autocommit=True) as conn:
+        row = conn.execute("SELECT id FROM orders_order LIMIT 1").fetchone()
+    if row is None:
+        raise RuntimeError("no order to read: the creates made none")
+    floors: dict[str, dict[str, Any]] = {}
+    for name, path, sent in (("live_probe", LIVE_PATH, {}), ("order_get", f"{ORDERS}{row[0]}/", headers)):
+        cpu_before = memory.cpu_seconds()
+        floors[name] = load(port, method="GET", path=path, connections=16, seconds=seconds, headers=sent)
+        served = max(1, floors[name]["requests"])
+        floors[name]["web_cpu_ms"] = round((memory.cpu_seconds() - cpu_before) / served * 1000, 3)
+    return floors
 
 
 def _summary(result: http_load.LoadResult, *, expect: int) -> dict[str, float]:

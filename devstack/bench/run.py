@@ -110,6 +110,17 @@ class Bench:
                     _ratio(c["rps"], bare),
                 )
             )
+        floors, create = figures["floors"], figures["c16"]["web_cpu_ms"]
+        probe, read = floors["live_probe"]["web_cpu_ms"], floors["order_get"]["web_cpu_ms"]
+        self.rows.append(
+            (
+                "4. web CPU floor, c16: the live probe (WSGI, first middleware); GET of one order (all of it)",
+                f"probe {probe:.2f} ms ({probe / bare_cpu:.1f}x bare CPU);"
+                f" GET {read:.2f} ms ({read / bare_cpu:.1f}x bare CPU)",
+                f"create c16: {create:.2f} ms",
+                f"GET {read / create:.0%} of a create",
+            )
+        )
         self.rows.append(
             (
                 "4. SQL statements per create (BEGIN/COMMIT included)",
