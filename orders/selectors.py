@@ -23,10 +23,12 @@ from users_cache import services as users_cache
 
 @dataclass(frozen=True)
 class ClientScope:
-    """The customers an API client may act for: all of them, one, or none."""
+    """The customers an API client may act for (all of them, one, or none), and whether it
+    sees their name and email on an order."""
 
     any_customer: bool
     customer_id: str | None = None  # the one customer of a bound client
+    customer_pii: bool = False  # staff, or `orders.view_customer_pii`
 
     def covers(self, user_id: str) -> bool:
         return self.any_customer or (self.customer_id is not None and user_id == self.customer_id)
@@ -37,20 +39,15 @@ class ClientScope:
 SCOPE_ATTRIBUTE = "orders_client_scope"
 
 
-# Codename and app of the permission that lets a client act for every customer.
-_ANY_CUSTOMER_PERMISSION = ("act_for_any_customer", "orders")
+# Codenames (app `orders`) of the permissions the scope holds.
+_ANY_CUSTOMER_PERMISSION = "act_for_any_customer"
+_CUSTOMER_PII_PERMISSION = "view_customer_pii"
 
 
-def client_scope_sql(*, user_column: str) -> tuple[str, list[str]]:
-    """Two SQL columns, (any_customer, customer_id), for the client whose user id is
-    `user_column` in the surrounding query, and their parameters.
-
-    any_customer: the user holds `orders.act_for_any_customer`, directly or through a
-    group (as ModelBackend sees it); customer_id: its ApiClient binding, or NULL.
-    Plain SQL because it runs on every API request (in the token lookup): the ORM
-    took ~2.7 ms to compile the same query on these machines, more than the query.
-    Two EXISTS, not one over an OR of joins, so each uses its index.
-    """
+def _permission_held_sql(*, codename: str, user_column: str) -> tuple[str, list[str]]:
+    """An SQL boolean: the user `user_column` holds orders.`codename`, directly or through a
+    group (as ModelBackend sees it, leaving is_active and is_superuser to the caller). Two
+    EXISTS, not one over an OR of joins, so each uses its index."""
     user_model = get_user_model()
     user_permissions = user_model.user_permissions.through._meta.db_table
     user_groups = user_model.groups.through._meta.db_table
@@ -63,17 +60,36 @@ def client_scope_sql(*, user_column: str) -> tuple[str, list[str]]:
     sql = (
         f"(EXISTS (SELECT 1 FROM {user_permissions} x {permission_of} AND x.user_id = {user_column})"
         f" OR EXISTS (SELECT 1 FROM {user_groups} g JOIN {group_permissions} x ON x.group_id = g.group_id"
-        f" {permission_of} AND g.user_id = {user_column})),"
-        f" (SELECT customer_id FROM {ApiClient._meta.db_table} WHERE user_id = {user_column})"
+        f" {permission_of} AND g.user_id = {user_column}))"
     )
-    return sql, [*_ANY_CUSTOMER_PERMISSION, *_ANY_CUSTOMER_PERMISSION]
+    return sql, [codename, "orders", codename, "orders"]
 
 
-def client_scope_of(*, user: Any, any_customer: bool, customer_id: str | None) -> ClientScope:
-    """The scope from the columns of client_scope_sql()."""
-    if user.is_staff or (user.is_active and (user.is_superuser or any_customer)):
-        return ClientScope(any_customer=True)
-    return ClientScope(any_customer=False, customer_id=customer_id)
+def client_scope_sql(*, user_column: str) -> tuple[str, list[str]]:
+    """Three SQL columns, (any_customer, customer_pii, customer_id), for the client whose user
+    id is `user_column` in the surrounding query, and their parameters.
+
+    any_customer and customer_pii: the user holds `orders.act_for_any_customer` and
+    `orders.view_customer_pii`; customer_id: its ApiClient binding, or NULL.
+    Plain SQL because it runs on every API request (in the token lookup): the ORM
+    took ~2.7 ms to compile the same query on these machines, more than the query.
+    """
+    any_customer, any_params = _permission_held_sql(codename=_ANY_CUSTOMER_PERMISSION, user_column=user_column)
+    pii, pii_params = _permission_held_sql(codename=_CUSTOMER_PII_PERMISSION, user_column=user_column)
+    binding = f"(SELECT customer_id FROM {ApiClient._meta.db_table} WHERE user_id = {user_column})"
+    return f"{any_customer}, {pii}, {binding}", [*any_params, *pii_params]
+
+
+def client_scope_of(*, user: Any, any_customer: bool, customer_pii: bool, customer_id: str | None) -> ClientScope:
+    """The scope from the columns of client_scope_sql(). Staff, and active superusers, have
+    it all; an inactive user holds no permission (as with has_perm)."""
+    if user.is_staff or (user.is_active and user.is_superuser):
+        return ClientScope(any_customer=True, customer_pii=True)
+    if not user.is_active:
+        return ClientScope(any_customer=False, customer_id=customer_id)
+    if any_customer:
+        return ClientScope(any_customer=True, customer_pii=customer_pii)
+    return ClientScope(any_customer=False, customer_id=customer_id, customer_pii=customer_pii)
 
 
 def client_scope(*, user: Any) -> ClientScope:
@@ -81,18 +97,18 @@ def client_scope(*, user: Any) -> ClientScope:
     a client bound by an ApiClient row for its customer only; any other for nobody.
 
     Token authentication loads it with the token (orders.api.authentication); otherwise
-    one query for permission and binding together (through has_perm it took three).
+    one query for the permissions and the binding together (through has_perm it took three).
     """
     loaded: ClientScope | None = getattr(user, SCOPE_ATTRIBUTE, None)
     if loaded is not None:
         return loaded
     if user.is_staff or (user.is_active and user.is_superuser):
-        return ClientScope(any_customer=True)
+        return ClientScope(any_customer=True, customer_pii=True)
     columns, params = client_scope_sql(user_column="client.id")
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {columns} FROM (SELECT %s AS id) client", [*params, user.pk])
-        any_customer, customer_id = cursor.fetchone()
-    return client_scope_of(user=user, any_customer=any_customer, customer_id=customer_id)
+        any_customer, customer_pii, customer_id = cursor.fetchone()
+    return client_scope_of(user=user, any_customer=any_customer, customer_pii=customer_pii, customer_id=customer_id)
 
 
 def order_list(*, user: Any) -> OrderQuerySet:

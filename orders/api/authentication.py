@@ -67,8 +67,10 @@ class TokenAuthentication(KnoxTokenAuthentication):
                 if knox_settings.AUTO_REFRESH and auth_token.expiry:
                     self.renew_token(auth_token)
                 user, auth_token = self.validate_user(auth_token)
-                any_customer, customer_id = scope_columns
-                scope = client_scope_of(user=user, any_customer=any_customer, customer_id=customer_id)
+                any_customer, customer_pii, customer_id = scope_columns
+                scope = client_scope_of(
+                    user=user, any_customer=any_customer, customer_pii=customer_pii, customer_id=customer_id
+                )
                 setattr(user, SCOPE_ATTRIBUTE, scope)
                 return user, auth_token
         raise exceptions.AuthenticationFailed("Invalid token.")
@@ -88,7 +90,7 @@ class TokenAuthentication(KnoxTokenAuthentication):
         return False
 
 
-def _tokens_with_prefix(token_key: str, *, epoch: bytes | None) -> list[tuple[Any, tuple[bool, str | None]]]:
+def _tokens_with_prefix(token_key: str, *, epoch: bytes | None) -> list[tuple[Any, tuple[bool, bool, str | None]]]:
     """The tokens whose key starts with `token_key`, each with its user loaded (as
     select_related would) and its client's scope columns; the rows from the token cache
     when it holds them under `epoch`."""
@@ -112,7 +114,7 @@ def _tokens_with_prefix(token_key: str, *, epoch: bytes | None) -> list[tuple[An
         auth_token = token_model.from_db(DEFAULT_DB_ALIAS, [f.attname for f in token_fields], row[: len(token_fields)])
         user_values = row[len(token_fields) : len(token_fields) + len(user_fields)]
         auth_token.user = user_model.from_db(DEFAULT_DB_ALIAS, [f.attname for f in user_fields], user_values)
-        found.append((auth_token, (bool(row[-2]), row[-1])))
+        found.append((auth_token, (bool(row[-3]), bool(row[-2]), row[-1])))
     return found
 
 

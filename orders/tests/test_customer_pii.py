@@ -1,6 +1,11 @@
 """The customer's name and email on an order: only for staff and clients allowed to see them."""
 
 import pytest
+from django.contrib.auth.models import Group, Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from knox.models import AuthToken
+from rest_framework.test import APIClient
 
 from orders.tests.factories import OrderFactory, UserFactory, bind, grant
 from tests.support.api import cached_user, order_url, token_client
@@ -40,6 +45,37 @@ def test_a_client_with_the_permission_sees_name_and_email():
     response = client.get(order_url(order.id))
 
     assert response.json()["customer"] == ADA
+
+
+def test_a_client_granted_the_permission_through_a_group_sees_name_and_email():
+    order = OrderFactory.create(user_id=cached_user(**ADA))
+    group = Group.objects.create(name="support")
+    group.permissions.add(Permission.objects.get(content_type__app_label="orders", codename="view_customer_pii"))
+    user = bind(UserFactory.create(), order.user_id)
+    user.groups.add(group)
+
+    by_token = token_client(user).get(order_url(order.id))
+    by_session = APIClient()
+    by_session.force_authenticate(user)  # no token: the scope is read on its own
+
+    assert by_token.json()["customer"] == ADA
+    assert by_session.get(order_url(order.id)).json()["customer"] == ADA
+
+
+def test_reading_an_order_asks_no_permission_query_beyond_the_token_lookup():
+    # given a client allowed to see name and email
+    order = OrderFactory.create(user_id=cached_user(**ADA))
+    client = token_client(grant(UserFactory.create(), "act_for_any_customer", "view_customer_pii"))
+
+    # when it reads the order
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(order_url(order.id))
+
+    # then its permissions came with the token (has_perm asked two queries more on every read)
+    assert response.json()["customer"] == ADA
+    token_lookup = f"FROM {AuthToken._meta.db_table}"
+    asked = [query["sql"] for query in queries.captured_queries if token_lookup not in query["sql"]]
+    assert not [sql for sql in asked if "auth_permission" in sql], asked
 
 
 def test_staff_see_name_and_email(staff_client):

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -17,7 +18,7 @@ from devstack.procs import free_port
 from orders.api import token_cache
 from orders.models import ApiClient
 from orders.tests.factories import OrderFactory, UserFactory, bind, grant
-from tests.support.api import ORDERS_URL, token_client
+from tests.support.api import ORDERS_URL, cached_user, order_url, token_client
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("token_cache_on")]
 
@@ -90,6 +91,23 @@ def test_a_permission_or_binding_changed_moves_the_scope_on_the_next_request(
         ApiClient.objects.filter(user=user).get().delete()
         bind(user, "customer-2")
     assert [row["user_id"] for row in client.get(ORDERS_URL).json()["data"]] == ["customer-2"]
+
+
+def test_the_customer_pii_permission_granted_or_taken_shows_on_the_next_request(
+    client_and_user, django_capture_on_commit_callbacks
+):
+    client, user = client_and_user
+    order = OrderFactory.create(user_id=cached_user(name="Ada", email="ada@example.com"), items=[])
+    assert client.get(order_url(order.id)).json()["customer"] is None
+    assert _lookups(client) == (200, 0)  # from memory
+
+    with django_capture_on_commit_callbacks(execute=True):
+        grant(user, "view_customer_pii")
+    assert client.get(order_url(order.id)).json()["customer"] == {"name": "Ada", "email": "ada@example.com"}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        user.user_permissions.remove(Permission.objects.get(codename="view_customer_pii"))
+    assert client.get(order_url(order.id)).json()["customer"] is None
 
 
 def test_a_change_past_django_is_seen_once_the_cache_seconds_are_over(client_and_user, monkeypatch):
