@@ -1,4 +1,4 @@
-"""The order list's pages in plain SQL, already in the API's representation.
+"""The order list's pages, and the read of one order, in plain SQL already in the API's representation.
 
 A list page is the API's hottest read. Through the ORM a page of 100 spent most of its
 CPU outside the database: compiling the page's and the count's querysets, loading five
@@ -65,6 +65,7 @@ class OrderListFilters:
     user_id: str | None = None
     created_after: dt.datetime | None = None  # created_at >= it
     created_before: dt.datetime | None = None  # created_at < it
+    order_id: uuid.UUID | None = None  # one order (the detail's read, not a list filter)
 
 
 class OrderListing:
@@ -84,6 +85,7 @@ class OrderListing:
             (filters.user_id, "o.user_id = %s"),
             (filters.created_after, "o.created_at >= %s"),
             (filters.created_before, "o.created_at < %s"),
+            (filters.order_id, "o.id = %s"),
         ):
             if value is not None:
                 conditions.append(condition)

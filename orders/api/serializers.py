@@ -316,5 +316,9 @@ class OrderDetailSerializer(OrderSerializer):
 
     @extend_schema_field(CustomerSerializer(allow_null=True))
     def get_customer(self, order: Order) -> dict[str, str | None] | None:
-        customer = self.context.get("customer")
-        return None if customer is None else {"name": customer.name, "email": customer.email}
+        return customer_represent(self.context.get("customer"))
+
+
+def customer_represent(customer: Any) -> dict[str, str | None] | None:
+    """OrderDetailSerializer's `customer` for a user-cache entry (users_cache.CachedUser) or None."""
+    return None if customer is None else {"name": customer.name, "email": customer.email}

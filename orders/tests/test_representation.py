@@ -18,7 +18,8 @@ from orders.api.serializers import OrderDetailSerializer, OrderSerializer
 from orders.models import Order, OrderStatus
 from orders.services import ItemInput
 from orders.tests.factories import ItemInputFactory, OrderFactory
-from tests.support.api import ORDERS_URL
+from tests.support.api import ORDERS_URL, cached_user, order_url
+from users_cache import services as users_cache
 
 pytestmark = pytest.mark.django_db
 
@@ -94,3 +95,29 @@ def test_a_list_page_answers_the_bytes_drfs_generic_walk_gives_for_its_orders(st
         expected = JSONRenderer().render({**body, "data": generic})
         assert response.content == expected
         assert len(body["data"]) == len(page)
+
+
+def test_one_orders_read_answers_the_bytes_drfs_generic_walk_gives_for_it(staff_client):
+    # given orders in every state, with 0 to 3 items, varied optional fields, and a customer the
+    # user cache knows for some of them
+    statuses = list(OrderStatus)
+    for n in range(8):
+        order = OrderFactory.create(
+            status=statuses[n % len(statuses)],
+            user_id=cached_user(name=f"Ada {n} ☃", email=f"ada{n}@example.com") if n % 2 else f"unknown-{n}",
+            items=ItemInputFactory.build_batch(n % 4),
+            shipping_address="" if n % 3 == 0 else f"{n} Straße",
+        )
+        if n % 3 == 1:
+            Order.objects.filter(pk=order.pk).update(
+                estimated_delivery=dt.date(2026, 12, n + 1), payment_id=f"pay-{n}", carrier="DHL"
+            )
+
+    for order in Order.objects.prefetch_related("items"):
+        # when staff read it
+        response = staff_client.get(order_url(order.id))
+
+        # then its bytes are those of the detail serializer's generic walk, the customer included
+        serializer = OrderDetailSerializer(order, context={"customer": users_cache.user_get(user_id=order.user_id)})
+        assert response.status_code == 200
+        assert response.content == JSONRenderer().render(_generic(serializer, order))
