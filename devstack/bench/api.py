@@ -194,6 +194,7 @@ def create_figures(stack: Stack, *, seconds: float, connections: list[int]) -> d
     return figures
 
 
+# orders_project.health.LIVE_PATH: not imported, since this module runs without Django settings.
 LIVE_PATH = "/api/v1/health/live"
 
 
@@ -289,7 +290,7 @@ def list_figures(stack: Stack, *, orders: int, seconds: float, connections: int)
             cpu_before = memory.cpu_seconds()
             figures[name] = load(
                 port, method="GET", path=path, connections=connections, seconds=seconds,
-                headers={"Authorization": f"Token {key}"}, spread=list_customers(orders),
+                headers={"Authorization": f"Token {key}"}, spread=list_customers(orders),  # the user page's {n}
             )  # fmt: skip
             served = max(1, figures[name]["requests"])
             figures[name]["web_cpu_ms"] = round((memory.cpu_seconds() - cpu_before) / served * 1000, 2)
