@@ -200,17 +200,20 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str) -> Response:
-        order = self.get_object()
+        # An order the client may not see is 404 before its body is even read.
+        order_id = self._order_id()
+        if not selectors.order_visible(user=request.user, order_id=order_id):
+            raise Http404
         params = OrderCancelInputSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         try:
             services.order_cancel(
-                order_id=order.id,
+                order_id=order_id,
                 reason=params.validated_data["reason"],
                 changed_by=_changed_by(request),
             )
+            logger.info("Order %s cancelled", order_id, extra={"order_id": str(order_id)})
+            # Answered as the GET reads it, in plain SQL (OrderSerializer's representation).
+            return Response(selectors.order_represented(user=request.user, order_id=order_id))
         except Order.DoesNotExist:
             raise Http404 from None
-        logger.info("Order %s cancelled", order.id, extra={"order_id": str(order.id)})
-        fresh = selectors.order_get(user=request.user, order_id=order.id)
-        return Response(OrderSerializer(fresh, context=self.get_serializer_context()).data)

@@ -121,3 +121,16 @@ def test_one_orders_read_answers_the_bytes_drfs_generic_walk_gives_for_it(staff_
         serializer = OrderDetailSerializer(order, context={"customer": users_cache.user_get(user_id=order.user_id)})
         assert response.status_code == 200
         assert response.content == JSONRenderer().render(_generic(serializer, order))
+
+
+def test_a_cancel_answers_the_bytes_drfs_generic_walk_gives_for_the_cancelled_order(staff_client):
+    # given a confirmed order with items
+    order = OrderFactory.create(status=OrderStatus.CONFIRMED, items=ItemInputFactory.build_batch(2))
+
+    # when it is cancelled
+    response = staff_client.post(order_url(order.id, "cancel"), {"reason": "changed my mind"}, format="json")
+
+    # then the answer is the order serializer's generic walk over the cancelled order
+    cancelled = Order.objects.prefetch_related("items").get(pk=order.pk)
+    assert (response.status_code, cancelled.status) == (200, OrderStatus.CANCELLED)
+    assert response.content == JSONRenderer().render(_generic(OrderSerializer(cancelled), cancelled))
