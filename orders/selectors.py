@@ -34,8 +34,9 @@ class ClientScope:
         return self.any_customer or (self.customer_id is not None and user_id == self.customer_id)
 
 
-# Where authentication leaves the scope it loaded with the token (one query for both):
-# the user object lives for one request, so the scope is as fresh as the token.
+# Where authentication leaves the scope it loaded with the token (one query for both), and
+# client_scope the one it read for any other user (a session's): the user object lives for
+# one request, so the scope is as fresh as the token or the session (as has_perm's cache).
 SCOPE_ATTRIBUTE = "orders_client_scope"
 
 
@@ -97,7 +98,8 @@ def client_scope(*, user: Any) -> ClientScope:
     a client bound by an ApiClient row for its customer only; any other for nobody.
 
     Token authentication loads it with the token (orders.api.authentication); otherwise
-    one query for the permissions and the binding together (through has_perm it took three).
+    one query for the permissions and the binding together (through has_perm it took three),
+    kept on the user for the rest of the request (a read checks it for its rows and its PII).
     """
     loaded: ClientScope | None = getattr(user, SCOPE_ATTRIBUTE, None)
     if loaded is not None:
@@ -108,7 +110,9 @@ def client_scope(*, user: Any) -> ClientScope:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {columns} FROM (SELECT %s AS id) client", [*params, user.pk])
         any_customer, customer_pii, customer_id = cursor.fetchone()
-    return client_scope_of(user=user, any_customer=any_customer, customer_pii=customer_pii, customer_id=customer_id)
+    scope = client_scope_of(user=user, any_customer=any_customer, customer_pii=customer_pii, customer_id=customer_id)
+    setattr(user, SCOPE_ATTRIBUTE, scope)
+    return scope
 
 
 def order_list(*, user: Any) -> OrderQuerySet:

@@ -78,6 +78,21 @@ def test_reading_an_order_asks_no_permission_query_beyond_the_token_lookup():
     assert not [sql for sql in asked if "auth_permission" in sql], asked
 
 
+def test_a_session_clients_read_asks_its_scope_once():
+    # given a client without a token (the browsable API's session), allowed to see PII
+    order = OrderFactory.create(user_id=cached_user(**ADA))
+    client = APIClient()
+    client.force_authenticate(grant(UserFactory.create(), "act_for_any_customer", "view_customer_pii"))
+
+    # when it reads the order
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(order_url(order.id))
+
+    # then one query read its scope, for the order's rows and for the PII alike
+    assert response.json()["customer"] == ADA
+    assert sum("auth_permission" in query["sql"] for query in queries.captured_queries) == 1
+
+
 def test_staff_see_name_and_email(staff_client):
     order = OrderFactory.create(user_id=cached_user(**ADA))
 
